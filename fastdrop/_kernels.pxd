@@ -1,0 +1,46 @@
+# cython: language_level=3
+"""C declarations of fastdrop's kernels (src_c/), for other Cython modules.
+
+``from fastdrop._kernels cimport fd_mask_params, fd_apply_contiguous`` gives
+the same kernels fastdrop uses; add ``fastdrop.get_include()`` to the
+extension's include directories.
+"""
+from libc.stdint cimport uint32_t, uint64_t, int64_t, uint16_t
+
+cdef extern from "fd_kernels.h" nogil:
+    ctypedef struct fd_ctr4:
+        uint32_t v[4]
+    ctypedef struct fd_key2:
+        uint32_t v[2]
+    ctypedef struct fd_mask_params:
+        fd_key2 key
+        uint64_t counter
+        int rounds
+        uint64_t threshold
+
+    enum: FD_ISA_PORTABLE
+    enum: FD_ISA_AVX2
+    enum: FD_FLOAT16
+    enum: FD_FLOAT32
+    enum: FD_FLOAT64
+    enum: FD_BLOCK_ELEMS
+    enum: FD_CHUNK_ELEMS
+    enum: FD_MAX_NDIM
+    enum: FD_PHILOX_MIN_ROUNDS
+    enum: FD_PHILOX_MAX_ROUNDS
+
+    fd_ctr4 fd_philox4x32(fd_ctr4 ctr, fd_key2 key, int rounds)
+    int fd_isa_best()
+    int fd_isa_supported(int isa)
+    int fd_keep_element(const fd_mask_params *mp, uint64_t i)
+    void fd_keep_range(unsigned char *keep, int64_t n, uint64_t first,
+                       const fd_mask_params *mp, int isa)
+    void fd_apply_contiguous(int dtype, const char *x, char *y, int64_t n, uint64_t first,
+                             const fd_mask_params *mp, double scale, int isa)
+    void fd_apply_strided(int dtype, const char *x, char *y, int ndim, const int64_t *shape,
+                          const int64_t *xstrides, const int64_t *ystrides,
+                          const fd_mask_params *mp, double scale, int isa)
+    void fd_normal_range(double *z, int64_t n, uint64_t first, fd_key2 key, uint64_t counter,
+                         int rounds)
+    float fd_half_to_float(uint16_t h)
+    uint16_t fd_float_to_half(float f)

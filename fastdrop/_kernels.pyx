@@ -1,0 +1,198 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Compiled core of fastdrop: thin, typed entry points over src_c/.
+
+Validation happens in the Python layer (fastdrop/_core.py); everything here
+assumes arguments that were already checked.  The kernels run without the
+GIL, split across OpenMP threads above a size threshold.
+"""
+import numpy as np
+cimport numpy as cnp
+from cython.parallel cimport prange
+from libc.stdint cimport uint32_t, uint64_t, int64_t, uint16_t
+
+cnp.import_array()
+
+# Below this many elements a call stays on one thread: starting threads
+# costs more than the work.
+cdef int64_t MIN_ELEMS_PER_THREAD = 65536
+
+cdef int _dtype_code(cnp.ndarray a) except -1:
+    cdef int num = cnp.PyArray_TYPE(a)
+    if num == cnp.NPY_FLOAT32:
+        return FD_FLOAT32
+    if num == cnp.NPY_FLOAT64:
+        return FD_FLOAT64
+    if num == cnp.NPY_FLOAT16:
+        return FD_FLOAT16
+    raise TypeError("unsupported dtype %s" % a.dtype)
+
+
+cdef fd_mask_params _params(uint32_t k0, uint32_t k1, uint64_t counter, int rounds, uint64_t threshold):
+    cdef fd_mask_params mp
+    mp.key.v[0] = k0
+    mp.key.v[1] = k1
+    mp.counter = counter
+    mp.rounds = rounds
+    mp.threshold = threshold
+    return mp
+
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #define FD_OPENMP 1
+    #else
+    #define FD_OPENMP 0
+    #endif
+    """
+    int FD_OPENMP
+
+
+def isa_best():
+    """Code of the best ISA path this CPU supports (0 portable, 1 AVX2)."""
+    return fd_isa_best()
+
+
+def isa_supported(int isa):
+    return bool(fd_isa_supported(isa))
+
+
+def openmp_enabled():
+    """True if the extension was built with OpenMP."""
+    return bool(FD_OPENMP)
+
+
+
+
+
+def philox4x32(const uint32_t[:, ::1] counters, uint32_t k0, uint32_t k1, int rounds):
+    """Raw block function over rows of a (n, 4) uint32 array."""
+    cdef Py_ssize_t n = counters.shape[0], i
+    out = np.empty((n, 4), dtype=np.uint32)
+    cdef uint32_t[:, ::1] o = out
+    cdef fd_ctr4 c, r
+    cdef fd_key2 key
+    key.v[0] = k0
+    key.v[1] = k1
+    with nogil:
+        for i in range(n):
+            c.v[0] = counters[i, 0]
+            c.v[1] = counters[i, 1]
+            c.v[2] = counters[i, 2]
+            c.v[3] = counters[i, 3]
+            r = fd_philox4x32(c, key, rounds)
+            o[i, 0] = r.v[0]
+            o[i, 1] = r.v[1]
+            o[i, 2] = r.v[2]
+            o[i, 3] = r.v[3]
+    return out
+
+
+cdef int _threads_for(int64_t n, int nthreads) nogil:
+    cdef int64_t most = n // MIN_ELEMS_PER_THREAD
+    if most < 1:
+        return 1
+    if most < nthreads:
+        return <int>most
+    return nthreads
+
+
+def apply(cnp.ndarray x, cnp.ndarray y, uint32_t k0, uint32_t k1, uint64_t counter, int rounds,
+          uint64_t threshold, double scale, int isa, int nthreads):
+    """y = x * (kept ? scale : 0), element by element in C order.
+
+    x and y have the same shape and dtype; y may be x itself (in place) or
+    any view that does not partly overlap x.
+    """
+    cdef fd_mask_params mp = _params(k0, k1, counter, rounds, threshold)
+    cdef int dtype = _dtype_code(x)
+    cdef int64_t n = x.size
+    cdef const char *xp = <const char *>cnp.PyArray_DATA(x)
+    cdef char *yp = <char *>cnp.PyArray_DATA(y)
+    cdef int64_t itemsize = x.itemsize
+    cdef int64_t piece, start, count
+    cdef int t, nt
+    cdef int ndim = x.ndim
+    cdef int64_t shape[64]
+    cdef int64_t xstrides[64]
+    cdef int64_t ystrides[64]
+    if n == 0:
+        return
+    if cnp.PyArray_IS_C_CONTIGUOUS(x) and cnp.PyArray_IS_C_CONTIGUOUS(y):
+        nt = _threads_for(n, nthreads)
+        with nogil:
+            if nt <= 1:
+                fd_apply_contiguous(dtype, xp, yp, n, 0, &mp, scale, isa)
+            else:
+                # equal pieces on chunk boundaries, one per thread
+                piece = (n + nt - 1) // nt
+                piece = (piece + FD_CHUNK_ELEMS - 1) // FD_CHUNK_ELEMS * FD_CHUNK_ELEMS
+                for t in prange(nt, num_threads=nt, schedule="static"):
+                    start = t * piece
+                    if start < n:
+                        count = piece if n - start > piece else n - start
+                        fd_apply_contiguous(dtype, xp + start * itemsize, yp + start * itemsize,
+                                            count, <uint64_t>start, &mp, scale, isa)
+        return
+    if ndim == 0:
+        ndim = 1
+        shape[0] = 1
+        xstrides[0] = 0
+        ystrides[0] = 0
+    else:
+        for t in range(ndim):
+            shape[t] = x.shape[t]
+            xstrides[t] = x.strides[t]
+            ystrides[t] = y.strides[t]
+    with nogil:
+        fd_apply_strided(dtype, xp, yp, ndim, shape, xstrides, ystrides, &mp, scale, isa)
+
+
+def keep_mask(cnp.ndarray out, uint32_t k0, uint32_t k1, uint64_t counter, int rounds,
+              uint64_t threshold, int isa, uint64_t first=0):
+    """Fill a C-contiguous uint8/bool array with 1 (kept) and 0 (dropped)."""
+    cdef fd_mask_params mp = _params(k0, k1, counter, rounds, threshold)
+    cdef unsigned char *p = <unsigned char *>cnp.PyArray_DATA(out)
+    cdef int64_t n = out.size
+    with nogil:
+        fd_keep_range(p, n, first, &mp, isa)
+
+
+def keep_elements(const uint64_t[::1] index, uint32_t k0, uint32_t k1, uint64_t counter, int rounds,
+                  uint64_t threshold):
+    """Scalar reference decisions for selected logical indices (for tests)."""
+    cdef fd_mask_params mp = _params(k0, k1, counter, rounds, threshold)
+    cdef Py_ssize_t n = index.shape[0], i
+    out = np.empty(n, dtype=np.bool_)
+    cdef unsigned char[::1] o = out.view(np.uint8)
+    with nogil:
+        for i in range(n):
+            o[i] = fd_keep_element(&mp, index[i])
+    return out
+
+
+def normal(double[::1] out, uint32_t k0, uint32_t k1, uint64_t counter, int rounds, uint64_t first=0):
+    """Standard normal deviates of logical elements first .. first+len(out)-1."""
+    cdef fd_key2 key
+    key.v[0] = k0
+    key.v[1] = k1
+    with nogil:
+        fd_normal_range(&out[0] if out.shape[0] else NULL, out.shape[0], first, key, counter, rounds)
+
+
+def half_to_float(const uint16_t[::1] h):
+    out = np.empty(h.shape[0], dtype=np.float32)
+    cdef float[::1] o = out
+    cdef Py_ssize_t i
+    for i in range(h.shape[0]):
+        o[i] = fd_half_to_float(h[i])
+    return out
+
+
+def float_to_half(const float[::1] f):
+    out = np.empty(f.shape[0], dtype=np.uint16)
+    cdef uint16_t[::1] o = out
+    cdef Py_ssize_t i
+    for i in range(f.shape[0]):
+        o[i] = fd_float_to_half(f[i])
+    return out

@@ -1,0 +1,252 @@
+/*
+ * fd_kernels.h -- the entry points: masked scaling of contiguous and strided
+ * buffers, keep masks for a range of logical indices, and normal noise.
+ *
+ * Every function takes the logical index `first` of its first element, so a
+ * caller may split a buffer at any point (threads, Dask blocks, repeated
+ * calls) and still get exactly the values of one call over the whole buffer.
+ * The ISA path is an argument (no global state); each path gives the same
+ * bits.
+ */
+#ifndef FD_KERNELS_H
+#define FD_KERNELS_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include "fd_philox.h"
+#include "fd_mask.h"
+#include "fd_half.h"
+#include "fd_avx2.h"
+
+enum { FD_ISA_PORTABLE = 0, FD_ISA_AVX2 = 1 };
+enum { FD_FLOAT16 = 0, FD_FLOAT32 = 1, FD_FLOAT64 = 2 };
+
+/* Best path the running CPU supports. */
+static inline int fd_isa_best(void)
+{
+#ifdef FD_HAVE_AVX2
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
+        return FD_ISA_AVX2;
+#endif
+    return FD_ISA_PORTABLE;
+}
+
+static inline int fd_isa_supported(int isa)
+{
+    return isa == FD_ISA_PORTABLE || (isa == FD_ISA_AVX2 && fd_isa_best() >= FD_ISA_AVX2);
+}
+
+static inline void fd_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS], uint64_t block0,
+                                 const fd_mask_params *mp, int isa)
+{
+#ifdef FD_HAVE_AVX2
+    if (isa == FD_ISA_AVX2) {
+        fd_avx2_chunk_keep(keep, block0, mp);
+        return;
+    }
+#endif
+    (void)isa;
+    fd_chunk_keep_portable(keep, block0, mp);
+}
+
+/* keep[k] = 1 if logical element first+k is kept, else 0. */
+static inline void fd_keep_range(unsigned char *keep, int64_t n, uint64_t first,
+                                 const fd_mask_params *mp, int isa)
+{
+    if (mp->threshold >= FD_THRESHOLD_ONE || mp->threshold == 0) {
+        memset(keep, mp->threshold != 0, (size_t)n);
+        return;
+    }
+    unsigned char chunk[FD_CHUNK_ELEMS];
+    uint64_t end = first + (uint64_t)n;
+    for (uint64_t e = first; e < end;) {
+        uint64_t c0 = e - e % FD_CHUNK_ELEMS;
+        uint64_t stop = c0 + FD_CHUNK_ELEMS < end ? c0 + FD_CHUNK_ELEMS : end;
+        fd_chunk_keep(chunk, mp->counter + c0 / FD_BLOCK_ELEMS, mp, isa);
+        memcpy(keep + (e - first), chunk + (e - c0), (size_t)(stop - e));
+        e = stop;
+    }
+}
+
+/* Element-wise scaling for one dtype: y = x * (kept ? scale : 0), computed
+ * in float32 for float16 and float32, in float64 for float64. */
+#define FD_SCALE_F32(x, keep, s) ((x) * ((keep) ? (s) : 0.0f))
+#define FD_SCALE_F64(x, keep, s) ((x) * ((keep) ? (s) : 0.0))
+
+static inline void fd_scale_elements(int dtype, const char *x, char *y, const unsigned char *keep,
+                                     int64_t n, int64_t xstride, int64_t ystride, double scale)
+{
+    float s32 = (float)scale;
+    for (int64_t k = 0; k < n; k++, x += xstride, y += ystride) {
+        int kept = keep ? keep[k] : 1;
+        if (dtype == FD_FLOAT32) {
+            float v;
+            memcpy(&v, x, 4);
+            v = FD_SCALE_F32(v, kept, s32);
+            memcpy(y, &v, 4);
+        } else if (dtype == FD_FLOAT64) {
+            double v;
+            memcpy(&v, x, 8);
+            v = FD_SCALE_F64(v, kept, scale);
+            memcpy(y, &v, 8);
+        } else {
+            uint16_t h;
+            memcpy(&h, x, 2);
+            h = fd_float_to_half(FD_SCALE_F32(fd_half_to_float(h), kept, s32));
+            memcpy(y, &h, 2);
+        }
+    }
+}
+
+/* Whole chunks, portable: decisions into a small buffer, then a loop the
+ * compiler vectorizes. */
+static inline void fd_portable_apply_chunks(int dtype, const char *x, char *y, int64_t nchunks,
+                                            uint64_t block0, const fd_mask_params *mp, double scale)
+{
+    unsigned char keep[FD_CHUNK_ELEMS];
+    float s32 = (float)scale;
+    for (int64_t c = 0; c < nchunks; c++) {
+        fd_chunk_keep_portable(keep, block0 + 8 * (uint64_t)c, mp);
+        if (dtype == FD_FLOAT32) {
+            const float *xf = (const float *)x + c * FD_CHUNK_ELEMS;
+            float *yf = (float *)y + c * FD_CHUNK_ELEMS;
+            for (int e = 0; e < FD_CHUNK_ELEMS; e++)
+                yf[e] = FD_SCALE_F32(xf[e], keep[e], s32);
+        } else if (dtype == FD_FLOAT64) {
+            const double *xd = (const double *)x + c * FD_CHUNK_ELEMS;
+            double *yd = (double *)y + c * FD_CHUNK_ELEMS;
+            for (int e = 0; e < FD_CHUNK_ELEMS; e++)
+                yd[e] = FD_SCALE_F64(xd[e], keep[e], scale);
+        } else {
+            const uint16_t *xh = (const uint16_t *)x + c * FD_CHUNK_ELEMS;
+            uint16_t *yh = (uint16_t *)y + c * FD_CHUNK_ELEMS;
+            for (int e = 0; e < FD_CHUNK_ELEMS; e++)
+                yh[e] = fd_float_to_half(FD_SCALE_F32(fd_half_to_float(xh[e]), keep[e], s32));
+        }
+    }
+}
+
+static inline void fd_apply_chunks(int dtype, const char *x, char *y, int64_t nchunks, uint64_t block0,
+                                   const fd_mask_params *mp, double scale, int isa)
+{
+#ifdef FD_HAVE_AVX2
+    if (isa == FD_ISA_AVX2) {
+        if (dtype == FD_FLOAT32)
+            fd_avx2_apply_f32((const float *)x, (float *)y, nchunks, block0, mp, (float)scale);
+        else if (dtype == FD_FLOAT64)
+            fd_avx2_apply_f64((const double *)x, (double *)y, nchunks, block0, mp, scale);
+        else
+            fd_avx2_apply_f16((const uint16_t *)x, (uint16_t *)y, nchunks, block0, mp, (float)scale);
+        return;
+    }
+#endif
+    (void)isa;
+    fd_portable_apply_chunks(dtype, x, y, nchunks, block0, mp, scale);
+}
+
+static inline int64_t fd_itemsize(int dtype)
+{
+    return dtype == FD_FLOAT64 ? 8 : dtype == FD_FLOAT32 ? 4 : 2;
+}
+
+/*
+ * Contiguous buffers: y[k] = x[k] * (element first+k kept ? scale : 0) for
+ * k < n.  x == y is allowed (in place); partial overlap is not.
+ */
+static inline void fd_apply_contiguous(int dtype, const char *x, char *y, int64_t n, uint64_t first,
+                                       const fd_mask_params *mp, double scale, int isa)
+{
+    int64_t size = fd_itemsize(dtype);
+    if (mp->threshold >= FD_THRESHOLD_ONE || mp->threshold == 0) {
+        unsigned char all = mp->threshold != 0;
+        fd_scale_elements(dtype, x, y, all ? NULL : &all, n, size, size, all ? scale : 0.0);
+        return;
+    }
+    uint64_t end = first + (uint64_t)n;
+    /* head: up to the first chunk boundary */
+    uint64_t head_end = first % FD_CHUNK_ELEMS ? first - first % FD_CHUNK_ELEMS + FD_CHUNK_ELEMS : first;
+    if (head_end > end)
+        head_end = end;
+    unsigned char keep[FD_CHUNK_ELEMS];
+    if (head_end > first) {
+        fd_keep_range(keep, (int64_t)(head_end - first), first, mp, isa);
+        fd_scale_elements(dtype, x, y, keep, (int64_t)(head_end - first), size, size, scale);
+    }
+    int64_t offset = (int64_t)(head_end - first);
+    int64_t nchunks = (int64_t)((end - head_end) / FD_CHUNK_ELEMS);
+    if (nchunks > 0)
+        fd_apply_chunks(dtype, x + offset * size, y + offset * size, nchunks,
+                        mp->counter + head_end / FD_BLOCK_ELEMS, mp, scale, isa);
+    offset += nchunks * FD_CHUNK_ELEMS;
+    if (offset < n) {
+        fd_keep_range(keep, n - offset, first + (uint64_t)offset, mp, isa);
+        fd_scale_elements(dtype, x + offset * size, y + offset * size, keep, n - offset, size, size, scale);
+    }
+}
+
+/*
+ * Any strides (in bytes, negative allowed): the logical index runs over
+ * `shape` in C order, starting at 0.  ndim >= 1; a 0-d array is passed as
+ * shape (1,).  Rows are processed in pieces through a small keep buffer.
+ */
+#define FD_STRIDED_PIECE 2048
+#define FD_MAX_NDIM 64
+
+static inline void fd_apply_strided(int dtype, const char *x, char *y, int ndim, const int64_t *shape,
+                                    const int64_t *xstrides, const int64_t *ystrides,
+                                    const fd_mask_params *mp, double scale, int isa)
+{
+    int64_t total = 1;
+    for (int d = 0; d < ndim; d++)
+        total *= shape[d];
+    if (total == 0)
+        return;
+    int64_t row = shape[ndim - 1];
+    int64_t index[FD_MAX_NDIM] = {0};
+    unsigned char keep[FD_STRIDED_PIECE];
+    for (int64_t first = 0; first < total; first += row) {
+        const char *xr = x;
+        char *yr = y;
+        for (int d = 0; d < ndim - 1; d++) {
+            xr += index[d] * xstrides[d];
+            yr += index[d] * ystrides[d];
+        }
+        for (int64_t k = 0; k < row; k += FD_STRIDED_PIECE) {
+            int64_t len = row - k < FD_STRIDED_PIECE ? row - k : FD_STRIDED_PIECE;
+            fd_keep_range(keep, len, (uint64_t)(first + k), mp, isa);
+            fd_scale_elements(dtype, xr + k * xstrides[ndim - 1], yr + k * ystrides[ndim - 1], keep, len,
+                              xstrides[ndim - 1], ystrides[ndim - 1], scale);
+        }
+        for (int d = ndim - 2; d >= 0; d--) {   /* odometer over the outer axes */
+            if (++index[d] < shape[d])
+                break;
+            index[d] = 0;
+        }
+    }
+}
+
+/*
+ * Standard normal noise, element i of a call: Box-Muller on block
+ * counter + i/4 of stream FD_STREAM_NORMAL; words (2q, 2q+1), q = (i%4)/2,
+ * give u1 = (w[2q] + 1) / 2^32 in (0, 1] and u2 = w[2q+1] / 2^32; even i
+ * takes r cos(2 pi u2), odd i takes r sin(2 pi u2), r = sqrt(-2 ln u1).
+ */
+static inline void fd_normal_range(double *z, int64_t n, uint64_t first, fd_key2 key, uint64_t counter,
+                                   int rounds)
+{
+    const double two_pi = 6.283185307179586476925286766559;
+    const double two_m32 = 2.3283064365386962890625e-10;
+    for (int64_t k = 0; k < n; k++) {
+        uint64_t i = first + (uint64_t)k;
+        fd_ctr4 out = fd_philox4x32(fd_block_counter(counter + i / 4, FD_STREAM_NORMAL), key, rounds);
+        int q = (int)((i % 4) / 2);
+        double u1 = ((double)out.v[2 * q] + 1.0) * two_m32;
+        double u2 = (double)out.v[2 * q + 1] * two_m32;
+        double r = sqrt(-2.0 * log(u1));
+        z[k] = (i % 2 == 0) ? r * cos(two_pi * u2) : r * sin(two_pi * u2);
+    }
+}
+
+#endif /* FD_KERNELS_H */

@@ -1,0 +1,151 @@
+/*
+ * fd_mask.h -- which random bits decide which element, and how.
+ *
+ * The mapping (the same on every ISA path, thread count and layout):
+ *
+ *   A call reserves blocks [counter, counter + ceil(n / 16)) of a 64-bit block
+ *   counter.  Logical element i (C order over the mask shape) belongs to block
+ *   b = counter + i / 16 and uses byte j = i % 16 of that block's output,
+ *   where byte j is bits 8*(j%4) .. 8*(j%4)+7 of output word j/4.
+ *
+ *   The block for stream s is Philox4x32-R of the counter words
+ *   (b mod 2^32, b / 2^32, s, 0) under the generator's key.  Element i's
+ *   32-bit uniform is
+ *       u(i) = byte_0 << 24 | byte_1 << 16 | byte_2 << 8 | byte_3,
+ *   byte_s being byte j of block b in stream s.  The element is kept iff
+ *   u(i) < t, with t = round((1 - p) * 2^32) in [0, 2^32].
+ *
+ *   Only byte_0 is computed for almost every element: the comparison is
+ *   settled by it unless byte_0 equals the top byte of t (probability 1/256),
+ *   and streams 1..3 are evaluated only then, and only as far as needed.
+ *   When the low bytes of t are zero (dyadic p such as 0.5 or 0.25) a tie
+ *   already means u >= t, so no further stream is ever evaluated.
+ */
+#ifndef FD_MASK_H
+#define FD_MASK_H
+
+#include <stdint.h>
+#include <string.h>
+#include "fd_philox.h"
+
+#define FD_BLOCK_ELEMS 16                      /* one byte per element */
+#define FD_CHUNK_BLOCKS FD_LANES
+#define FD_CHUNK_ELEMS (FD_BLOCK_ELEMS * FD_CHUNK_BLOCKS)  /* 128 */
+#define FD_THRESHOLD_ONE (UINT64_C(1) << 32)
+
+/* Stream tags (counter word 2).  0..3: the bytes of the mask uniform. */
+#define FD_STREAM_NORMAL UINT32_C(0x100)
+
+typedef struct {
+    fd_key2 key;
+    uint64_t counter;   /* first block of the call */
+    int rounds;
+    uint64_t threshold; /* keep iff u < threshold; 0 drops all, 2^32 keeps all */
+} fd_mask_params;
+
+static inline fd_ctr4 fd_block_counter(uint64_t block, uint32_t stream)
+{
+    fd_ctr4 c = {{(uint32_t)block, (uint32_t)(block >> 32), stream, 0}};
+    return c;
+}
+
+/* Byte `level` of the threshold, counted from the top (level 0 = bits 31..24). */
+static inline uint32_t fd_threshold_byte(uint64_t t, int level)
+{
+    return (uint32_t)(t >> (8 * (3 - level))) & 0xFF;
+}
+
+/* The last level whose threshold byte, or any byte below it, is non-zero:
+ * a tie at this level means u >= t. */
+static inline int fd_threshold_last_level(uint64_t t)
+{
+    int last = 0;
+    for (int level = 1; level < 4; level++)
+        if (t & ((UINT64_C(1) << (8 * (4 - level))) - 1))
+            last = level;
+    return last;
+}
+
+static inline uint32_t fd_block_byte(fd_ctr4 out, int j)
+{
+    return (out.v[j >> 2] >> (8 * (j & 3))) & 0xFF;
+}
+
+/* Settle an element whose level-0 byte tied with the threshold's top byte. */
+static inline int fd_refine_keep(const fd_mask_params *mp, uint64_t block, int j)
+{
+    int last = fd_threshold_last_level(mp->threshold);
+    for (int level = 1; level <= last; level++) {
+        fd_ctr4 out = fd_philox4x32(fd_block_counter(block, (uint32_t)level), mp->key, mp->rounds);
+        uint32_t b = fd_block_byte(out, j), tb = fd_threshold_byte(mp->threshold, level);
+        if (b != tb)
+            return b < tb;
+    }
+    return 0; /* u == t, or equal on every byte that t has: not below t */
+}
+
+/* Scalar reference: keep decision of logical element i. */
+static inline int fd_keep_element(const fd_mask_params *mp, uint64_t i)
+{
+    if (mp->threshold >= FD_THRESHOLD_ONE)
+        return 1;
+    if (mp->threshold == 0)
+        return 0;
+    uint64_t block = mp->counter + i / FD_BLOCK_ELEMS;
+    int j = (int)(i % FD_BLOCK_ELEMS);
+    uint32_t b = fd_block_byte(fd_philox4x32(fd_block_counter(block, 0), mp->key, mp->rounds), j);
+    uint32_t tb = fd_threshold_byte(mp->threshold, 0);
+    if (b != tb)
+        return b < tb;
+    return fd_threshold_last_level(mp->threshold) > 0 && fd_refine_keep(mp, block, j);
+}
+
+/* After level-0 decisions: fix the elements that tied.  flags[e] is keep_flag
+ * or drop_flag for the FD_CHUNK_ELEMS elements of the chunk whose first block is block0;
+ * level0[e] their level-0 bytes. */
+static inline void fd_fix_ties(unsigned char *flags, const unsigned char *level0, uint64_t block0,
+                               const fd_mask_params *mp, unsigned char keep_flag, unsigned char drop_flag)
+{
+    uint32_t t0 = fd_threshold_byte(mp->threshold, 0);
+    for (int e = 0; e < FD_CHUNK_ELEMS; e++)
+        if (level0[e] == t0)
+            flags[e] = fd_refine_keep(mp, block0 + e / FD_BLOCK_ELEMS, e % FD_BLOCK_ELEMS) ? keep_flag : drop_flag;
+}
+
+/* Portable chunk: the level-0 bytes of 8 blocks in element order. */
+static inline void fd_chunk_bytes_portable(unsigned char bytes[FD_CHUNK_ELEMS], uint64_t block0,
+                                           const fd_mask_params *mp)
+{
+    uint32_t w[4][FD_LANES];
+    for (int j = 0; j < FD_LANES; j++) {
+        uint64_t b = block0 + (uint64_t)j;
+        w[0][j] = (uint32_t)b;
+        w[1][j] = (uint32_t)(b >> 32);
+        w[2][j] = 0;
+        w[3][j] = 0;
+    }
+    fd_philox4x32_lanes(w, mp->key, mp->rounds);
+    for (int j = 0; j < FD_LANES; j++)
+        for (int k = 0; k < 4; k++)
+            for (int m = 0; m < 4; m++)
+                bytes[16 * j + 4 * k + m] = (unsigned char)(w[k][j] >> (8 * m));
+}
+
+/* Portable chunk decisions: keep[e] in {0, 1}.  threshold strictly inside
+ * (0, 2^32); the callers handle the two ends. */
+static inline void fd_chunk_keep_portable(unsigned char keep[FD_CHUNK_ELEMS], uint64_t block0,
+                                          const fd_mask_params *mp)
+{
+    unsigned char bytes[FD_CHUNK_ELEMS];
+    fd_chunk_bytes_portable(bytes, block0, mp);
+    uint32_t t0 = fd_threshold_byte(mp->threshold, 0);
+    int ties = 0;
+    for (int e = 0; e < FD_CHUNK_ELEMS; e++) {
+        keep[e] = bytes[e] < t0;
+        ties |= bytes[e] == t0;
+    }
+    if (ties && fd_threshold_last_level(mp->threshold) > 0)
+        fd_fix_ties(keep, bytes, block0, mp, 1, 0);
+}
+
+#endif /* FD_MASK_H */
