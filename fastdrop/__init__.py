@@ -5,7 +5,8 @@ The public names are re-exported here; see the README for the guarantees
 """
 import os as _os
 
-from ._random import CounterExhaustedError, Generator, default_generator, philox4x32, seed
+from ._random import (CounterExhaustedError, Generator, default_generator, normal_blocks, philox4x32,
+                      seed, standard_normal)
 from ._dropout import (DropoutHandle, available_isas, dropout, dropout_backward, get_isa,
                        get_num_threads, set_isa, set_num_threads)
 from ._registry import hookimpl, layer, register, variants
@@ -14,6 +15,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Generator", "CounterExhaustedError", "seed", "default_generator", "philox4x32",
+    "standard_normal", "normal_blocks",
     "dropout", "dropout_backward", "DropoutHandle",
     "set_num_threads", "get_num_threads", "set_isa", "get_isa", "available_isas",
     "variants", "layer", "register", "hookimpl", "get_include", "__version__",

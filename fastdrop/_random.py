@@ -13,7 +13,8 @@ import numpy as np
 
 from . import _kernels
 
-__all__ = ["Generator", "CounterExhaustedError", "philox4x32", "seed", "default_generator"]
+__all__ = ["Generator", "CounterExhaustedError", "philox4x32", "seed", "default_generator",
+           "standard_normal", "normal_blocks"]
 
 MIN_ROUNDS, MAX_ROUNDS = 7, 16
 DEFAULT_ROUNDS = 10
@@ -262,3 +263,55 @@ def philox4x32(counters, key, rounds=DEFAULT_ROUNDS):
         arr = arr.astype(np.uint32)
     flat = np.ascontiguousarray(arr.reshape(-1, 4))
     return _kernels.philox4x32(flat, k0, k1, rounds).reshape(arr.shape)
+
+
+NORMALS_PER_BLOCK = 4
+
+
+def standard_normal(shape, key, counter, rounds=DEFAULT_ROUNDS):
+    """Standard normal deviates from a Philox stream, as float64.
+
+    A pure function of (key, counter, logical index): element i uses
+    Box-Muller on block ``counter + i // 4`` of stream 0x100 (so it never
+    shares bits with dropout masks).  Reserve ``ceil(n / 4)`` blocks with
+    :meth:`Generator.reserve` and keep (key, counter) to regenerate the same
+    noise later, e.g. in backward.
+
+    Parameters
+    ----------
+    shape : int or tuple of int
+    key : pair of int
+    counter : int
+        First block; the call reads blocks [counter, counter + ceil(n/4)).
+    rounds : int, default 10
+
+    Examples
+    --------
+    >>> import fastdrop as fd
+    >>> g = fd.Generator(seed=0)
+    >>> start = g.reserve(fd.normal_blocks(6))
+    >>> z = fd.standard_normal((2, 3), g.key, start)
+    >>> z.shape, bool((z == fd.standard_normal((2, 3), g.key, start)).all())
+    ((2, 3), True)
+    """
+    rounds = check_rounds(rounds)
+    k0, k1 = _check_key(key)
+    try:
+        shape = tuple(operator.index(d) for d in (shape if isinstance(shape, (tuple, list)) else (shape,)))
+    except TypeError:
+        raise TypeError(f"shape must be an integer or a tuple of integers, got {shape!r}") from None
+    if any(d < 0 for d in shape):
+        raise ValueError(f"shape must have non-negative dimensions, got {shape}")
+    if isinstance(counter, bool) or not isinstance(counter, numbers.Integral):
+        raise TypeError(f"counter must be an integer, got {counter!r}")
+    n = int(np.prod(shape, dtype=np.int64))
+    if not 0 <= counter or counter + normal_blocks(n) > COUNTER_LIMIT:
+        raise ValueError(f"counter must be in [0, 2**64 - blocks], got {counter}")
+    out = np.empty(n, dtype=np.float64)
+    _kernels.normal(out, k0, k1, int(counter), rounds)
+    return out.reshape(shape)
+
+
+def normal_blocks(n):
+    """Counter blocks :func:`standard_normal` reads for n deviates."""
+    return -(-operator.index(n) // NORMALS_PER_BLOCK)
