@@ -1,0 +1,80 @@
+"""Every kernel path gives bit-identical output; the portable path is always tested."""
+import numpy as np
+import pytest
+
+import fastdrop as fd
+from fastdrop import _kernels
+
+FLOATS = [np.float16, np.float32, np.float64]
+# p values: dyadic (ties settle at once), and ones whose threshold has
+# non-zero low bytes, so ties are refined through streams 1..3
+P_VALUES = [0.5, 0.25, 0.1, 0.3, 0.999, 0.001, 1 - 2**-20]
+
+
+@pytest.fixture(autouse=True)
+def restore_isa():
+    before = fd.get_isa()
+    yield
+    fd.set_isa(before)
+
+
+def test_portable_is_always_available():
+    assert fd.available_isas()[0] == "portable"
+    fd.set_isa("portable")
+    assert fd.get_isa() == "portable"
+
+
+def run_on(isa, fn):
+    fd.set_isa(isa)
+    return fn()
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("p", P_VALUES)
+def test_paths_bit_identical(dtype, p):
+    x = np.random.default_rng(5).standard_normal(70_001).astype(dtype)
+    results = {isa: run_on(isa, lambda: fd.dropout(x, p, generator=fd.Generator(17)))
+               for isa in fd.available_isas()}
+    ref = results["portable"].view(np.uint8)
+    for isa, y in results.items():
+        np.testing.assert_array_equal(y.view(np.uint8), ref, err_msg=isa)
+
+
+@pytest.mark.parametrize("p", P_VALUES)
+def test_paths_agree_with_scalar_reference(p):
+    n = 4099
+    g = fd.Generator(23)
+    _, h = fd.dropout(np.ones(n, np.float32), p, generator=g, return_handle=True)
+    scalar = _kernels.keep_elements(np.arange(n, dtype=np.uint64), h.key[0], h.key[1], h.counter,
+                                    h.rounds, h.threshold)
+    for isa in fd.available_isas():
+        fd.set_isa(isa)
+        np.testing.assert_array_equal(h.mask(), scalar, err_msg=isa)
+
+
+def test_paths_identical_on_strided_input():
+    base = np.random.default_rng(1).standard_normal((300, 301)).astype(np.float32)
+    view = base[::-3, 1::2]
+    results = [run_on(isa, lambda: fd.dropout(view, 0.3, generator=fd.Generator(2)))
+               for isa in fd.available_isas()]
+    for y in results[1:]:
+        np.testing.assert_array_equal(y, results[0])
+
+
+def test_unknown_or_unsupported_isa_rejected():
+    before = fd.get_isa()
+    with pytest.raises(ValueError, match="isa"):
+        fd.set_isa("sse9")
+    with pytest.raises(TypeError, match="isa"):
+        fd.set_isa(3)
+    assert fd.get_isa() == before
+
+
+def test_isa_from_environment():
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "FASTDROP_ISA": "portable"}
+    out = subprocess.run([sys.executable, "-c", "import fastdrop as fd; print(fd.get_isa())"],
+                         env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "portable"
