@@ -20,7 +20,7 @@ _FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64
 
 # ---------------------------------------------------------------- settings
 
-_ISA_NAMES = {"portable": 0, "avx2": 1}
+_ISA_NAMES = {"portable": 0, "avx2": 1, "avx512": 2}
 
 
 def _default_threads():

@@ -20,6 +20,7 @@ cdef extern from "fd_kernels.h" nogil:
 
     enum: FD_ISA_PORTABLE
     enum: FD_ISA_AVX2
+    enum: FD_ISA_AVX512
     enum: FD_FLOAT16
     enum: FD_FLOAT32
     enum: FD_FLOAT64

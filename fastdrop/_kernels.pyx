@@ -49,7 +49,7 @@ cdef extern from *:
 
 
 def isa_best():
-    """Code of the best ISA path this CPU supports (0 portable, 1 AVX2)."""
+    """Code of the best ISA path this CPU supports (0 portable, 1 AVX2, 2 AVX-512)."""
     return fd_isa_best()
 
 

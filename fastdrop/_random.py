@@ -58,6 +58,30 @@ def _check_key(key, name="key"):
     return _check_uint32(k0, f"{name}[0]"), _check_uint32(k1, f"{name}[1]")
 
 
+def _check_count(n, name):
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"{name} must be a non-negative integer, got {n!r}")
+    if n < 0:
+        raise ValueError(f"{name} must be non-negative, got {n}")
+    return int(n)
+
+
+def _seed_seq_from_state(info, key):
+    if info is None:
+        return np.random.SeedSequence(list(key))
+    if not isinstance(info, dict):
+        raise TypeError(f"state['seed_seq'] must be a dict from get_state(), got {type(info).__name__}")
+    missing = {"entropy", "spawn_key", "pool_size", "n_children_spawned"} - set(info)
+    if missing:
+        raise ValueError(f"state['seed_seq'] is missing {sorted(missing)}")
+    try:
+        return np.random.SeedSequence(info["entropy"], spawn_key=tuple(info["spawn_key"]),
+                                      pool_size=info["pool_size"],
+                                      n_children_spawned=info["n_children_spawned"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"state['seed_seq'] is not a valid SeedSequence state: {exc}") from None
+
+
 def _seed_sequence(seed):
     if isinstance(seed, np.random.SeedSequence):
         return seed
@@ -127,9 +151,7 @@ class Generator:
 
         Thread-safe.  Raises CounterExhaustedError instead of wrapping.
         """
-        blocks = operator.index(blocks)
-        if blocks < 0:
-            raise ValueError(f"blocks must be non-negative, got {blocks}")
+        blocks = _check_count(blocks, "blocks")
         with self._lock:
             start = self._counter
             if start + blocks > COUNTER_LIMIT:
@@ -141,9 +163,7 @@ class Generator:
 
     def spawn(self, n):
         """`n` independent generators with distinct keys (SeedSequence.spawn)."""
-        n = operator.index(n)
-        if n < 0:
-            raise ValueError(f"n must be non-negative, got {n}")
+        n = _check_count(n, "n")
         with self._lock:
             children = self._seed_seq.spawn(n)
         return [Generator(child, rounds=self._rounds) for child in children]
@@ -180,13 +200,7 @@ class Generator:
             raise TypeError(f"state['counter'] must be an integer, got {counter!r}")
         if not 0 <= counter <= COUNTER_LIMIT:
             raise ValueError(f"state['counter'] must be in [0, 2**64], got {counter}")
-        info = state.get("seed_seq")
-        if info is None:
-            seed_seq = np.random.SeedSequence(list(key))
-        else:
-            seed_seq = np.random.SeedSequence(info["entropy"], spawn_key=tuple(info["spawn_key"]),
-                                              pool_size=info["pool_size"],
-                                              n_children_spawned=info["n_children_spawned"])
+        seed_seq = _seed_seq_from_state(state.get("seed_seq"), key)
         with self._lock:
             self._rounds, self._key, self._counter, self._seed_seq = rounds, key, int(counter), seed_seq
 
@@ -314,4 +328,4 @@ def standard_normal(shape, key, counter, rounds=DEFAULT_ROUNDS):
 
 def normal_blocks(n):
     """Counter blocks :func:`standard_normal` reads for n deviates."""
-    return -(-operator.index(n) // NORMALS_PER_BLOCK)
+    return -(-_check_count(n, "n") // NORMALS_PER_BLOCK)

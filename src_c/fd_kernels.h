@@ -18,8 +18,9 @@
 #include "fd_mask.h"
 #include "fd_half.h"
 #include "fd_avx2.h"
+#include "fd_avx512.h"
 
-enum { FD_ISA_PORTABLE = 0, FD_ISA_AVX2 = 1 };
+enum { FD_ISA_PORTABLE = 0, FD_ISA_AVX2 = 1, FD_ISA_AVX512 = 2 };
 enum { FD_FLOAT16 = 0, FD_FLOAT32 = 1, FD_FLOAT64 = 2 };
 
 /* Best path the running CPU supports. */
@@ -27,6 +28,8 @@ static inline int fd_isa_best(void)
 {
 #ifdef FD_HAVE_AVX2
     __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
+        return FD_ISA_AVX512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
         return FD_ISA_AVX2;
 #endif
@@ -35,12 +38,19 @@ static inline int fd_isa_best(void)
 
 static inline int fd_isa_supported(int isa)
 {
-    return isa == FD_ISA_PORTABLE || (isa == FD_ISA_AVX2 && fd_isa_best() >= FD_ISA_AVX2);
+    /* each x86 path needs a superset of the previous one's features */
+    return isa >= FD_ISA_PORTABLE && isa <= fd_isa_best();
 }
 
 static inline void fd_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS], uint64_t block0,
                                  const fd_mask_params *mp, int isa)
 {
+#ifdef FD_HAVE_AVX512
+    if (isa == FD_ISA_AVX512) {
+        fd_avx512_chunk_keep(keep, block0, mp);
+        return;
+    }
+#endif
 #ifdef FD_HAVE_AVX2
     if (isa == FD_ISA_AVX2) {
         fd_avx2_chunk_keep(keep, block0, mp);
@@ -131,6 +141,17 @@ static inline void fd_portable_apply_chunks(int dtype, const char *x, char *y, i
 static inline void fd_apply_chunks(int dtype, const char *x, char *y, int64_t nchunks, uint64_t block0,
                                    const fd_mask_params *mp, double scale, int isa)
 {
+#ifdef FD_HAVE_AVX512
+    if (isa == FD_ISA_AVX512) {
+        if (dtype == FD_FLOAT32)
+            fd_avx512_apply_f32((const float *)x, (float *)y, nchunks, block0, mp, (float)scale);
+        else if (dtype == FD_FLOAT64)
+            fd_avx512_apply_f64((const double *)x, (double *)y, nchunks, block0, mp, scale);
+        else
+            fd_avx512_apply_f16((const uint16_t *)x, (uint16_t *)y, nchunks, block0, mp, (float)scale);
+        return;
+    }
+#endif
 #ifdef FD_HAVE_AVX2
     if (isa == FD_ISA_AVX2) {
         if (dtype == FD_FLOAT32)

@@ -1,0 +1,129 @@
+"""``fastdrop bench``: dropout speed as ratios to one in-place np.multiply pass.
+
+Every figure is a ratio of medians of interleaved repeats measured in the
+same run (fastdrop, then the baseline, then fastdrop again, ...), so a busy
+or throttled machine moves both sides alike.  Baselines:
+
+* ``np.multiply(x, 1, out=x)``: one read and one write of the buffer, the
+  physical floor for in-place dropout;
+* the NumPy recipe from the dropout literature
+  (``mask = rng.random(shape) < keep; x *= mask; x /= keep``);
+* ``torch.nn.functional.dropout(t, p, training=True, inplace=True)`` on the
+  same memory, when torch is importable.
+"""
+import argparse
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import fastdrop as fd
+
+SIZES = {"4Ki": 4 * 1024, "1Mi": 1024 * 1024, "16Mi": 16 * 1024 * 1024}
+
+
+def _median_ratio(fn, baseline, repeats, number):
+    """Median time of fn / median time of baseline, interleaved."""
+    fn_times, base_times = [], []
+    fn(), baseline()  # warm up: page faults, caches, thread pools
+    for _ in range(repeats):
+        for fn_i, times in ((fn, fn_times), (baseline, base_times)):
+            start = time.perf_counter()
+            for _ in range(number):
+                fn_i()
+            times.append((time.perf_counter() - start) / number)
+    return statistics.median(fn_times) / statistics.median(base_times), statistics.median(base_times)
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def run(sizes=("4Ki", "1Mi", "16Mi"), threads=(1, 2), ps=(0.5, 0.1), dtypes=("float32",),
+        repeats=9, torch_compare=True, isa=None, out=sys.stdout):
+    """Print the benchmark table; return its rows as dicts."""
+    torch = _torch() if torch_compare else None
+    if isa:
+        fd.set_isa(isa)
+    rows = []
+    before = fd.get_num_threads()
+    print(f"fastdrop {fd.__version__}, path {fd.get_isa()}, numpy {np.__version__}, "
+          f"{platform.processor() or platform.machine()}, Python {platform.python_version()}", file=out)
+    header = (f"{'dtype':8} {'size':>5} {'thr':>3} {'p':>4} | {'fwd/mul':>8} {'bwd/mul':>8} "
+              f"{'recipe/mul':>10} {'torch/mul':>9} {'torch/fd':>8}")
+    print(header, file=out)
+    print("-" * len(header), file=out)
+    try:
+        for dtype in dtypes:
+            for size in sizes:
+                n = SIZES[size]
+                number = max(1, (1 << 22) // n)
+                for nthreads in threads:
+                    fd.set_num_threads(nthreads)
+                    if torch is not None:
+                        torch.set_num_threads(nthreads)
+                    for p in ps:
+                        rows.append(_one_row(dtype, size, n, nthreads, p, repeats, number, torch, out))
+    finally:
+        fd.set_num_threads(before)
+    return rows
+
+
+def _one_row(dtype, size, n, nthreads, p, repeats, number, torch, out):
+    x = np.ones(n, dtype=dtype)
+    # the multiply baseline always runs on float32 of the same byte size, so
+    # float16 and float64 are compared per byte
+    base = np.ones(x.nbytes // 4, np.float32)
+    one = np.float32(1)
+    g = fd.Generator(0)
+    mul = lambda: np.multiply(base, one, out=base)  # noqa: E731
+    fwd = lambda: fd.dropout(x, p, inplace=True, generator=g)  # noqa: E731
+    _, h = fd.dropout(x, p, generator=g, return_handle=True)
+    bwd = lambda: fd.dropout_backward(x, h, inplace=True)  # noqa: E731
+    row = {"dtype": dtype, "size": size, "threads": nthreads, "p": p}
+    row["forward"], row["multiply_s"] = _median_ratio(fwd, mul, repeats, number)
+    row["backward"], _ = _median_ratio(bwd, mul, repeats, number)
+    rng = np.random.default_rng(0)
+    keep = 1 - p
+
+    def recipe():
+        mask = rng.random(x.shape, dtype=np.float32 if dtype != "float64" else np.float64) < keep
+        x.__imul__(mask)
+        x.__itruediv__(keep)
+    row["recipe"], _ = _median_ratio(recipe, mul, max(3, repeats // 3), number) if nthreads == 1 else (None, None)
+    row["torch"] = row["torch_vs_fd"] = None
+    if torch is not None and dtype in ("float32", "float64"):
+        t = torch.from_numpy(x)
+        tdrop = lambda: torch.nn.functional.dropout(t, p, training=True, inplace=True)  # noqa: E731
+        row["torch"], _ = _median_ratio(tdrop, mul, max(3, repeats // 3), number)
+        row["torch_vs_fd"] = row["torch"] / row["forward"]
+    fmt = lambda v, w: f"{v:>{w}.2f}" if v is not None else f"{'-':>{w}}"  # noqa: E731
+    print(f"{dtype:8} {size:>5} {nthreads:>3} {p:>4} | {fmt(row['forward'], 8)} {fmt(row['backward'], 8)} "
+          f"{fmt(row['recipe'], 10)} {fmt(row['torch'], 9)} {fmt(row['torch_vs_fd'], 8)}", file=out, flush=True)
+    return row
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="fastdrop bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", nargs="+", default=["4Ki", "1Mi", "16Mi"], choices=list(SIZES))
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--p", nargs="+", type=float, default=[0.5, 0.1])
+    parser.add_argument("--dtypes", nargs="+", default=["float32"], choices=["float16", "float32", "float64"])
+    parser.add_argument("--repeats", type=int, default=9, help="interleaved repeats per figure (median)")
+    parser.add_argument("--isa", default=None, help="force a kernel path (see fastdrop.available_isas())")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    args = parser.parse_args(argv)
+    run(args.sizes, args.threads, args.p, args.dtypes, args.repeats, not args.no_torch, args.isa)
+    print("\nratios: time / time of np.multiply(x, 1, out=x) on a float32 buffer of the same bytes; "
+          "median of interleaved repeats. torch/fd: how many times faster fastdrop is than torch.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
