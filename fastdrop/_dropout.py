@@ -283,6 +283,8 @@ def _compute_dtype(dtype):
 
 
 def _apply(x, y, h, scale):
+    if x.size == 0:  # no block read; the counter may even sit at 2**64
+        return
     _kernels.apply(x, y, h.key[0], h.key[1], h.counter, h.rounds, h.threshold, scale,
                    _isa_code(), get_num_threads())
 
