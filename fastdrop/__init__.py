@@ -9,7 +9,8 @@ from ._random import (CounterExhaustedError, Generator, default_generator, norma
                       seed, standard_normal)
 from ._dropout import (DropoutHandle, available_isas, dropout, dropout_backward, get_isa,
                        get_num_threads, set_isa, set_num_threads)
-from ._registry import hookimpl, layer, register, variants
+from ._registry import PluginError, PluginWarning, hookimpl, layer, mask_drawn, register, unregister, variants
+from .graph import Variant
 
 __version__ = "0.1.0"
 
@@ -18,7 +19,8 @@ __all__ = [
     "standard_normal", "normal_blocks",
     "dropout", "dropout_backward", "DropoutHandle",
     "set_num_threads", "get_num_threads", "set_isa", "get_isa", "available_isas",
-    "variants", "layer", "register", "hookimpl", "get_include", "__version__",
+    "variants", "layer", "register", "unregister", "hookimpl", "mask_drawn", "Variant",
+    "PluginError", "PluginWarning", "get_include", "__version__",
 ]
 
 
