@@ -313,7 +313,8 @@ def _masked_scale(x, y, h):
         _apply(x, y, h, h.scale)
     else:
         values = h.mask_values(_compute_dtype(x.dtype))
-        np.multiply(x, values, out=y, casting="same_kind")
+        with np.errstate(all="ignore"):  # inf * 0 is NaN silently, as in the kernels
+            np.multiply(x, values, out=y, casting="same_kind")
     return y
 
 
@@ -324,7 +325,8 @@ def _eval_scale(x, y, p, mode):
         return y
     if _partly_overlaps(x, y):
         x = x.copy()
-    return np.multiply(x, _compute_dtype(x.dtype)(1.0 - p), out=y, casting="same_kind")
+    with np.errstate(all="ignore"):
+        return np.multiply(x, _compute_dtype(x.dtype)(1.0 - p), out=y, casting="same_kind")
 
 
 def dropout(x, p=0.5, *, training=True, mode="inverted", inplace=False, out=None, mask_shape=None,

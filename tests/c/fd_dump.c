@@ -1,0 +1,295 @@
+/*
+ * fd_dump.c -- print what fastdrop's C core computes for fixed inputs, so
+ * that two builds (x86-64 and aarch64, portable and SIMD paths) can be
+ * compared line by line, and tests/test_c_core.py can compare one build
+ * with the Python API.
+ *
+ * Every ISA path the running CPU supports is computed, and every way of
+ * splitting a call (pieces at odd offsets, the strided entry point with a
+ * negative stride); any disagreement is reported on stderr and makes the
+ * exit status 1.  Stdout holds the results of the portable path only, so it
+ * is the same text on every architecture.
+ *
+ * Output lines (all integers in hex unless noted):
+ *   philox ROUNDS C0 C1 C2 C3 K0 K1 O0 O1 O2 O3
+ *   keep K0 K1 COUNTER THRESHOLD FIRST(dec) N(dec) BITS        (BITS: '0'/'1' per element)
+ *   apply DTYPE(f16|f32|f64) K0 K1 COUNTER THRESHOLD SCALE_BITS N(dec) INPUT_BYTES OUTPUT_BYTES
+ *         (OUTPUT_BYTES with every NaN written as the positive quiet NaN, see canonical_nans)
+ *   normal K0 K1 COUNTER N(dec) V0 V1 ...                       (%.12e: libm may differ in the last bits)
+ *   isa-paths-checked N(dec)                                    (on stderr)
+ *
+ * Build: cc -O3 -std=c99 -I src_c tests/c/fd_dump.c -o fd_dump -lm
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fd_kernels.h"
+
+#define MAX_ISA 16
+#define MAX_N 1200
+
+static int failures = 0;
+
+static void fail(const char *what, const char *detail, int isa)
+{
+    fprintf(stderr, "MISMATCH %s (%s, isa %d)\n", what, detail, isa);
+    failures++;
+}
+
+static fd_mask_params params(uint32_t k0, uint32_t k1, uint64_t counter, uint64_t threshold)
+{
+    fd_mask_params mp;
+    mp.key.v[0] = k0;
+    mp.key.v[1] = k1;
+    mp.counter = counter;
+    mp.rounds = FD_PHILOX_DEFAULT_ROUNDS;
+    mp.threshold = threshold;
+    return mp;
+}
+
+static void print_hex_bytes(const unsigned char *bytes, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        printf("%02x", bytes[i]);
+}
+
+/* NaNs as one canonical quiet NaN.  The sign and payload of a NaN that an
+ * operation creates (inf * 0) belong to the hardware: x86-64's default NaN
+ * is negative, aarch64's positive, so only "is NaN" is comparable. */
+static void canonical_nans(int dtype, char *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        if (dtype == FD_FLOAT64) {
+            uint64_t b;
+            memcpy(&b, y + 8 * i, 8);
+            if ((b & UINT64_C(0x7fffffffffffffff)) > UINT64_C(0x7ff0000000000000))
+                b = UINT64_C(0x7ff8000000000000);
+            memcpy(y + 8 * i, &b, 8);
+        } else if (dtype == FD_FLOAT32) {
+            uint32_t b;
+            memcpy(&b, y + 4 * i, 4);
+            if ((b & 0x7fffffffu) > 0x7f800000u)
+                b = 0x7fc00000u;
+            memcpy(y + 4 * i, &b, 4);
+        } else {
+            uint16_t b;
+            memcpy(&b, y + 2 * i, 2);
+            if ((b & 0x7fffu) > 0x7c00u)
+                b = 0x7e00u;
+            memcpy(y + 2 * i, &b, 2);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- Philox */
+
+static void dump_philox(void)
+{
+    /* Random123 kat_vectors inputs, plus counters with carries and tags. */
+    static const uint32_t inputs[][6] = {
+        {0, 0, 0, 0, 0, 0},
+        {0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu},
+        {0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u, 0xa4093822u, 0x299f31d0u},
+        {0xffffffffu, 0, 3, 0, 1, 2},
+        {0, 1, 0x100, 0, 0xdeadbeefu, 0x01234567u},
+    };
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+        for (int rounds = FD_PHILOX_MIN_ROUNDS; rounds <= FD_PHILOX_MAX_ROUNDS; rounds++) {
+            fd_ctr4 c = {{inputs[i][0], inputs[i][1], inputs[i][2], inputs[i][3]}};
+            fd_key2 k = {{inputs[i][4], inputs[i][5]}};
+            fd_ctr4 o = fd_philox4x32(c, k, rounds);
+            printf("philox %d %08x %08x %08x %08x %08x %08x %08x %08x %08x %08x\n", rounds, c.v[0], c.v[1],
+                   c.v[2], c.v[3], k.v[0], k.v[1], o.v[0], o.v[1], o.v[2], o.v[3]);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- inputs */
+
+static const uint64_t COUNTERS[] = {0, 5, UINT64_C(0xfffffffd), UINT64_C(0x7fffffff8), UINT64_C(0xfffffffffffffff0)};
+static const uint64_t THRESHOLDS[] = {
+    UINT64_C(0x80000000),   /* p = 0.5: dyadic, ties settle as drop */
+    UINT64_C(0xb3333333),   /* p ~ 0.3: ties refined through streams 1..3 */
+    UINT64_C(0x80800000),   /* many ties, settled by stream 1 */
+    UINT64_C(0x00000001),   /* keeps only u == 0 */
+    UINT64_C(0xffffffff),   /* drops only u == 2^32 - 1 */
+    0,                      /* p = 1 */
+    UINT64_C(0x100000000),  /* p = 0 */
+};
+static const uint32_t KEYS[][2] = {{0, 0}, {0x9e3779b9u, 0x01234567u}};
+static const int64_t LENGTHS[] = {1, 15, 16, 17, 127, 128, 129, 300, 1031};
+static const int64_t FIRSTS[] = {0, 1, 7, 16, 100, 128, 131};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A generator never hands out blocks past 2^64: skip calls that would need them. */
+static int fits(uint64_t counter, uint64_t elements)
+{
+    uint64_t blocks = (elements + FD_BLOCK_ELEMS - 1) / FD_BLOCK_ELEMS;
+    return blocks == 0 || blocks - 1 <= UINT64_MAX - counter;
+}
+
+/* Deterministic test values: a 32-bit LCG, some of them special values. */
+static double test_value(uint32_t *state)
+{
+    static const double special[] = {0.0, -0.0, 1.0, -2.5, 1e300 * 1e300, -1e300 * 1e300, 65504.0, 6.0e-8, 1e-40};
+    *state = *state * 1664525u + 1013904223u;
+    uint32_t r = *state >> 8;
+    if (r % 11 == 0)
+        return special[(r / 11) % COUNT(special)];
+    return ((double)r / (double)(1u << 24) - 0.5) * 200.0;
+}
+
+static void fill_values(int dtype, char *x, int64_t n, uint32_t seed)
+{
+    uint32_t state = seed;
+    for (int64_t i = 0; i < n; i++) {
+        double v = test_value(&state);
+        if (dtype == FD_FLOAT64) {
+            memcpy(x + 8 * i, &v, 8);
+        } else if (dtype == FD_FLOAT32) {
+            float f = (float)v;
+            memcpy(x + 4 * i, &f, 4);
+        } else {
+            uint16_t h = fd_float_to_half((float)v);
+            memcpy(x + 2 * i, &h, 2);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- masks */
+
+static void dump_keep(void)
+{
+    static unsigned char keep[MAX_N], other[MAX_N], single[MAX_N];
+    char line[MAX_N + 1];
+    int paths = 0;
+    for (size_t ki = 0; ki < COUNT(KEYS); ki++)
+        for (size_t ci = 0; ci < COUNT(COUNTERS); ci++)
+            for (size_t ti = 0; ti < COUNT(THRESHOLDS); ti++)
+                for (size_t fi = 0; fi < COUNT(FIRSTS); fi++)
+                    for (size_t li = 0; li < COUNT(LENGTHS); li++) {
+                        if ((fi + li + ti) % 3 != 0 && LENGTHS[li] > 17)
+                            continue;   /* a thinned grid keeps the output small */
+                        if (!fits(COUNTERS[ci], (uint64_t)(FIRSTS[fi] + LENGTHS[li])))
+                            continue;
+                        fd_mask_params mp = params(KEYS[ki][0], KEYS[ki][1], COUNTERS[ci], THRESHOLDS[ti]);
+                        uint64_t first = (uint64_t)FIRSTS[fi];
+                        int64_t n = LENGTHS[li];
+                        fd_keep_range(keep, n, first, &mp, FD_ISA_PORTABLE);
+                        for (int64_t k = 0; k < n; k++) {
+                            single[k] = (unsigned char)fd_keep_element(&mp, first + (uint64_t)k);
+                            line[k] = keep[k] ? '1' : '0';
+                        }
+                        line[n] = '\0';
+                        if (memcmp(keep, single, (size_t)n) != 0)
+                            fail("keep range vs scalar", "portable", FD_ISA_PORTABLE);
+                        for (int isa = 1; isa < MAX_ISA && fd_isa_supported(isa); isa++) {
+                            fd_keep_range(other, n, first, &mp, isa);
+                            if (memcmp(keep, other, (size_t)n) != 0)
+                                fail("keep range", "simd vs portable", isa);
+                            paths = isa + 1 > paths ? isa + 1 : paths;
+                        }
+                        printf("keep %08x %08x %016llx %09llx %lld %lld %s\n", KEYS[ki][0], KEYS[ki][1],
+                               (unsigned long long)COUNTERS[ci], (unsigned long long)THRESHOLDS[ti],
+                               (long long)first, (long long)n, line);
+                    }
+    fprintf(stderr, "isa-paths-checked %d\n", paths ? paths : 1);
+}
+
+/* ---------------------------------------------------------------- values */
+
+/* One call computed three ways on path `isa`: whole, in pieces split at odd
+ * offsets, and through the strided entry point reading x backwards. */
+static int apply_three_ways(int dtype, const char *x, char *y, int64_t n, const fd_mask_params *mp,
+                            double scale, int isa)
+{
+    static char pieces[MAX_N * 8], reversed_x[MAX_N * 8], strided[MAX_N * 8];
+    int64_t size = fd_itemsize(dtype);
+    fd_apply_contiguous(dtype, x, y, n, 0, mp, scale, isa);
+
+    int64_t cuts[] = {0, n / 3 + 1, n / 3 + 1 + 129, n};
+    for (int c = 0; c < 3; c++) {
+        int64_t a = cuts[c] < n ? cuts[c] : n, b = cuts[c + 1] < n ? cuts[c + 1] : n;
+        if (b > a)
+            fd_apply_contiguous(dtype, x + a * size, pieces + a * size, b - a, (uint64_t)a, mp, scale, isa);
+    }
+    for (int64_t i = 0; i < n; i++)
+        memcpy(reversed_x + (n - 1 - i) * size, x + i * size, (size_t)size);
+    int64_t shape[1] = {n}, xstride[1] = {-size}, ystride[1] = {size};
+    fd_apply_strided(dtype, reversed_x + (n - 1) * size, strided, 1, shape, xstride, ystride, mp, scale, isa);
+
+    int ok = memcmp(y, pieces, (size_t)(n * size)) == 0;
+    ok &= memcmp(y, strided, (size_t)(n * size)) == 0;
+    return ok;
+}
+
+static void dump_apply(void)
+{
+    static char x[MAX_N * 8], y[MAX_N * 8], other[MAX_N * 8];
+    static const int dtypes[] = {FD_FLOAT16, FD_FLOAT32, FD_FLOAT64};
+    static const char *names[] = {"f16", "f32", "f64"};
+    static const int64_t lengths[] = {1, 17, 128, 300, 1031};
+    for (int di = 0; di < 3; di++)
+        for (size_t ci = 0; ci < COUNT(COUNTERS); ci++)
+            for (size_t ti = 0; ti < COUNT(THRESHOLDS); ti++)
+                for (size_t li = 0; li < COUNT(lengths); li++) {
+                    int dtype = dtypes[di];
+                    int64_t n = lengths[li], size = fd_itemsize(dtype);
+                    uint64_t t = THRESHOLDS[ti];
+                    if (!fits(COUNTERS[ci], (uint64_t)n))
+                        continue;
+                    double scale = t == 0 ? 0.0 : 4294967296.0 / (double)t;   /* 1 / (1 - p) */
+                    fd_mask_params mp = params(KEYS[1][0], KEYS[1][1], COUNTERS[ci], t);
+                    fill_values(dtype, x, n, (uint32_t)(ci * 131 + ti * 17 + li));
+                    if (!apply_three_ways(dtype, x, y, n, &mp, scale, FD_ISA_PORTABLE))
+                        fail("apply split/strided", names[di], FD_ISA_PORTABLE);
+                    for (int isa = 1; isa < MAX_ISA && fd_isa_supported(isa); isa++) {
+                        if (!apply_three_ways(dtype, x, other, n, &mp, scale, isa))
+                            fail("apply split/strided", names[di], isa);
+                        if (memcmp(y, other, (size_t)(n * size)) != 0)
+                            fail("apply simd vs portable", names[di], isa);
+                    }
+                    uint64_t scale_bits;
+                    memcpy(&scale_bits, &scale, 8);
+                    canonical_nans(dtype, y, n);
+                    printf("apply %s %08x %08x %016llx %09llx %016llx %lld ", names[di], KEYS[1][0], KEYS[1][1],
+                           (unsigned long long)COUNTERS[ci], (unsigned long long)t,
+                           (unsigned long long)scale_bits, (long long)n);
+                    print_hex_bytes((const unsigned char *)x, (size_t)(n * size));
+                    printf(" ");
+                    print_hex_bytes((const unsigned char *)y, (size_t)(n * size));
+                    printf("\n");
+                }
+}
+
+/* ---------------------------------------------------------------- normals */
+
+static void dump_normal(void)
+{
+    static double z[64];
+    static const uint64_t counters[] = {0, UINT64_C(0xfffffffe), UINT64_C(0xffffffffffffff00)};
+    for (size_t ci = 0; ci < COUNT(counters); ci++) {
+        fd_key2 key = {{KEYS[1][0], KEYS[1][1]}};
+        fd_normal_range(z, 64, 0, key, counters[ci], FD_PHILOX_DEFAULT_ROUNDS);
+        printf("normal %08x %08x %016llx 64", key.v[0], key.v[1], (unsigned long long)counters[ci]);
+        for (int i = 0; i < 64; i++)
+            printf(" %.12e", z[i]);
+        printf("\n");
+    }
+}
+
+int main(void)
+{
+    dump_philox();
+    dump_keep();
+    dump_apply();
+    dump_normal();
+    if (failures) {
+        fprintf(stderr, "%d mismatches between ISA paths or call splits\n", failures);
+        return 1;
+    }
+    return 0;
+}

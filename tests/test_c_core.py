@@ -1,0 +1,100 @@
+"""tests/c/fd_dump.c (the program .ci/aarch64 runs under qemu) built natively
+and checked against the Python API: the same Philox blocks, keep masks and
+dropout bytes.  This tests the C program itself, so that identical dumps on
+two architectures mean identical, correct results."""
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import fastdrop as fd
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TWO32 = 1 << 32
+DTYPES = {"f16": "<f2", "f32": "<f4", "f64": "<f8"}
+
+
+def c_compiler():
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return name
+    return None
+
+
+@pytest.fixture(scope="module")
+def dump(tmp_path_factory):
+    cc = c_compiler()
+    if cc is None:
+        pytest.skip("no C compiler")
+    exe = str(tmp_path_factory.mktemp("fd_dump") / "fd_dump")
+    subprocess.run([cc, "-O3", "-std=c99", "-Wall", "-Werror", "-Wno-unused-function",
+                    "-I", os.path.join(ROOT, "src_c"), os.path.join(ROOT, "tests", "c", "fd_dump.c"),
+                    "-o", exe, "-lm"], check=True)
+    run = subprocess.run([exe], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    lines = {}
+    for line in run.stdout.splitlines():
+        kind, *fields = line.split()
+        lines.setdefault(kind, []).append(fields)
+    return lines, run.stderr
+
+
+def generator_at(key, counter):
+    g = fd.Generator(0)
+    g.set_state({"bit_generator": "Philox4x32", "rounds": 10, "key": key, "counter": counter})
+    return g
+
+
+def p_for_threshold(t):
+    p = 1.0 - t / TWO32
+    assert fd._dropout.threshold_for(p) == t
+    return p
+
+
+def test_program_checks_every_isa_path_the_extension_has(dump):
+    _, stderr = dump
+    checked = int(stderr.split("isa-paths-checked")[1].split()[0])
+    assert checked == len(fd.available_isas())
+
+
+def test_philox_lines_match_the_python_block_function(dump):
+    lines, _ = dump
+    assert len(lines["philox"]) >= 30
+    for rounds, *words in lines["philox"]:
+        words = [int(w, 16) for w in words]
+        out = fd.philox4x32(np.array(words[:4], np.uint32), tuple(words[4:6]), int(rounds))
+        assert [int(w) for w in out] == words[6:], (rounds, words)
+
+
+def test_keep_lines_match_handle_masks(dump):
+    lines, _ = dump
+    assert len(lines["keep"]) > 1000
+    for k0, k1, counter, t, first, n, *bits in lines["keep"]:
+        key, counter, t, first, n = (int(k0, 16), int(k1, 16)), int(counter, 16), int(t, 16), int(first), int(n)
+        _, h = fd.dropout(np.ones(first + n, np.float32), p_for_threshold(t), generator=generator_at(key, counter),
+                          return_handle=True)
+        expected = "".join("1" if k else "0" for k in h.mask()[first:])
+        assert bits == [expected], (key, counter, t, first, n)
+
+
+def test_apply_lines_match_dropout_bytes(dump):
+    lines, _ = dump
+    assert len(lines["apply"]) > 300
+    for name, k0, k1, counter, t, scale_bits, n, x_hex, y_hex in lines["apply"]:
+        key, counter, t, n = (int(k0, 16), int(k1, 16)), int(counter, 16), int(t, 16), int(n)
+        x = np.frombuffer(bytes.fromhex(x_hex), dtype=DTYPES[name]).astype(DTYPES[name][1:]).copy()
+        assert x.size == n
+        y, h = fd.dropout(x, p_for_threshold(t), generator=generator_at(key, counter), return_handle=True)
+        assert int(np.float64(h.scale).view(np.uint64)) == int(scale_bits, 16)
+        y = y.copy()
+        y[np.isnan(y)] = np.nan            # the dump writes every NaN as the positive quiet NaN
+        assert y.astype(DTYPES[name]).tobytes().hex() == y_hex, (name, counter, t, n)
+
+
+def test_normal_lines_match_standard_normal(dump):
+    lines, _ = dump
+    for k0, k1, counter, n, *values in lines["normal"]:
+        z = fd.standard_normal(int(n), (int(k0, 16), int(k1, 16)), int(counter, 16))
+        np.testing.assert_allclose(z, np.array(values, dtype=np.float64), rtol=1e-11, atol=1e-300)
