@@ -253,8 +253,9 @@ def test_num_threads_setting():
         fd.set_num_threads(before)
 
 
-def test_num_threads_from_environment():
+def test_num_threads_from_environment(tmp_path):
     code = "import fastdrop as fd; print(fd.get_num_threads())"
     env = {**os.environ, "FASTDROP_NUM_THREADS": "3"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=tmp_path)  # import the installed package, not the source tree
     assert out.stdout.strip() == "3"

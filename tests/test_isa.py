@@ -70,11 +70,12 @@ def test_unknown_or_unsupported_isa_rejected():
     assert fd.get_isa() == before
 
 
-def test_isa_from_environment():
+def test_isa_from_environment(tmp_path):
     import os
     import subprocess
     import sys
     env = {**os.environ, "FASTDROP_ISA": "portable"}
     out = subprocess.run([sys.executable, "-c", "import fastdrop as fd; print(fd.get_isa())"],
-                         env=env, capture_output=True, text=True, check=True)
+                         env=env, capture_output=True, text=True, check=True,
+                         cwd=tmp_path)  # import the installed package, not the source tree
     assert out.stdout.strip() == "portable"

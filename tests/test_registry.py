@@ -447,12 +447,14 @@ def test_broken_installed_plugin_never_breaks_import_or_the_builtins(tmp_path):
         print([str(w.message) for w in caught])
     """)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    # run from tmp_path so the installed package is imported, not the source tree
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     first, warned = run.stdout.splitlines()[:2]
     assert first == "spatial2d (2, 3, 4, 4)"
     assert "'ghost' (ghost-plugin 9.9)" in warned and "ModuleNotFoundError" in warned
-    cli = subprocess.run([sys.executable, "-m", "fastdrop", "plugins"], capture_output=True, text=True, env=env)
+    cli = subprocess.run([sys.executable, "-m", "fastdrop", "plugins"], capture_output=True, text=True, env=env,
+                         cwd=tmp_path)
     assert cli.returncode == 1
     assert "'ghost' (ghost-plugin 9.9): import failed: ModuleNotFoundError" in cli.stdout
     assert "spatial2d" in cli.stdout
