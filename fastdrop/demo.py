@@ -1,11 +1,11 @@
 """``fastdrop demo``: the classic dropout experiments, on a CPU, in under two minutes.
 
-An over-sized MLP (64 -> 256 -> 256 -> 10, about 84,000 weights) learns
+An over-sized MLP (64 -> 256 -> 256 -> 10, about 85,000 weights) learns
 scikit-learn's 8x8 digits from only 500 training images, once for each drop
 probability p = 0, 0.2, 0.5 and 0.8, with the same initial weights and
-batch order (Srivastava et al., "Dropout: A Simple Way to Prevent Neural
-Networks from Overfitting", JMLR 2014, sections 7.1-7.3, study the same
-question on MNIST).  It writes, under ``--out``:
+batch order.  Srivastava et al., "Dropout: A Simple Way to Prevent Neural
+Networks from Overfitting" (JMLR 2014), study the same questions on MNIST
+in section 7.3 (the dropout rate) and 7.4 (the data set size).  It writes, under ``--out``:
 
 * ``results.md``   the table of final train / validation loss and accuracy,
   their gaps, and what the numbers say (also printed);
