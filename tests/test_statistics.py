@@ -12,11 +12,13 @@ implementation (fixed seeds, so each run is deterministic):
   sqrt(2/n), skewness sqrt(6/n), excess kurtosis sqrt(24/n).
 
 Every check requires |z| < Z_LIMIT = 5 (two-sided false-alarm probability
-5.7e-7 per check).  The file makes fewer than 400 checks, so the family-wise
-false-alarm probability for a correct generator is below 400 * 5.7e-7 =
-2.3e-4; a change of seed is thus very unlikely to fail, while the biases the
-tests look for (a lane or byte position with another keep rate, correlated
-neighbours, a stream reused) give z-scores in the tens or hundreds.
+5.7e-7 per check).  The file makes about 1,500 such checks with three ISA
+paths (1,161 of them the per-cell counts of the lane test), about 500 more
+per extra ISA path, so the family-wise false-alarm probability for a correct
+generator is below 2,500 * 5.7e-7 = 1.4e-3: a change of seed is very
+unlikely to fail, while the biases the tests look for (a lane or byte
+position with another keep rate, correlated neighbours, a stream reused)
+give z-scores in the tens or hundreds.
 """
 import numpy as np
 import pytest
