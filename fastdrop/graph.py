@@ -77,7 +77,20 @@ def _check_generator(generator):
 # ---------------------------------------------------------------- parameters and the base
 
 class Parameter:
-    """A trainable array and its gradient (same shape, zero until backward)."""
+    """A trainable array and its gradient.
+
+    Parameters
+    ----------
+    data : array_like
+        The initial value (kept as an ndarray, not copied if it is one).
+
+    Attributes
+    ----------
+    data : ndarray
+        The value; optimizers update it in place.
+    grad : ndarray
+        Same shape and dtype, zero until a backward pass adds into it.
+    """
 
     def __init__(self, data):
         self.data = np.asarray(data)

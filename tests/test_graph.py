@@ -463,9 +463,9 @@ def test_mc_predict_is_deterministic_for_a_generator_state():
 
 def test_mc_predict_restores_modes_and_only_enables_dropout():
     model = G.Sequential([G.Linear(3, 8, rng=0), G.ReLU(), G.Dropout(0.5), G.Linear(8, 2, rng=1)])
-    model.eval()
-    model[2].train()
+    model[2].eval()     # the opposite of what mc_predict needs, for every layer
     modes = [layer.training for layer in model.modules()]
+    assert modes == [True, True, True, False, True]
     G.mc_predict(model, np.ones((2, 3), np.float32), T=3)
     assert [layer.training for layer in model.modules()] == modes
 

@@ -161,7 +161,7 @@ def assert_same(actual, expected, what):
     assert ref.same_values(actual, expected), f"{what}:\n{actual!r}\n!=\n{expected!r}"
 
 
-@settings(max_examples=1500, **SETTINGS)
+@settings(max_examples=4000, **SETTINGS)
 @given(calls())
 def test_dropout_equals_reference_and_touches_only_its_target(case):
     shape, dtype, mode = case["shape"], case["dtype"], case["mode"]
@@ -217,7 +217,7 @@ def test_dropout_equals_reference_and_touches_only_its_target(case):
     assert_same(dy, dy_before, "dropout_backward modified its input")
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=300, **SETTINGS)
 @given(shape=shapes(), dtype=st.sampled_from(DTYPES), p=st.floats(0.0, 1.0),
        mode=st.sampled_from(("inverted", "standard")), data=st.data())
 def test_evaluation_call_is_identity_or_scaling_and_consumes_nothing(shape, dtype, p, mode, data):
@@ -238,7 +238,7 @@ def test_evaluation_call_is_identity_or_scaling_and_consumes_nothing(shape, dtyp
         assert_same(y, expected, "standard-mode evaluation is not x * (1 - p)")
 
 
-@settings(max_examples=200, **SETTINGS)
+@settings(max_examples=500, **SETTINGS)
 @given(counters=st.lists(st.tuples(*[st.integers(0, TWO32 - 1)] * 4), min_size=0, max_size=20),
        key=st.tuples(st.integers(0, TWO32 - 1), st.integers(0, TWO32 - 1)),
        rounds=st.integers(7, 16))
