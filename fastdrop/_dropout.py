@@ -84,7 +84,8 @@ def available_isas():
 def set_isa(name):
     """Force a kernel path ('portable', 'avx2', ...) or 'auto' for the best.
     Every path gives bit-identical results; this exists to prove it."""
-    _settings["isa"] = _kernels.isa_best() if name == "auto" else _check_isa(name)
+    auto = isinstance(name, str) and name.lower() == "auto"
+    _settings["isa"] = _kernels.isa_best() if auto else _check_isa(name)
 
 
 def get_isa():

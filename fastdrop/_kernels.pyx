@@ -118,7 +118,10 @@ def apply(cnp.ndarray x, cnp.ndarray y, uint32_t k0, uint32_t k1, uint64_t count
     cdef int64_t ystrides[64]
     if n == 0:
         return
-    if cnp.PyArray_IS_C_CONTIGUOUS(x) and cnp.PyArray_IS_C_CONTIGUOUS(y):
+    # typed SIMD loads need aligned elements; unaligned buffers take the
+    # strided path, which copies each element with memcpy
+    if (cnp.PyArray_IS_C_CONTIGUOUS(x) and cnp.PyArray_IS_C_CONTIGUOUS(y)
+            and cnp.PyArray_ISALIGNED(x) and cnp.PyArray_ISALIGNED(y)):
         nt = _threads_for(n, nthreads)
         with nogil:
             if nt <= 1:

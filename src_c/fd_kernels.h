@@ -181,8 +181,8 @@ static inline void fd_apply_contiguous(int dtype, const char *x, char *y, int64_
 {
     int64_t size = fd_itemsize(dtype);
     if (mp->threshold >= FD_THRESHOLD_ONE || mp->threshold == 0) {
-        unsigned char all = mp->threshold != 0;
-        fd_scale_elements(dtype, x, y, all ? NULL : &all, n, size, size, all ? scale : 0.0);
+        /* every element kept (scale) or every one dropped (0): no mask needed */
+        fd_scale_elements(dtype, x, y, NULL, n, size, size, mp->threshold != 0 ? scale : 0.0);
         return;
     }
     uint64_t end = first + (uint64_t)n;
