@@ -4,9 +4,8 @@ Environment switches (all optional):
   FASTDROP_DEBUG=1      -O0 -g, assertions on
   FASTDROP_SANITIZE=1   -fsanitize=address,undefined (see .ci/sanitize)
   FASTDROP_NO_OPENMP=1  build without OpenMP (kernels then run on one thread)
-  FASTDROP_NATIVE=1     add -march=native for a local, non-portable build
 
-Never -march=native by default: run-time dispatch picks the SIMD path.
+No CPU-specific flags: run-time dispatch picks the SIMD path.
 """
 import os
 import shutil
@@ -56,8 +55,6 @@ def build_flags():
         san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all"]
         compile_args += san
         link_args += san
-    if flag("FASTDROP_NATIVE"):
-        compile_args += ["-march=native"]
     openmp = ([], [])
     if not flag("FASTDROP_NO_OPENMP") and compiler_accepts(["-fopenmp"]):
         openmp = (["-fopenmp"], ["-fopenmp"])

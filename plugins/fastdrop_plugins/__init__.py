@@ -18,7 +18,7 @@ from fastdrop._dropout import check_p
 from fastdrop._registry import mask_drawn
 
 __all__ = ["BroadcastDropout", "check_bool", "check_float_array", "check_generator", "check_grad_shape", "check_int",
-           "check_p_below_one"]
+           "check_p_below_one", "DropProbability"]
 
 _FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
@@ -69,7 +69,32 @@ def check_grad_shape(dy, shape):
     return dy
 
 
-class BroadcastDropout(graph.Variant):
+class DropProbability:
+    """Mixin: a drop probability `p` validated on every assignment, and the
+    generator the variant draws from.
+
+    ``check_probability`` is the validator (``check_p`` by default;
+    variants whose rescaling is undefined at p = 1 use ``check_p_below_one``).
+    """
+
+    check_probability = staticmethod(check_p)
+
+    def _init_draws(self, p, generator):
+        self.p = p
+        self.generator = check_generator(generator)
+        self.handle = None
+
+    @property
+    def p(self):
+        """Drop probability, validated on assignment."""
+        return self._p
+
+    @p.setter
+    def p(self, value):
+        self._p = self.check_probability(value)
+
+
+class BroadcastDropout(DropProbability, graph.Variant):
     """Inverted dropout whose keep decisions are drawn over a smaller shape.
 
     Subclasses define :meth:`mask_shape`: the shape (broadcastable to the
@@ -92,19 +117,8 @@ class BroadcastDropout(graph.Variant):
     """
 
     def __init__(self, p=0.5, *, generator=None):
-        self.p = p
-        self.generator = check_generator(generator)
-        self.handle = None
+        self._init_draws(p, generator)
         self._shape = None
-
-    @property
-    def p(self):
-        """Drop probability, validated on assignment."""
-        return self._p
-
-    @p.setter
-    def p(self, value):
-        self._p = check_p(value)
 
     def mask_shape(self, x):
         """The shape over which keep decisions are drawn for input `x`."""

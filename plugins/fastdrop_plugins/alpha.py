@@ -15,7 +15,7 @@ import fastdrop as fd
 from fastdrop import graph
 from fastdrop._registry import mask_drawn
 
-from . import check_float_array, check_generator, check_grad_shape, check_p_below_one
+from . import DropProbability, check_float_array, check_grad_shape, check_p_below_one
 
 __all__ = ["AlphaDropout", "SELU_ALPHA", "SELU_LAMBDA", "ALPHA_PRIME", "affine_coefficients"]
 
@@ -40,7 +40,7 @@ def _compute_dtype(dtype):
     return np.float64 if dtype == np.float64 else np.float32
 
 
-class AlphaDropout(graph.Variant):
+class AlphaDropout(DropProbability, graph.Variant):
     """Alpha dropout: ``a * (x * d + alpha' * (1 - d)) + b`` with d ~ Bernoulli(1 - p).
 
     Keeps zero mean and unit variance of a standard-normal input (the
@@ -78,20 +78,11 @@ class AlphaDropout(graph.Variant):
     name = "alpha"
     description = "Alpha dropout for SELU networks: keeps mean 0 and variance 1 (Klambauer et al. 2017)."
 
+    check_probability = staticmethod(check_p_below_one)
+
     def __init__(self, p=0.1, *, generator=None):
-        self.p = p
-        self.generator = check_generator(generator)
-        self.handle = None
+        self._init_draws(p, generator)
         self._shape = None
-
-    @property
-    def p(self):
-        """Drop probability, validated on assignment (must be < 1)."""
-        return self._p
-
-    @p.setter
-    def p(self, value):
-        self._p = check_p_below_one(value)
 
     def forward(self, x):
         x = check_float_array(x)

@@ -10,15 +10,14 @@ import numpy as np
 
 import fastdrop as fd
 from fastdrop import graph
-from fastdrop._dropout import check_p
 from fastdrop._registry import mask_drawn
 
-from . import check_float_array, check_generator
+from . import DropProbability, check_float_array
 
 __all__ = ["DropConnectLinear"]
 
 
-class DropConnectLinear(graph.Variant, graph.Linear):
+class DropConnectLinear(DropProbability, graph.Variant, graph.Linear):
     """``y = x @ (weight * mask / (1 - p)) + bias``, one mask per forward call.
 
     In training each weight is dropped with probability `p` and the kept
@@ -73,19 +72,8 @@ class DropConnectLinear(graph.Variant, graph.Linear):
 
     def __init__(self, in_features=1, out_features=1, p=0.5, bias=True, *, rng=None, dtype=np.float32,
                  generator=None):
-        self.p = p
-        self.generator = check_generator(generator)
+        self._init_draws(p, generator)
         graph.Linear.__init__(self, in_features, out_features, bias=bias, rng=rng, dtype=dtype)
-        self.handle = None
-
-    @property
-    def p(self):
-        """Drop probability of each weight, validated on assignment."""
-        return self._p
-
-    @p.setter
-    def p(self, value):
-        self._p = check_p(value)
 
     def _masked_weight(self, handle):
         if handle is None:

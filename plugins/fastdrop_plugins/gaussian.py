@@ -16,7 +16,7 @@ import fastdrop as fd
 from fastdrop import graph
 from fastdrop._registry import mask_drawn
 
-from . import check_float_array, check_generator, check_grad_shape, check_p_below_one
+from . import DropProbability, check_float_array, check_grad_shape, check_p_below_one
 
 __all__ = ["GaussianDropout", "NoiseHandle"]
 
@@ -74,7 +74,7 @@ def _times_noise(a, handle):
     return np.multiply(a, noise, out=np.empty(a.shape, a.dtype), casting="same_kind")
 
 
-class GaussianDropout(graph.Variant):
+class GaussianDropout(DropProbability, graph.Variant):
     """Multiplicative Gaussian noise, ``y = x * (1 + sigma * z)``, z ~ N(0, 1).
 
     sigma**2 = p / (1 - p), the variance inverted Bernoulli dropout with
@@ -106,20 +106,11 @@ class GaussianDropout(graph.Variant):
     name = "gaussian"
     description = "Multiplicative N(1, p/(1-p)) noise instead of a mask (Srivastava et al. 2014)."
 
+    check_probability = staticmethod(check_p_below_one)
+
     def __init__(self, p=0.5, *, generator=None):
-        self.p = p
-        self.generator = check_generator(generator)
-        self.handle = None
+        self._init_draws(p, generator)
         self._shape = None
-
-    @property
-    def p(self):
-        """The drop probability whose variance is matched, validated on assignment."""
-        return self._p
-
-    @p.setter
-    def p(self, value):
-        self._p = check_p_below_one(value)
 
     def forward(self, x):
         x = check_float_array(x)
