@@ -71,17 +71,24 @@ static inline uint32_t fd_block_byte(fd_ctr4 out, int j)
     return (out.v[j >> 2] >> (8 * (j & 3))) & 0xFF;
 }
 
-/* Settle an element whose level-0 byte tied with the threshold's top byte. */
-static inline int fd_refine_keep(const fd_mask_params *mp, uint64_t block, int j)
+/* Settle an element whose bytes tied with the threshold's on every level
+ * below `from`: compare bytes from level `from` on. */
+static inline int fd_refine_keep_from(const fd_mask_params *mp, uint64_t block, int j, int from)
 {
     int last = fd_threshold_last_level(mp->threshold);
-    for (int level = 1; level <= last; level++) {
+    for (int level = from; level <= last; level++) {
         fd_ctr4 out = fd_philox4x32(fd_block_counter(block, (uint32_t)level), mp->key, mp->rounds);
         uint32_t b = fd_block_byte(out, j), tb = fd_threshold_byte(mp->threshold, level);
         if (b != tb)
             return b < tb;
     }
     return 0; /* u == t, or equal on every byte that t has: not below t */
+}
+
+/* Settle an element whose level-0 byte tied with the threshold's top byte. */
+static inline int fd_refine_keep(const fd_mask_params *mp, uint64_t block, int j)
+{
+    return fd_refine_keep_from(mp, block, j, 1);
 }
 
 /* Scalar reference: keep decision of logical element i. */

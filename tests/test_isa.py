@@ -40,6 +40,41 @@ def test_paths_bit_identical(dtype, p):
         np.testing.assert_array_equal(y.view(np.uint8), ref, err_msg=isa)
 
 
+def special_values(n, dtype, seed):
+    """Normal values with inf, NaN, signed zeros, the largest finite values
+    and subnormals sprinkled everywhere, so that some land on ties."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n).astype(dtype)
+    info = np.finfo(dtype)
+    specials = np.array([np.inf, -np.inf, np.nan, -0.0, 0.0, info.max, -info.max, info.tiny / 4],
+                        dtype=dtype)
+    where = rng.random(n) < 0.05
+    x[where] = rng.choice(specials, where.sum())
+    return x
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("p", [0.1, 0.3, 1 - 2**-20])
+@pytest.mark.parametrize("offset", [0, 5])
+def test_paths_bit_identical_in_place(dtype, p, offset):
+    # in place, the settling of ties must read inputs that the chunk's own
+    # stores did not overwrite; 40_000 elements settle many batches
+    source = special_values(40_000, dtype, 11)
+    results = {}
+    for isa in fd.available_isas():
+        fd.set_isa(isa)
+        x = source.copy()
+        fd.dropout(x[offset:], p, inplace=True, generator=fd.Generator(29))
+        results[isa] = x
+    ref = results["portable"].view(np.uint8)
+    for isa, y in results.items():
+        np.testing.assert_array_equal(y.view(np.uint8), ref, err_msg=isa)
+    # and out of place gives the same bits
+    fd.set_isa(fd.available_isas()[-1])
+    y = fd.dropout(source[offset:], p, generator=fd.Generator(29))
+    np.testing.assert_array_equal(y.view(np.uint8), results["portable"][offset:].view(np.uint8))
+
+
 @pytest.mark.parametrize("p", P_VALUES)
 def test_paths_agree_with_scalar_reference(p):
     n = 4099
