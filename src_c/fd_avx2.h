@@ -109,87 +109,54 @@ FD_AVX2_TARGET static inline void fd_avx2_level1(const uint64_t blocks[FD_TIE_BA
 }
 
 
-/* Tie bits of block b (0..7) from the two words fd_avx2_chunk_code returns
- * (bit 16 * slot + j for byte j of the block in FD_AVX2_SLOT(b)). */
-static inline uint32_t fd_avx2_block_bits(const uint64_t ties[2], int b)
+/* Mark the elements of `keep` (bits of tie group g, the block in slot g)
+ * kept in a chunk's drop bytes. */
+typedef unsigned char fd_avx2_ring_row[FD_CHUNK_ELEMS];
+
+FD_AVX2_TARGET static inline void fd_avx2_update(fd_avx2_ring_row *ring, int64_t chunk, int g,
+                                                 uint32_t keep)
 {
-    int slot = FD_AVX2_SLOT(b);
-    return (uint32_t)(ties[slot >> 2] >> (16 * (slot & 3))) & 0xFFFFu;
+    unsigned char *d = ring[chunk % FD_AHEAD] + 16 * g;
+    const __m128i spread = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const __m128i select = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+    __m128i bits = _mm_and_si128(_mm_shuffle_epi8(_mm_cvtsi32_si128((int)keep), spread), select);
+    __m128i kept = _mm_cmpeq_epi8(bits, select);
+    _mm_store_si128((__m128i *)d, _mm_andnot_si128(kept, _mm_load_si128((const __m128i *)d)));
 }
 
-/* Lanes of 8 elements from 8 bits: all ones where the bit is set. */
-FD_AVX2_TARGET static inline __m256i fd_avx2_lanes8(uint32_t bits)
-{
-    const __m256i select = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    __m256i b = _mm256_and_si256(_mm256_set1_epi32((int)bits), select);
-    return _mm256_cmpeq_epi32(b, select);
-}
-
-/* Tied elements settled: y = blend(y, x * (keep ? scale : 0), ties). */
-FD_AVX2_TARGET static inline void fd_avx2_fix_f32(const float *xb, float *yb, uint32_t ties, uint32_t keep,
-                                                  float scale)
-{
-    for (int h = 0; h < 2; h++) {
-        __m256 m = _mm256_and_ps(_mm256_castsi256_ps(fd_avx2_lanes8(keep >> 8 * h)), _mm256_set1_ps(scale));
-        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(xb + 8 * h), m);
-        __m256 t = _mm256_castsi256_ps(fd_avx2_lanes8(ties >> 8 * h));
-        _mm256_storeu_ps(yb + 8 * h, _mm256_blendv_ps(_mm256_loadu_ps(yb + 8 * h), v, t));
-    }
-}
-
-FD_AVX2_TARGET static inline void fd_avx2_fix_f64(const double *xb, double *yb, uint32_t ties, uint32_t keep,
-                                                  double scale)
-{
-    for (; ties; ties &= ties - 1) {
-        int j = __builtin_ctz(ties);
-        yb[j] = xb[j] * ((keep >> j) & 1u ? scale : 0.0);
-    }
-}
-
-FD_AVX2_TARGET static inline void fd_avx2_fix_f16(const uint16_t *xb, uint16_t *yb, uint32_t ties, uint32_t keep,
-                                                  float scale)
-{
-    for (; ties; ties &= ties - 1) {
-        int j = __builtin_ctz(ties);
-        yb[j] = fd_float_to_half(fd_half_to_float(xb[j]) * ((keep >> j) & 1u ? scale : 0.0f));
-    }
-}
-
-#define FD_AVX2_FLUSH(NAME, T, S, FIX) \
-    FD_TIES_FLUSH(FD_AVX2_TARGET, NAME, FD_AVX2_SLOT, fd_avx2_level1, __m256i, T, S, FIX)
-FD_AVX2_FLUSH(fd_avx2_flush_f32, float, float, fd_avx2_fix_f32)
-FD_AVX2_FLUSH(fd_avx2_flush_f64, double, double, fd_avx2_fix_f64)
-FD_AVX2_FLUSH(fd_avx2_flush_f16, uint16_t, float, fd_avx2_fix_f16)
-
-/* Element codes: what the apply loop multiplies an element by. */
-#define FD_AVX2_KEEP 0x00   /* byte below the threshold's top byte: scale */
-#define FD_AVX2_TIE 0xFE    /* equal, and p needs further bytes: 1 for now (fd_ties.h) */
-#define FD_AVX2_DROP 0xFF   /* above it, or equal with nothing below: 0 */
+FD_TIES_SETTLE(FD_AVX2_TARGET, fd_avx2_settle, FD_AVX2_SLOT, fd_avx2_level1, __m256i,
+               fd_avx2_ring_row *, fd_avx2_update)
 
 /*
- * Level-0 decisions of one chunk (8 blocks, 128 elements): code[16 * slot +
- * j] is the code of byte j of the block in `slot` (FD_AVX2_SLOT); the tie
- * bits go to ties[2] in the same slot order (see fd_avx2_block_bits).
- * tie_bytes is all 0x01 when p needs ties, else 0.
+ * Level-0 decisions of one chunk (8 blocks, 128 elements): drop[16 * slot +
+ * j] is 0xFF when byte j of the block in `slot` (FD_AVX2_SLOT) is >= the
+ * threshold's top byte, else 0.  With want_ties, the bits of the bytes equal
+ * to it go to ties[2] in the same slot order (bit 16 * slot + j).
  */
-FD_AVX2_TARGET static inline void fd_avx2_chunk_code(unsigned char code[FD_CHUNK_ELEMS], uint64_t ties[2],
+FD_AVX2_TARGET static inline void fd_avx2_chunk_drop(unsigned char drop[FD_CHUNK_ELEMS], uint64_t ties[2],
                                                      uint64_t block0, const fd_mask_params *mp,
-                                                     const __m256i *rk, __m256i top, __m256i tie_bytes)
+                                                     const __m256i *rk, __m256i top, int want_ties)
 {
     __m256i a[8], u[4];
     __m256i lo4 = _mm256_add_epi64(_mm256_set1_epi64x((long long)block0), _mm256_setr_epi64x(0, 1, 2, 3));
     fd_avx2_counters(a, lo4, _mm256_add_epi64(lo4, _mm256_set1_epi64x(4)), 0);
     fd_avx2_rounds(a, rk, mp->rounds);
     fd_avx2_bytes(a, u);
-    uint32_t bits[4];
+    uint32_t bits[4] = {0, 0, 0, 0};
     for (int k = 0; k < 4; k++) {
-        __m256i ge = _mm256_cmpeq_epi8(_mm256_max_epu8(u[k], top), u[k]);   /* byte >= top: 0xFF */
-        __m256i tie = _mm256_and_si256(_mm256_cmpeq_epi8(u[k], top), tie_bytes);   /* 0x01 */
-        _mm256_store_si256((__m256i *)(code + 32 * k), _mm256_xor_si256(ge, tie));
-        bits[k] = (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(tie, 7));
+        _mm256_store_si256((__m256i *)(drop + 32 * k), _mm256_cmpeq_epi8(_mm256_max_epu8(u[k], top), u[k]));
+        if (want_ties)
+            bits[k] = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(u[k], top));
     }
     ties[0] = bits[0] | (uint64_t)bits[1] << 32;
     ties[1] = bits[2] | (uint64_t)bits[3] << 32;
+}
+
+/* Tie bits of block b (0..7) from fd_avx2_chunk_drop's ties[2]. */
+static inline uint32_t fd_avx2_block_bits(const uint64_t ties[2], int b)
+{
+    int slot = FD_AVX2_SLOT(b);
+    return (uint32_t)(ties[slot >> 2] >> (16 * (slot & 3))) & 0xFFFFu;
 }
 
 FD_AVX2_TARGET static void fd_avx2_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS], uint64_t block0,
@@ -197,15 +164,15 @@ FD_AVX2_TARGET static void fd_avx2_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS]
 {
     __m256i rk[2 * FD_PHILOX_MAX_ROUNDS];
     fd_avx2_round_keys(rk, mp);
-    unsigned char code[FD_CHUNK_ELEMS] __attribute__((aligned(32)));
+    unsigned char drop[FD_CHUNK_ELEMS] __attribute__((aligned(32)));
     uint64_t ties[2];
     int want_ties = fd_threshold_last_level(mp->threshold) > 0;
-    fd_avx2_chunk_code(code, ties, block0, mp, rk, _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 0)),
-                       _mm256_set1_epi8(want_ties ? 1 : 0));
+    fd_avx2_chunk_drop(drop, ties, block0, mp, rk, _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 0)),
+                       want_ties);
     for (int b = 0; b < 8; b++) {
-        const unsigned char *d = code + 16 * FD_AVX2_SLOT(b);
+        const unsigned char *d = drop + 16 * FD_AVX2_SLOT(b);
         for (int j = 0; j < 16; j++)
-            keep[16 * b + j] = (unsigned char)(d[j] == FD_AVX2_KEEP);
+            keep[16 * b + j] = (unsigned char)(d[j] == 0);
         for (uint32_t tb = fd_avx2_block_bits(ties, b); tb; tb &= tb - 1) {
             int j = __builtin_ctz(tb);
             keep[16 * b + j] = (unsigned char)fd_refine_keep(mp, block0 + (uint64_t)b, j);
@@ -215,100 +182,78 @@ FD_AVX2_TARGET static void fd_avx2_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS]
 
 /*
  * The loop shared by the three dtypes: y = x * (kept ? scale : 0) over
- * nchunks whole chunks.  TIES (a constant) is whether p needs ties settled:
- * then a tied element is stored as x * 1 and settled later (fd_ties.h).
- * APPLY_BLOCK sees xb, yb and d, the block's 16 codes.
+ * nchunks whole chunks.  APPLY_BLOCK sees xb, yb and d, the block's 16 drop
+ * bytes.  Without ties (dyadic p) each chunk is applied as it is decided;
+ * with ties, decisions run FD_AHEAD chunks ahead through a ring, and ties
+ * are settled in the ring before their chunk is applied (fd_ties.h).
  */
-#define FD_AVX2_APPLY_LOOP(T, TIES, FLUSH, APPLY_BLOCK)                                          \
+#define FD_AVX2_APPLY_LOOP(T, APPLY_BLOCK)                                                       \
     {                                                                                            \
         __m256i rk[2 * FD_PHILOX_MAX_ROUNDS];                                                    \
         fd_avx2_round_keys(rk, mp);                                                              \
         const __m256i top = _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 0));         \
-        fd_tie_queue queue;                                                                      \
-        fd_ties_init(&queue);                                                                    \
-        unsigned char code[FD_CHUNK_ELEMS] __attribute__((aligned(32)));                         \
-        for (int64_t c = 0; c < nchunks; c++) {                                                  \
-            uint64_t ties[2];                                                                    \
-            int64_t base = c * FD_CHUNK_ELEMS;                                                   \
-            fd_avx2_chunk_code(code, ties, block0 + 8 * (uint64_t)c, mp, rk, top,                \
-                               _mm256_set1_epi8(TIES));                                          \
-            if (TIES)                                                                            \
-                fd_ties_note(&queue, c, ties[0], ties[1]);                                       \
-            for (int b = 0; b < 8; b++) {                                                        \
-                const T *xb = x + base + 16 * b;                                                 \
-                T *yb = y + base + 16 * b;                                                       \
-                const unsigned char *d = code + 16 * FD_AVX2_SLOT(b);                            \
-                APPLY_BLOCK                                                                      \
+        uint64_t ties[2];                                                                        \
+        if (fd_threshold_last_level(mp->threshold) == 0) {                                       \
+            unsigned char drop[FD_CHUNK_ELEMS] __attribute__((aligned(32)));                     \
+            for (int64_t c = 0; c < nchunks; c++) {                                              \
+                fd_avx2_chunk_drop(drop, ties, block0 + 8 * (uint64_t)c, mp, rk, top, 0);        \
+                for (int b = 0; b < 8; b++) {                                                    \
+                    const T *xb = x + c * FD_CHUNK_ELEMS + 16 * b;                               \
+                    T *yb = y + c * FD_CHUNK_ELEMS + 16 * b;                                     \
+                    const unsigned char *d = drop + 16 * FD_AVX2_SLOT(b);                        \
+                    APPLY_BLOCK                                                                  \
+                }                                                                                \
             }                                                                                    \
-            if (TIES && queue.count == FD_TIE_CHUNKS)                                            \
-                FLUSH(&queue, mp, rk, x, y, scale, block0, 0);                                   \
+        } else {                                                                                 \
+            unsigned char ring[FD_AHEAD][FD_CHUNK_ELEMS] __attribute__((aligned(32)));           \
+            fd_tie_queue queue;                                                                  \
+            fd_ties_init(&queue);                                                                \
+            for (int64_t c = 0; c < nchunks + FD_AHEAD; c++) {                                   \
+                int64_t due = c - FD_AHEAD;                                                      \
+                if (fd_ties_due(&queue, due))                                                    \
+                    fd_avx2_settle(&queue, mp, rk, block0, ring);                                \
+                if (due >= 0)                                                                    \
+                    for (int b = 0; b < 8; b++) {                                                \
+                        const T *xb = x + due * FD_CHUNK_ELEMS + 16 * b;                         \
+                        T *yb = y + due * FD_CHUNK_ELEMS + 16 * b;                               \
+                        const unsigned char *d = ring[due % FD_AHEAD] + 16 * FD_AVX2_SLOT(b);    \
+                        APPLY_BLOCK                                                              \
+                    }                                                                            \
+                if (c < nchunks) {                                                               \
+                    fd_avx2_chunk_drop(ring[c % FD_AHEAD], ties, block0 + 8 * (uint64_t)c, mp, rk, top, 1); \
+                    fd_ties_note(&queue, c, ties[0], ties[1]);                                   \
+                }                                                                                \
+            }                                                                                    \
         }                                                                                        \
-        if (TIES)                                                                                \
-            FLUSH(&queue, mp, rk, x, y, scale, block0, 1);                                       \
     }
 
-/* One dtype's apply function: the loop without ties (dyadic p: codes are
- * keep or drop only) and with. */
-#define FD_AVX2_APPLY(T, FLUSH, APPLY_NO_TIES, APPLY_TIES)                                       \
-    if (fd_threshold_last_level(mp->threshold) > 0)                                              \
-        FD_AVX2_APPLY_LOOP(T, 1, FLUSH, APPLY_TIES)                                              \
-    else                                                                                         \
-        FD_AVX2_APPLY_LOOP(T, 0, FLUSH, APPLY_NO_TIES)
-
-/* 8 codes d[0..7] widened to 32-bit lanes: sign-extended (keep 0, drop -1,
- * tie -2) or zero-extended (for a table lookup by their low two bits). */
+/* 8 drop bytes d[0..7] widened to 32-bit lanes, and the multipliers
+ * they select: scale where the byte is 0, else 0. */
 #define FD_AVX2_SX8(d) _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(d)))
-#define FD_AVX2_ZX8(d) _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(d)))
-/* Multipliers without ties: scale where the code is 0, else 0. */
-#define FD_AVX2_MULT8_NT(s, d) _mm256_andnot_ps(_mm256_castsi256_ps(FD_AVX2_SX8(d)), s)
-/* With ties: within each 128-bit lane, index 0 (keep) -> scale, 2 (tie) -> 1, 3 (drop) -> 0. */
-#define FD_AVX2_MULT8_T(table, d) _mm256_permutevar_ps(table, FD_AVX2_ZX8(d))
-#define FD_AVX2_TABLE_PS(s) _mm256_setr_ps(s, 0.0f, 1.0f, 0.0f, s, 0.0f, 1.0f, 0.0f)
+#define FD_AVX2_MULT8(s, d) _mm256_andnot_ps(_mm256_castsi256_ps(FD_AVX2_SX8(d)), s)
 
 FD_AVX2_TARGET static void fd_avx2_apply_f32(const float *x, float *y, int64_t nchunks, uint64_t block0,
                                              const fd_mask_params *mp, float scale)
 {
-    const __m256 s = _mm256_set1_ps(scale), table = FD_AVX2_TABLE_PS(scale);
-    FD_AVX2_APPLY(float, fd_avx2_flush_f32,
-                  {
-                      _mm256_storeu_ps(yb, _mm256_mul_ps(_mm256_loadu_ps(xb), FD_AVX2_MULT8_NT(s, d)));
-                      _mm256_storeu_ps(yb + 8, _mm256_mul_ps(_mm256_loadu_ps(xb + 8), FD_AVX2_MULT8_NT(s, d + 8)));
-                  },
-                  {
-                      _mm256_storeu_ps(yb, _mm256_mul_ps(_mm256_loadu_ps(xb), FD_AVX2_MULT8_T(table, d)));
-                      _mm256_storeu_ps(yb + 8, _mm256_mul_ps(_mm256_loadu_ps(xb + 8), FD_AVX2_MULT8_T(table, d + 8)));
-                  })
-}
-
-/* float64: four codes widened to 64-bit lanes (keep 0, drop -1, tie -2):
- * keep -> s, tie -> 1, drop -> 0. */
-FD_AVX2_TARGET static inline __m256d fd_avx2_mult4_pd(const unsigned char *d, __m256d s, __m256d one)
-{
-    int32_t four;
-    memcpy(&four, d, 4);
-    __m256i c64 = _mm256_cvtepi8_epi64(_mm_cvtsi32_si128(four));
-    __m256d drop = _mm256_castsi256_pd(_mm256_cmpeq_epi64(c64, _mm256_set1_epi64x(-1)));
-    return _mm256_andnot_pd(drop, _mm256_blendv_pd(s, one, _mm256_castsi256_pd(c64)));
+    const __m256 s = _mm256_set1_ps(scale);
+    FD_AVX2_APPLY_LOOP(float, {
+        _mm256_storeu_ps(yb, _mm256_mul_ps(_mm256_loadu_ps(xb), FD_AVX2_MULT8(s, d)));
+        _mm256_storeu_ps(yb + 8, _mm256_mul_ps(_mm256_loadu_ps(xb + 8), FD_AVX2_MULT8(s, d + 8)));
+    })
 }
 
 FD_AVX2_TARGET static void fd_avx2_apply_f64(const double *x, double *y, int64_t nchunks, uint64_t block0,
                                              const fd_mask_params *mp, double scale)
 {
-    const __m256d s = _mm256_set1_pd(scale), one = _mm256_set1_pd(1.0);
-    FD_AVX2_APPLY(double, fd_avx2_flush_f64,
-                  {
-                      for (int q = 0; q < 4; q++) {
-                          int32_t four;
-                          memcpy(&four, d + 4 * q, 4);
-                          __m256d m = _mm256_castsi256_pd(_mm256_cvtepi8_epi64(_mm_cvtsi32_si128(four)));
-                          _mm256_storeu_pd(yb + 4 * q, _mm256_mul_pd(_mm256_loadu_pd(xb + 4 * q), _mm256_andnot_pd(m, s)));
-                      }
-                  },
-                  {
-                      for (int q = 0; q < 4; q++)
-                          _mm256_storeu_pd(yb + 4 * q, _mm256_mul_pd(_mm256_loadu_pd(xb + 4 * q),
-                                                                     fd_avx2_mult4_pd(d + 4 * q, s, one)));
-                  })
+    const __m256d s = _mm256_set1_pd(scale);
+    FD_AVX2_APPLY_LOOP(double, {
+        for (int q = 0; q < 4; q++) {
+            int32_t four;
+            memcpy(&four, d + 4 * q, 4);
+            __m256d m = _mm256_castsi256_pd(_mm256_cvtepi8_epi64(_mm_cvtsi32_si128(four)));
+            _mm256_storeu_pd(yb + 4 * q, _mm256_mul_pd(_mm256_loadu_pd(xb + 4 * q), _mm256_andnot_pd(m, s)));
+        }
+    })
 }
 
 #define FD_AVX2_HALF8(v) _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)
@@ -317,18 +262,12 @@ FD_AVX2_TARGET static void fd_avx2_apply_f64(const double *x, double *y, int64_t
 FD_AVX2_TARGET static void fd_avx2_apply_f16(const uint16_t *x, uint16_t *y, int64_t nchunks, uint64_t block0,
                                              const fd_mask_params *mp, float scale)
 {
-    const __m256 s = _mm256_set1_ps(scale), table = FD_AVX2_TABLE_PS(scale);
-    FD_AVX2_APPLY(uint16_t, fd_avx2_flush_f16,
-                  {
-                      _mm_storeu_si128((__m128i *)yb, FD_AVX2_HALF8(_mm256_mul_ps(FD_AVX2_LOAD_HALF8(xb), FD_AVX2_MULT8_NT(s, d))));
-                      _mm_storeu_si128((__m128i *)(yb + 8),
-                                       FD_AVX2_HALF8(_mm256_mul_ps(FD_AVX2_LOAD_HALF8(xb + 8), FD_AVX2_MULT8_NT(s, d + 8))));
-                  },
-                  {
-                      _mm_storeu_si128((__m128i *)yb, FD_AVX2_HALF8(_mm256_mul_ps(FD_AVX2_LOAD_HALF8(xb), FD_AVX2_MULT8_T(table, d))));
-                      _mm_storeu_si128((__m128i *)(yb + 8),
-                                       FD_AVX2_HALF8(_mm256_mul_ps(FD_AVX2_LOAD_HALF8(xb + 8), FD_AVX2_MULT8_T(table, d + 8))));
-                  })
+    const __m256 s = _mm256_set1_ps(scale);
+    FD_AVX2_APPLY_LOOP(uint16_t, {
+        _mm_storeu_si128((__m128i *)yb, FD_AVX2_HALF8(_mm256_mul_ps(FD_AVX2_LOAD_HALF8(xb), FD_AVX2_MULT8(s, d))));
+        _mm_storeu_si128((__m128i *)(yb + 8),
+                         FD_AVX2_HALF8(_mm256_mul_ps(FD_AVX2_LOAD_HALF8(xb + 8), FD_AVX2_MULT8(s, d + 8))));
+    })
 }
 
 #endif /* x86-64 with GCC-compatible compiler */

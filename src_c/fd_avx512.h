@@ -100,40 +100,20 @@ FD_AVX512_TARGET static inline void fd_avx512_level1(const uint64_t blocks[FD_TI
     }
 }
 
-/* Tied elements settled: masked stores of x * (keep ? scale : 0). */
-FD_AVX512_TARGET static inline void fd_avx512_fix_f32(const float *xb, float *yb, uint32_t ties, uint32_t keep,
-                                                      float scale)
-{
-    __m512 m = _mm512_maskz_mov_ps((__mmask16)keep, _mm512_set1_ps(scale));
-    _mm512_mask_storeu_ps(yb, (__mmask16)ties, _mm512_mul_ps(_mm512_loadu_ps(xb), m));
-}
+/* Mark the elements of `keep` (bits of tie group g) kept in a chunk's keep
+ * bits: group g is bits 16 * (g % 4) .. of word g / 4, as for the ties. */
+typedef uint64_t fd_avx512_ring_row[2];
 
-FD_AVX512_TARGET static inline void fd_avx512_fix_f64(const double *xb, double *yb, uint32_t ties, uint32_t keep,
-                                                      double scale)
+static inline void fd_avx512_update(fd_avx512_ring_row *ring, int64_t chunk, int g, uint32_t keep)
 {
-    for (int h = 0; h < 2; h++) {
-        __m512d m = _mm512_maskz_mov_pd((__mmask8)(keep >> 8 * h), _mm512_set1_pd(scale));
-        _mm512_mask_storeu_pd(yb + 8 * h, (__mmask8)(ties >> 8 * h), _mm512_mul_pd(_mm512_loadu_pd(xb + 8 * h), m));
-    }
-}
-
-FD_AVX512_TARGET static inline void fd_avx512_fix_f16(const uint16_t *xb, uint16_t *yb, uint32_t ties, uint32_t keep,
-                                                      float scale)
-{
-    __m512 m = _mm512_maskz_mov_ps((__mmask16)keep, _mm512_set1_ps(scale));
-    __m512 v = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)xb)), m);
-    _mm512_mask_storeu_epi16(yb, (__mmask32)ties,
-                             _mm512_castsi256_si512(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)));
+    ring[chunk % FD_AHEAD][g >> 2] |= (uint64_t)keep << (16 * (g & 3));
 }
 
 /* Block of the tie-bit group g: groups 0..3 are even blocks, 4..7 odd. */
 #define FD_AVX512_BLOCK_OF_GROUP(g) (2 * ((g) & 3) + ((g) >> 2))
 
-#define FD_AVX512_FLUSH(NAME, T, S, FIX) \
-    FD_TIES_FLUSH(FD_AVX512_TARGET, NAME, FD_AVX512_BLOCK_OF_GROUP, fd_avx512_level1, __m512i, T, S, FIX)
-FD_AVX512_FLUSH(fd_avx512_flush_f32, float, float, fd_avx512_fix_f32)
-FD_AVX512_FLUSH(fd_avx512_flush_f64, double, double, fd_avx512_fix_f64)
-FD_AVX512_FLUSH(fd_avx512_flush_f16, uint16_t, float, fd_avx512_fix_f16)
+FD_TIES_SETTLE(FD_AVX512_TARGET, fd_avx512_settle, FD_AVX512_BLOCK_OF_GROUP, fd_avx512_level1, __m512i,
+               fd_avx512_ring_row *, fd_avx512_update)
 
 /*
  * Level-0 decisions of one chunk: keep[h] bit 16q+j is set when byte j of
@@ -174,90 +154,76 @@ FD_AVX512_TARGET static void fd_avx512_chunk_keep(unsigned char keep[FD_CHUNK_EL
 
 /*
  * The loop shared by the three dtypes: y = x * (kept ? scale : 0) over
- * nchunks whole chunks.  TIES (a constant) is whether p needs ties settled:
- * then a tied element is left out of the chunk's stores (so it still holds
- * its input when in place) and settled later (fd_ties.h).  APPLY_BLOCK sees
- * xb, yb, kb (keep bits) and sb (store bits: all but the tied elements).
+ * nchunks whole chunks.  APPLY_BLOCK sees xb, yb and kb, the block's keep
+ * bits.  Without ties (dyadic p) each chunk is applied as it is decided;
+ * with ties, decisions run FD_AHEAD chunks ahead through a ring, and ties
+ * are settled in the ring before their chunk is applied (fd_ties.h).
  */
-#define FD_AVX512_APPLY_LOOP(T, TIES, FLUSH, APPLY_BLOCK)                                         \
+#define FD_AVX512_APPLY_BLOCKS(T, c, keep, APPLY_BLOCK)                                              \
+    for (int b = 0; b < 8; b++) {                                                                 \
+        __mmask16 kb = (__mmask16)((keep)[b & 1] >> (16 * (b >> 1)));                             \
+        const T *xb = x + (c) * FD_CHUNK_ELEMS + 16 * b;                                          \
+        T *yb = y + (c) * FD_CHUNK_ELEMS + 16 * b;                                                \
+        APPLY_BLOCK                                                                               \
+    }
+
+#define FD_AVX512_APPLY_LOOP(T, APPLY_BLOCK)                                                      \
     {                                                                                             \
         __m512i rk[2 * FD_PHILOX_MAX_ROUNDS];                                                     \
         fd_avx512_round_keys(rk, mp);                                                             \
         const __m512i top = _mm512_set1_epi8((char)fd_threshold_byte(mp->threshold, 0));          \
-        fd_tie_queue queue;                                                                       \
-        fd_ties_init(&queue);                                                                     \
-        for (int64_t c = 0; c < nchunks; c++) {                                                   \
-            __m512i a[4], even, odd;                                                              \
-            int64_t base = c * FD_CHUNK_ELEMS;                                                    \
-            fd_avx512_philox8(a, block0 + 8 * (uint64_t)c, rk, mp->rounds);                       \
-            fd_avx512_bytes(a, &even, &odd);                                                      \
-            __mmask64 keep[2] = {_mm512_cmplt_epu8_mask(even, top), _mm512_cmplt_epu8_mask(odd, top)}; \
-            __mmask64 store[2] = {~(__mmask64)0, ~(__mmask64)0};                                  \
-            if (TIES) {                                                                           \
-                store[0] = _mm512_cmpneq_epu8_mask(even, top);                                    \
-                store[1] = _mm512_cmpneq_epu8_mask(odd, top);                                     \
-                fd_ties_note(&queue, c, ~(uint64_t)store[0], ~(uint64_t)store[1]);                \
+        uint64_t ties[2];                                                                         \
+        if (fd_threshold_last_level(mp->threshold) == 0) {                                        \
+            for (int64_t c = 0; c < nchunks; c++) {                                               \
+                uint64_t keep[2];                                                                 \
+                fd_avx512_chunk(keep, ties, block0 + 8 * (uint64_t)c, mp, rk, top);               \
+                FD_AVX512_APPLY_BLOCKS(T, c, keep, APPLY_BLOCK)                                   \
             }                                                                                     \
-            for (int b = 0; b < 8; b++) {                                                         \
-                __mmask16 kb = (__mmask16)(keep[b & 1] >> (16 * (b >> 1)));                       \
-                __mmask16 sb = (__mmask16)(store[b & 1] >> (16 * (b >> 1)));                      \
-                const T *xb = x + base + 16 * b;                                                  \
-                T *yb = y + base + 16 * b;                                                        \
-                (void)sb;                                                                         \
-                APPLY_BLOCK                                                                       \
+        } else {                                                                                  \
+            fd_avx512_ring_row ring[FD_AHEAD];                                                    \
+            fd_tie_queue queue;                                                                   \
+            fd_ties_init(&queue);                                                                 \
+            for (int64_t c = 0; c < nchunks + FD_AHEAD; c++) {                                    \
+                int64_t due = c - FD_AHEAD;                                                       \
+                if (fd_ties_due(&queue, due))                                                     \
+                    fd_avx512_settle(&queue, mp, rk, block0, ring);                               \
+                if (due >= 0)                                                                     \
+                    FD_AVX512_APPLY_BLOCKS(T, due, ring[due % FD_AHEAD], APPLY_BLOCK)                \
+                if (c < nchunks) {                                                                \
+                    fd_avx512_chunk(ring[c % FD_AHEAD], ties, block0 + 8 * (uint64_t)c, mp, rk, top); \
+                    fd_ties_note(&queue, c, ties[0], ties[1]);                                    \
+                }                                                                                 \
             }                                                                                     \
-            if (TIES && queue.count == FD_TIE_CHUNKS)                                             \
-                FLUSH(&queue, mp, rk, x, y, scale, block0, 0);                                    \
         }                                                                                         \
-        if (TIES)                                                                                 \
-            FLUSH(&queue, mp, rk, x, y, scale, block0, 1);                                        \
     }
-
-/* One dtype's apply function: the loop without ties (dyadic p) and with. */
-#define FD_AVX512_APPLY(T, FLUSH, STORE_ALL, STORE_MASKED)                                        \
-    if (fd_threshold_last_level(mp->threshold) > 0)                                               \
-        FD_AVX512_APPLY_LOOP(T, 1, FLUSH, STORE_MASKED)                                           \
-    else                                                                                          \
-        FD_AVX512_APPLY_LOOP(T, 0, FLUSH, STORE_ALL)
 
 FD_AVX512_TARGET static void fd_avx512_apply_f32(const float *x, float *y, int64_t nchunks, uint64_t block0,
                                                  const fd_mask_params *mp, float scale)
 {
     const __m512 s = _mm512_set1_ps(scale);
-#define FD_V_F32 _mm512_mul_ps(_mm512_loadu_ps(xb), _mm512_maskz_mov_ps(kb, s))
-    FD_AVX512_APPLY(float, fd_avx512_flush_f32,
-                    { _mm512_storeu_ps(yb, FD_V_F32); },
-                    { _mm512_mask_storeu_ps(yb, sb, FD_V_F32); })
-#undef FD_V_F32
+    FD_AVX512_APPLY_LOOP(float, {
+        _mm512_storeu_ps(yb, _mm512_mul_ps(_mm512_loadu_ps(xb), _mm512_maskz_mov_ps(kb, s)));
+    })
 }
 
 FD_AVX512_TARGET static void fd_avx512_apply_f64(const double *x, double *y, int64_t nchunks, uint64_t block0,
                                                  const fd_mask_params *mp, double scale)
 {
     const __m512d s = _mm512_set1_pd(scale);
-#define FD_V_F64(h) _mm512_mul_pd(_mm512_loadu_pd(xb + 8 * (h)), _mm512_maskz_mov_pd((__mmask8)(kb >> 8 * (h)), s))
-    FD_AVX512_APPLY(double, fd_avx512_flush_f64,
-                    {
-                        _mm512_storeu_pd(yb, FD_V_F64(0));
-                        _mm512_storeu_pd(yb + 8, FD_V_F64(1));
-                    },
-                    {
-                        _mm512_mask_storeu_pd(yb, (__mmask8)sb, FD_V_F64(0));
-                        _mm512_mask_storeu_pd(yb + 8, (__mmask8)(sb >> 8), FD_V_F64(1));
-                    })
-#undef FD_V_F64
+    FD_AVX512_APPLY_LOOP(double, {
+        _mm512_storeu_pd(yb, _mm512_mul_pd(_mm512_loadu_pd(xb), _mm512_maskz_mov_pd((__mmask8)kb, s)));
+        _mm512_storeu_pd(yb + 8, _mm512_mul_pd(_mm512_loadu_pd(xb + 8), _mm512_maskz_mov_pd((__mmask8)(kb >> 8), s)));
+    })
 }
 
 FD_AVX512_TARGET static void fd_avx512_apply_f16(const uint16_t *x, uint16_t *y, int64_t nchunks, uint64_t block0,
                                                  const fd_mask_params *mp, float scale)
 {
     const __m512 s = _mm512_set1_ps(scale);
-#define FD_V_F16 _mm512_cvtps_ph(_mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)xb)), \
-                                               _mm512_maskz_mov_ps(kb, s)), _MM_FROUND_TO_NEAREST_INT)
-    FD_AVX512_APPLY(uint16_t, fd_avx512_flush_f16,
-                    { _mm256_storeu_si256((__m256i *)yb, FD_V_F16); },
-                    { _mm512_mask_storeu_epi16(yb, (__mmask32)sb, _mm512_castsi256_si512(FD_V_F16)); })
-#undef FD_V_F16
+    FD_AVX512_APPLY_LOOP(uint16_t, {
+        __m512 v = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)xb)), _mm512_maskz_mov_ps(kb, s));
+        _mm256_storeu_si256((__m256i *)yb, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+    })
 }
 
 #endif /* x86-64 with GCC-compatible compiler */

@@ -6,18 +6,20 @@
  * bytes 2 and 3.  Roughly 4 chunks in 10 hold such a tie, so a branch on
  * "this chunk has a tie" is unpredictable, and a mispredicted branch that
  * depends on a Philox result throws away the next chunk's Philox work
- * already in flight.  The SIMD paths therefore never branch on a tie:
+ * already in flight.  The SIMD paths therefore never branch on a tie.
+ * They decide chunks FD_AHEAD chunks before applying them:
  *
- *   - a tied element is stored provisionally as x * 1 (its input, exactly:
- *     the fix-up below reads it back, so in-place calls work);
- *   - every chunk appends its tie bits to a small queue and advances the
- *     queue's length by (any tie ? 1 : 0), without a branch;
- *   - when the queue is full (a well-predicted branch, about one chunk in
- *     twenty), its tied blocks are settled FD_TIE_BATCH at a time: one SIMD
- *     Philox call gives the stream-1 bytes of all of them, and only the tied
- *     elements are stored again.
+ *   - each chunk's level-0 decisions go to a small ring, and its tie bits
+ *     to a queue whose length grows by (any tie ? 1 : 0), without a branch;
+ *   - before a chunk is applied, if the queue is full or its oldest chunk
+ *     is the one due (a well-predicted branch, about one chunk in fifty),
+ *     the queued chunks' tied blocks are settled FD_TIE_BATCH at a time:
+ *     one SIMD Philox call gives the stream-1 bytes of all of them, and the
+ *     decisions in the ring are corrected;
+ *   - the apply step then reads final decisions: one read and one write of
+ *     the buffer, exactly as for a p that never ties.
  *
- * A tie costs about 1/8 of a block's Philox plus a scalar store.
+ * A tie costs about 1/8 of a block's Philox plus a few scalar operations.
  */
 #ifndef FD_TIES_H
 #define FD_TIES_H
@@ -28,27 +30,21 @@
 #include "fd_half.h"
 
 #define FD_TIE_BATCH 8      /* blocks settled by one SIMD Philox call */
-#define FD_TIE_CHUNKS 32    /* queued chunks that trigger settling */
-#define FD_TIE_PENDING (FD_TIE_BATCH + 8 * FD_TIE_CHUNKS)
+#define FD_AHEAD 64         /* chunks decided before they are applied */
+#define FD_TIE_CHUNKS 32     /* queued chunks that trigger settling */
+#define FD_TIE_PENDING (FD_TIE_BATCH * (FD_TIE_CHUNKS + 1))
 
 typedef struct {
-    /* chunks with a tie: index of the chunk within the call, and its tie bits
-     * in the path's own layout (2 x 64 bits for 8 blocks of 16 elements) */
+    /* chunks with a tie, oldest first: index of the chunk within the call,
+     * and its tie bits in the path's own layout (8 groups of 16 bits) */
     int64_t chunk[FD_TIE_CHUNKS];
     uint64_t bits[FD_TIE_CHUNKS][2];
     int count;
-    /* tied blocks waiting for a full batch: Philox block, element offset of
-     * its first element, tie bits */
-    uint64_t block[FD_TIE_PENDING];
-    int64_t offset[FD_TIE_PENDING];
-    uint32_t ties[FD_TIE_PENDING];
-    int pending;
 } fd_tie_queue;
 
 static inline void fd_ties_init(fd_tie_queue *q)
 {
     q->count = 0;
-    q->pending = 0;
 }
 
 /* Record a chunk's tie bits; the length grows only if there is a tie. */
@@ -58,6 +54,12 @@ static inline void fd_ties_note(fd_tie_queue *q, int64_t chunk, uint64_t bits0, 
     q->bits[q->count][0] = bits0;
     q->bits[q->count][1] = bits1;
     q->count += (bits0 | bits1) != 0;
+}
+
+/* Whether the queued chunks must be settled before chunk `due` is applied. */
+static inline int fd_ties_due(const fd_tie_queue *q, int64_t due)
+{
+    return q->count == FD_TIE_CHUNKS || (q->count > 0 && q->chunk[0] == due);
 }
 
 /* Keep bits of one block's tied elements, given its stream-1 bytes compared
@@ -78,61 +80,48 @@ static inline uint32_t fd_ties_keep(const fd_mask_params *mp, uint64_t block, ui
 }
 
 /*
- * NAME(q, mp, rk, x, y, scale, block0, all) settles the queued chunks (ATTR:
- * the path's target attribute).  SLOT(b) is where block b's 16 tie bits sit
- * among a chunk's 8 groups of 16; LEVEL1(blocks, mp, rk, below, equal) is
- * the path's SIMD stream-1 comparison over FD_TIE_BATCH blocks; FIX(xb, yb,
- * ties, keep, scale) stores xb[j] * (keep bit j ? scale : 0) into yb[j] for
- * the bits j of `ties`, in the dtype's arithmetic, and leaves the other
- * elements as they are (xb[j] still holds the input: the provisional store
- * was x * 1).  Tied blocks left over from an incomplete batch wait for the
- * next call, unless `all` is set (end of the buffer): then the last batch
- * is padded.
+ * NAME(q, mp, rk, block0, ring) settles every queued chunk (ATTR: the
+ * path's target attribute).  SLOT(g) is the block (0..7) of tie-bit group
+ * g; LEVEL1(blocks, mp, rk, below, equal) is the path's SIMD stream-1
+ * comparison over FD_TIE_BATCH blocks; UPDATE(ring, chunk, g, keep) marks
+ * the elements of `keep` (bits of group g of chunk `chunk`) kept in the
+ * ring of level-0 decisions.
  */
-#define FD_TIES_FLUSH(ATTR, NAME, SLOT, LEVEL1, RK_T, T, S, FIX)                                   \
-    ATTR static inline void NAME##_batch(fd_tie_queue *q, int at, const fd_mask_params *mp,          \
-                                         const RK_T *rk, const T *x, T *y, S scale)                 \
+#define FD_TIES_SETTLE(ATTR, NAME, SLOT, LEVEL1, RK_T, RING_T, UPDATE)                             \
+    ATTR static void NAME(fd_tie_queue *q, const fd_mask_params *mp, const RK_T *rk, uint64_t block0, \
+                          RING_T ring)                                                              \
     {                                                                                               \
-        uint32_t below[FD_TIE_BATCH], equal[FD_TIE_BATCH];                                          \
-        LEVEL1(q->block + at, mp, rk, below, equal);                                                \
-        for (int e = at; e < at + FD_TIE_BATCH; e++) {                                              \
-            uint32_t keep = fd_ties_keep(mp, q->block[e], q->ties[e], below[e - at], equal[e - at]); \
-            FIX(x + q->offset[e], y + q->offset[e], q->ties[e], keep, scale);                       \
-        }                                                                                           \
-    }                                                                                               \
-    ATTR static void NAME(fd_tie_queue *q, const fd_mask_params *mp, const RK_T *rk, const T *x, T *y,  \
-                          S scale, uint64_t block0, int all)                                        \
-    {                                                                                               \
-        int n = q->pending;                                                                         \
+        uint64_t block[FD_TIE_PENDING];                                                             \
+        int64_t chunk[FD_TIE_PENDING];                                                              \
+        uint32_t ties[FD_TIE_PENDING];                                                              \
+        int group[FD_TIE_PENDING];                                                                  \
+        int n = 0;                                                                                  \
         for (int e = 0; e < q->count; e++) {   /* no branch per block: append, count if tied */    \
             uint64_t first = block0 + 8 * (uint64_t)q->chunk[e];                                    \
-            int64_t offset = q->chunk[e] * FD_CHUNK_ELEMS;                                          \
             for (int g = 0; g < 8; g++) {                                                           \
-                uint32_t ties = (uint32_t)(q->bits[e][g >> 2] >> (16 * (g & 3))) & 0xFFFFu;         \
-                q->block[n] = first + (uint64_t)SLOT(g);                                            \
-                q->offset[n] = offset + 16 * SLOT(g);                                               \
-                q->ties[n] = ties;                                                                  \
-                n += ties != 0;                                                                     \
+                uint32_t t = (uint32_t)(q->bits[e][g >> 2] >> (16 * (g & 3))) & 0xFFFFu;            \
+                block[n] = first + (uint64_t)SLOT(g);                                               \
+                chunk[n] = q->chunk[e];                                                             \
+                group[n] = g;                                                                       \
+                ties[n] = t;                                                                        \
+                n += t != 0;                                                                        \
             }                                                                                       \
         }                                                                                           \
         q->count = 0;                                                                               \
-        if (all) {   /* pad the last batch with harmless copies of a queued block */                 \
-            for (int e = n; e % FD_TIE_BATCH; e++) {                                                \
-                q->block[e] = q->block[0];                                                          \
-                q->offset[e] = q->offset[0];                                                        \
-                q->ties[e] = 0;                                                                     \
+        for (int e = n; e % FD_TIE_BATCH; e++) {   /* pad the last batch */                        \
+            block[e] = block[0];                                                                    \
+            chunk[e] = chunk[0];                                                                    \
+            group[e] = group[0];                                                                    \
+            ties[e] = 0;                                                                            \
+        }                                                                                           \
+        for (int at = 0; at < n; at += FD_TIE_BATCH) {                                              \
+            uint32_t below[FD_TIE_BATCH], equal[FD_TIE_BATCH];                                      \
+            LEVEL1(block + at, mp, rk, below, equal);                                               \
+            for (int e = 0; e < FD_TIE_BATCH; e++) {                                                \
+                uint32_t keep = fd_ties_keep(mp, block[at + e], ties[at + e], below[e], equal[e]);  \
+                UPDATE(ring, chunk[at + e], group[at + e], keep);                                   \
             }                                                                                       \
-            n = (n + FD_TIE_BATCH - 1) / FD_TIE_BATCH * FD_TIE_BATCH;                               \
         }                                                                                           \
-        int at = 0;                                                                                 \
-        for (; at + FD_TIE_BATCH <= n; at += FD_TIE_BATCH)                                          \
-            NAME##_batch(q, at, mp, rk, x, y, scale);                                               \
-        for (int e = at; e < n; e++) {   /* keep the remainder for the next settling */             \
-            q->block[e - at] = q->block[e];                                                         \
-            q->offset[e - at] = q->offset[e];                                                       \
-            q->ties[e - at] = q->ties[e];                                                           \
-        }                                                                                           \
-        q->pending = n - at;                                                                        \
     }
 #define FD_IDENTITY(v) (v)
 
