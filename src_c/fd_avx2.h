@@ -124,7 +124,8 @@ FD_AVX2_TARGET static inline void fd_avx2_update(fd_avx2_ring_row *ring, int64_t
     _mm_store_si128((__m128i *)d, _mm_andnot_si128(kept, _mm_load_si128((const __m128i *)d)));
 }
 
-FD_TIES_SETTLE(FD_AVX2_TARGET, fd_avx2_settle, FD_AVX2_SLOT, fd_avx2_level1, __m256i,
+FD_TIES_EXPAND(FD_AVX2_TARGET, fd_avx2_expand, FD_AVX2_SLOT)
+FD_TIES_SETTLE(FD_AVX2_TARGET, fd_avx2_settle, fd_avx2_expand, fd_avx2_level1, __m256i,
                fd_avx2_ring_row *, fd_avx2_update)
 
 /*

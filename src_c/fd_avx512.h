@@ -109,10 +109,28 @@ static inline void fd_avx512_update(fd_avx512_ring_row *ring, int64_t chunk, int
     ring[chunk % FD_AHEAD][g >> 2] |= (uint64_t)keep << (16 * (g & 3));
 }
 
-/* Block of the tie-bit group g: groups 0..3 are even blocks, 4..7 odd. */
-#define FD_AVX512_BLOCK_OF_GROUP(g) (2 * ((g) & 3) + ((g) >> 2))
+/* The tied blocks of queued chunk e appended at index n of the pending
+ * arrays (see FD_TIES_EXPAND): the 8 groups of 16 tie bits widened to
+ * 64-bit lanes, tested, and the tied ones compressed to the front.  Groups
+ * 0..3 are the even blocks, 4..7 the odd ones. */
+FD_AVX512_TARGET static inline int fd_avx512_expand(const fd_tie_queue *q, int e, uint64_t block0,
+                                                    uint64_t *block, int64_t *chunk, int *group,
+                                                    uint32_t *ties, int n)
+{
+    __m512i bits = _mm512_cvtepu16_epi64(_mm_loadu_si128((const __m128i *)(const void *)q->bits[e]));
+    __mmask8 tied = _mm512_test_epi64_mask(bits, bits);
+    __m512i first = _mm512_set1_epi64((long long)(block0 + 8 * (uint64_t)q->chunk[e]));
+    __m512i blocks = _mm512_add_epi64(first, _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7));
+    __m512i groups = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0);
+    _mm512_storeu_si512((void *)(block + n), _mm512_maskz_compress_epi64(tied, blocks));
+    _mm256_storeu_si256((__m256i *)(void *)(ties + n), _mm512_cvtepi64_epi32(_mm512_maskz_compress_epi64(tied, bits)));
+    _mm256_storeu_si256((__m256i *)(void *)(group + n),
+                        _mm512_castsi512_si256(_mm512_maskz_compress_epi32((__mmask16)tied, groups)));
+    _mm512_storeu_si512((void *)(chunk + n), _mm512_set1_epi64((long long)q->chunk[e]));
+    return n + __builtin_popcount((unsigned)tied);
+}
 
-FD_TIES_SETTLE(FD_AVX512_TARGET, fd_avx512_settle, FD_AVX512_BLOCK_OF_GROUP, fd_avx512_level1, __m512i,
+FD_TIES_SETTLE(FD_AVX512_TARGET, fd_avx512_settle, fd_avx512_expand, fd_avx512_level1, __m512i,
                fd_avx512_ring_row *, fd_avx512_update)
 
 /*

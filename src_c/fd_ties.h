@@ -79,15 +79,35 @@ static inline uint32_t fd_ties_keep(const fd_mask_params *mp, uint64_t block, ui
     return keep;
 }
 
+/* The tied blocks of queued chunk e appended at index n of the pending
+ * arrays, without a branch per block; returns the new length.  SLOT(g) is
+ * the block (0..7) of tie-bit group g.  (The AVX-512 path has its own,
+ * with compress instructions.) */
+#define FD_TIES_EXPAND(ATTR, NAME, SLOT)                                                             \
+    ATTR static inline int NAME(const fd_tie_queue *q, int e, uint64_t block0, uint64_t *block,     \
+                                int64_t *chunk, int *group, uint32_t *ties, int n)                  \
+    {                                                                                               \
+        uint64_t first = block0 + 8 * (uint64_t)q->chunk[e];                                        \
+        for (int g = 0; g < 8; g++) {                                                               \
+            uint32_t t = (uint32_t)(q->bits[e][g >> 2] >> (16 * (g & 3))) & 0xFFFFu;                \
+            block[n] = first + (uint64_t)SLOT(g);                                                   \
+            chunk[n] = q->chunk[e];                                                                 \
+            group[n] = g;                                                                           \
+            ties[n] = t;                                                                            \
+            n += t != 0;                                                                            \
+        }                                                                                           \
+        return n;                                                                                   \
+    }
+
 /*
  * NAME(q, mp, rk, block0, ring) settles every queued chunk (ATTR: the
- * path's target attribute).  SLOT(g) is the block (0..7) of tie-bit group
- * g; LEVEL1(blocks, mp, rk, below, equal) is the path's SIMD stream-1
- * comparison over FD_TIE_BATCH blocks; UPDATE(ring, chunk, g, keep) marks
- * the elements of `keep` (bits of group g of chunk `chunk`) kept in the
- * ring of level-0 decisions.
+ * path's target attribute).  EXPAND is the path's FD_TIES_EXPAND;
+ * LEVEL1(blocks, mp, rk, below, equal) its SIMD stream-1 comparison over
+ * FD_TIE_BATCH blocks; UPDATE(ring, chunk, g, keep) marks the elements of
+ * `keep` (bits of group g of chunk `chunk`) kept in the ring of level-0
+ * decisions.
  */
-#define FD_TIES_SETTLE(ATTR, NAME, SLOT, LEVEL1, RK_T, RING_T, UPDATE)                             \
+#define FD_TIES_SETTLE(ATTR, NAME, EXPAND, LEVEL1, RK_T, RING_T, UPDATE)                           \
     ATTR static void NAME(fd_tie_queue *q, const fd_mask_params *mp, const RK_T *rk, uint64_t block0, \
                           RING_T ring)                                                              \
     {                                                                                               \
@@ -96,17 +116,8 @@ static inline uint32_t fd_ties_keep(const fd_mask_params *mp, uint64_t block, ui
         uint32_t ties[FD_TIE_PENDING];                                                              \
         int group[FD_TIE_PENDING];                                                                  \
         int n = 0;                                                                                  \
-        for (int e = 0; e < q->count; e++) {   /* no branch per block: append, count if tied */    \
-            uint64_t first = block0 + 8 * (uint64_t)q->chunk[e];                                    \
-            for (int g = 0; g < 8; g++) {                                                           \
-                uint32_t t = (uint32_t)(q->bits[e][g >> 2] >> (16 * (g & 3))) & 0xFFFFu;            \
-                block[n] = first + (uint64_t)SLOT(g);                                               \
-                chunk[n] = q->chunk[e];                                                             \
-                group[n] = g;                                                                       \
-                ties[n] = t;                                                                        \
-                n += t != 0;                                                                        \
-            }                                                                                       \
-        }                                                                                           \
+        for (int e = 0; e < q->count; e++)                                                          \
+            n = EXPAND(q, e, block0, block, chunk, group, ties, n);                                 \
         q->count = 0;                                                                               \
         for (int e = n; e % FD_TIE_BATCH; e++) {   /* pad the last batch */                        \
             block[e] = block[0];                                                                    \
