@@ -277,6 +277,9 @@ class DropoutHandle:
         return values
 
 
+_kernels._init_fast(Generator, DropoutHandle, default_generator)
+
+
 # ---------------------------------------------------------------- the kernels
 
 def _compute_dtype(dtype):
@@ -392,6 +395,10 @@ def dropout(x, p=0.5, *, training=True, mode="inverted", inplace=False, out=None
     >>> bool(np.array_equal(y != 0, h.mask()))
     True
     """
+    y = _kernels.fast_dropout(x, p, training, mode, inplace, out, mask_shape, generator, return_handle,
+                              _isa_code(), get_num_threads())
+    if y is not NotImplemented:
+        return y
     p = check_p(p)
     training = _check_bool(training, "training")
     mode = _check_mode(mode)
@@ -435,6 +442,9 @@ def dropout_backward(dy, handle, *, inplace=False, out=None):
     dx : ndarray
         For an evaluation handle in 'inverted' mode, `dy` itself.
     """
+    y = _kernels.fast_backward(dy, handle, inplace, out, _isa_code(), get_num_threads())
+    if y is not NotImplemented:
+        return y
     if not isinstance(handle, DropoutHandle):
         raise TypeError(f"handle must be a DropoutHandle from dropout(..., return_handle=True), "
                         f"got {type(handle).__name__}")

@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Compiled core of fastdrop: thin, typed entry points over src_c/.
 
-Validation happens in the Python layer (fastdrop/_core.py); everything here
+Validation happens in the Python layer (fastdrop/_dropout.py); everything here
 assumes arguments that were already checked.  The kernels run without the
 GIL, split across OpenMP threads above a size threshold.
 """
@@ -9,6 +9,7 @@ import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.stdint cimport uint32_t, uint64_t, int64_t, uint16_t
+from libc.math cimport nearbyint
 
 cnp.import_array()
 
@@ -97,6 +98,34 @@ cdef int _threads_for(int64_t n, int nthreads) nogil:
     return nthreads
 
 
+cdef int _apply_contiguous(cnp.ndarray x, cnp.ndarray y, uint32_t k0, uint32_t k1, uint64_t counter, int rounds,
+                           uint64_t threshold, double scale, int isa, int nthreads) except -1:
+    cdef fd_mask_params mp = _params(k0, k1, counter, rounds, threshold)
+    cdef int dtype = _dtype_code(x)
+    cdef int64_t n = cnp.PyArray_SIZE(x)
+    cdef const char *xp = <const char *>cnp.PyArray_DATA(x)
+    cdef char *yp = <char *>cnp.PyArray_DATA(y)
+    cdef int64_t itemsize = cnp.PyArray_ITEMSIZE(x)
+    cdef int64_t piece, start, count
+    cdef int t
+    cdef int nt = _threads_for(n, nthreads)
+    if n == 0:
+        return 0
+    with nogil:
+        if nt <= 1:
+            fd_apply_contiguous(dtype, xp, yp, n, 0, &mp, scale, isa)
+        else:
+            piece = (n + nt - 1) // nt
+            piece = (piece + FD_CHUNK_ELEMS - 1) // FD_CHUNK_ELEMS * FD_CHUNK_ELEMS
+            for t in prange(nt, num_threads=nt, schedule="static"):
+                start = t * piece
+                if start < n:
+                    count = piece if n - start > piece else n - start
+                    fd_apply_contiguous(dtype, xp + start * itemsize, yp + start * itemsize,
+                                        count, <uint64_t>start, &mp, scale, isa)
+    return 0
+
+
 def apply(cnp.ndarray x, cnp.ndarray y, uint32_t k0, uint32_t k1, uint64_t counter, int rounds,
           uint64_t threshold, double scale, int isa, int nthreads):
     """y = x * (kept ? scale : 0), element by element in C order.
@@ -109,9 +138,7 @@ def apply(cnp.ndarray x, cnp.ndarray y, uint32_t k0, uint32_t k1, uint64_t count
     cdef int64_t n = x.size
     cdef const char *xp = <const char *>cnp.PyArray_DATA(x)
     cdef char *yp = <char *>cnp.PyArray_DATA(y)
-    cdef int64_t itemsize = x.itemsize
-    cdef int64_t piece, start, count
-    cdef int t, nt
+    cdef int t
     cdef int ndim = x.ndim
     cdef int64_t shape[64]
     cdef int64_t xstrides[64]
@@ -122,20 +149,7 @@ def apply(cnp.ndarray x, cnp.ndarray y, uint32_t k0, uint32_t k1, uint64_t count
     # strided path, which copies each element with memcpy
     if (cnp.PyArray_IS_C_CONTIGUOUS(x) and cnp.PyArray_IS_C_CONTIGUOUS(y)
             and cnp.PyArray_ISALIGNED(x) and cnp.PyArray_ISALIGNED(y)):
-        nt = _threads_for(n, nthreads)
-        with nogil:
-            if nt <= 1:
-                fd_apply_contiguous(dtype, xp, yp, n, 0, &mp, scale, isa)
-            else:
-                # equal pieces on chunk boundaries, one per thread
-                piece = (n + nt - 1) // nt
-                piece = (piece + FD_CHUNK_ELEMS - 1) // FD_CHUNK_ELEMS * FD_CHUNK_ELEMS
-                for t in prange(nt, num_threads=nt, schedule="static"):
-                    start = t * piece
-                    if start < n:
-                        count = piece if n - start > piece else n - start
-                        fd_apply_contiguous(dtype, xp + start * itemsize, yp + start * itemsize,
-                                            count, <uint64_t>start, &mp, scale, isa)
+        _apply_contiguous(x, y, k0, k1, counter, rounds, threshold, scale, isa, nthreads)
         return
     if ndim == 0:
         ndim = 1
@@ -199,3 +213,127 @@ def float_to_half(const float[::1] f):
     for i in range(f.shape[0]):
         o[i] = fd_float_to_half(f[i])
     return out
+
+
+# ---------------------------------------------------------------- fast path
+#
+# dropout() and dropout_backward() hand their most common calls here first:
+# an exact numpy.ndarray of float16/32/64, C-contiguous and aligned, a
+# Python float p in [0, 1], training, 'inverted', no out= and no
+# mask_shape.  Everything else, and every call that would raise, returns
+# NotImplemented untouched (nothing reserved, nothing written), so the full
+# Python path gives the same results and the same errors.
+
+cdef object _Generator = None
+cdef object _Handle = None
+cdef object _default_generator = None
+cdef object _object_new = object.__new__
+cdef object _COUNTER_LIMIT = 1 << 64
+cdef double _TWO32 = 4294967296.0
+
+
+def _init_fast(generator_type, handle_type, default_generator):
+    """Called once by fastdrop._dropout: the classes the fast path builds on."""
+    global _Generator, _Handle, _default_generator
+    _Generator = generator_type
+    _Handle = handle_type
+    _default_generator = default_generator
+
+
+cdef inline bint _fast_array(cnp.ndarray x, bint writeable):
+    cdef int num = cnp.PyArray_TYPE(x)
+    if num != cnp.NPY_FLOAT32 and num != cnp.NPY_FLOAT64 and num != cnp.NPY_FLOAT16:
+        return False
+    if not (cnp.PyArray_IS_C_CONTIGUOUS(x) and cnp.PyArray_ISALIGNED(x)):
+        return False
+    return not writeable or cnp.PyArray_ISWRITEABLE(x)
+
+
+def fast_dropout(x, p, training, mode, inplace, out, mask_shape, generator, return_handle, int isa,
+                 int nthreads):
+    """dropout() for the common case, or NotImplemented (see above)."""
+    if (type(x) is not np.ndarray or type(p) is not float or training is not True or out is not None
+            or mask_shape is not None or not (inplace is True or inplace is False)
+            or not (return_handle is True or return_handle is False) or mode != "inverted"):
+        return NotImplemented
+    cdef double pd = p
+    if not (0.0 <= pd <= 1.0):
+        return NotImplemented
+    cdef cnp.ndarray xa = <cnp.ndarray>x
+    if not _fast_array(xa, inplace):
+        return NotImplemented
+    if generator is None:
+        generator = _default_generator()
+    elif type(generator) is not _Generator:
+        return NotImplemented
+    cdef int64_t n = cnp.PyArray_SIZE(xa)
+    if n == 0:
+        return NotImplemented
+    cdef object blocks = (n + 15) // 16
+    # reservation: atomic under the GIL (no Python code runs in between);
+    # Generator.reserve goes through reserve_blocks below for the same reason
+    start = generator._counter
+    if start + blocks > _COUNTER_LIMIT:
+        return NotImplemented
+    key = generator._key
+    cdef uint32_t k0 = key[0], k1 = key[1]
+    cdef int rounds = generator._rounds
+    cdef uint64_t counter = start
+    cdef uint64_t threshold = <uint64_t>nearbyint((1.0 - pd) * _TWO32)
+    cdef double scale = 0.0 if pd >= 1.0 else 1.0 / (1.0 - pd)
+    cdef cnp.ndarray y
+    if inplace:
+        y = xa
+    else:
+        y = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), cnp.PyArray_TYPE(xa), 0)
+    generator._counter = start + blocks
+    _apply_contiguous(xa, y, k0, k1, counter, rounds, threshold, scale, isa, nthreads)
+    if not return_handle:
+        return y
+    shape = x.shape
+    h = _object_new(_Handle)
+    h.__dict__.update(key=key, counter=start, rounds=rounds, p=pd, shape=shape, mask_shape=shape,
+                      mode="inverted", training=True)
+    return y, h
+
+
+def fast_backward(dy, handle, inplace, out, int isa, int nthreads):
+    """dropout_backward() for the common case, or NotImplemented."""
+    if (type(dy) is not np.ndarray or type(handle) is not _Handle or out is not None
+            or not (inplace is True or inplace is False)):
+        return NotImplemented
+    d = handle.__dict__
+    if d["training"] is not True or d["mode"] != "inverted":
+        return NotImplemented
+    cdef cnp.ndarray da = <cnp.ndarray>dy
+    shape = dy.shape
+    if (d["shape"] != shape or d["mask_shape"] != shape or not _fast_array(da, inplace)
+            or cnp.PyArray_SIZE(da) == 0):
+        return NotImplemented
+    p = d["p"]
+    if type(p) is not float:
+        return NotImplemented
+    cdef double pd = p
+    key = d["key"]
+    cdef uint32_t k0 = key[0], k1 = key[1]
+    cdef uint64_t threshold = <uint64_t>nearbyint((1.0 - pd) * _TWO32)
+    cdef double scale = 0.0 if pd >= 1.0 else 1.0 / (1.0 - pd)
+    cdef cnp.ndarray y
+    if inplace:
+        y = da
+    else:
+        y = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(da), cnp.PyArray_DIMS(da), cnp.PyArray_TYPE(da), 0)
+    _apply_contiguous(da, y, k0, k1, d["counter"], d["rounds"], threshold, scale, isa, nthreads)
+    return y
+
+
+def reserve_blocks(generator, blocks):
+    """Generator.reserve's update of the counter, atomic under the GIL.
+
+    Returns the first block, or None when the reservation would pass 2**64.
+    """
+    start = generator._counter
+    if start + blocks > _COUNTER_LIMIT:
+        return None
+    generator._counter = start + blocks
+    return start

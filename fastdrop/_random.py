@@ -153,12 +153,13 @@ class Generator:
         """
         blocks = _check_count(blocks, "blocks")
         with self._lock:
-            start = self._counter
-            if start + blocks > COUNTER_LIMIT:
+            # one compiled step, atomic under the GIL: the fast path of
+            # fastdrop.dropout reserves without the lock
+            start = _kernels.reserve_blocks(self, blocks)
+            if start is None:
                 raise CounterExhaustedError(
-                    f"generator counter exhausted: {blocks} blocks requested at counter {start}, "
+                    f"generator counter exhausted: {blocks} blocks requested at counter {self._counter}, "
                     f"but the counter space ends at 2**64; spawn or reseed a generator")
-            self._counter = start + blocks
         return start
 
     def spawn(self, n):

@@ -209,8 +209,9 @@ FD_AVX2_TARGET static void fd_avx2_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS]
             unsigned char ring[FD_AHEAD][FD_CHUNK_ELEMS] __attribute__((aligned(32)));           \
             fd_tie_queue queue;                                                                  \
             fd_ties_init(&queue);                                                                \
-            for (int64_t c = 0; c < nchunks + FD_AHEAD; c++) {                                   \
-                int64_t due = c - FD_AHEAD;                                                      \
+            const int64_t ahead = nchunks < FD_AHEAD ? nchunks : FD_AHEAD;                       \
+            for (int64_t c = 0; c < nchunks + ahead; c++) {                                   \
+                int64_t due = c - ahead;                                                      \
                 if (fd_ties_due(&queue, due))                                                    \
                     fd_avx2_settle(&queue, mp, rk, block0, ring);                                \
                 if (due >= 0)                                                                    \

@@ -201,8 +201,9 @@ FD_AVX512_TARGET static void fd_avx512_chunk_keep(unsigned char keep[FD_CHUNK_EL
             fd_avx512_ring_row ring[FD_AHEAD];                                                    \
             fd_tie_queue queue;                                                                   \
             fd_ties_init(&queue);                                                                 \
-            for (int64_t c = 0; c < nchunks + FD_AHEAD; c++) {                                    \
-                int64_t due = c - FD_AHEAD;                                                       \
+            const int64_t ahead = nchunks < FD_AHEAD ? nchunks : FD_AHEAD;                        \
+            for (int64_t c = 0; c < nchunks + ahead; c++) {                                    \
+                int64_t due = c - ahead;                                                       \
                 if (fd_ties_due(&queue, due))                                                     \
                     fd_avx512_settle(&queue, mp, rk, block0, ring);                               \
                 if (due >= 0)                                                                     \
