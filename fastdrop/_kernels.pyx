@@ -249,6 +249,21 @@ cdef inline bint _fast_array(cnp.ndarray x, bint writeable):
     return not writeable or cnp.PyArray_ISWRITEABLE(x)
 
 
+cdef inline cnp.ndarray _fast_destination(cnp.ndarray x, bint inplace):
+    if inplace:
+        return x
+    return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), cnp.PyArray_TYPE(x), 0)
+
+
+cdef int _fast_apply(cnp.ndarray x, cnp.ndarray y, key, uint64_t counter, int rounds, double p, int isa,
+                     int nthreads) except -1:
+    """y = x * mask for drop probability p: the threshold and scale of
+    threshold_for() and DropoutHandle.scale, computed in C."""
+    cdef uint64_t threshold = <uint64_t>nearbyint((1.0 - p) * _TWO32)
+    cdef double scale = 0.0 if p >= 1.0 else 1.0 / (1.0 - p)
+    return _apply_contiguous(x, y, key[0], key[1], counter, rounds, threshold, scale, isa, nthreads)
+
+
 def fast_dropout(x, p, training, mode, inplace, out, mask_shape, generator, return_handle, int isa,
                  int nthreads):
     """dropout() for the common case, or NotImplemented (see above)."""
@@ -276,18 +291,10 @@ def fast_dropout(x, p, training, mode, inplace, out, mask_shape, generator, retu
     if start + blocks > _COUNTER_LIMIT:
         return NotImplemented
     key = generator._key
-    cdef uint32_t k0 = key[0], k1 = key[1]
     cdef int rounds = generator._rounds
-    cdef uint64_t counter = start
-    cdef uint64_t threshold = <uint64_t>nearbyint((1.0 - pd) * _TWO32)
-    cdef double scale = 0.0 if pd >= 1.0 else 1.0 / (1.0 - pd)
-    cdef cnp.ndarray y
-    if inplace:
-        y = xa
-    else:
-        y = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(xa), cnp.PyArray_DIMS(xa), cnp.PyArray_TYPE(xa), 0)
+    cdef cnp.ndarray y = _fast_destination(xa, inplace)   # before the counter moves
     generator._counter = start + blocks
-    _apply_contiguous(xa, y, k0, k1, counter, rounds, threshold, scale, isa, nthreads)
+    _fast_apply(xa, y, key, start, rounds, pd, isa, nthreads)
     if not return_handle:
         return y
     shape = x.shape
@@ -313,17 +320,8 @@ def fast_backward(dy, handle, inplace, out, int isa, int nthreads):
     p = d["p"]
     if type(p) is not float:
         return NotImplemented
-    cdef double pd = p
-    key = d["key"]
-    cdef uint32_t k0 = key[0], k1 = key[1]
-    cdef uint64_t threshold = <uint64_t>nearbyint((1.0 - pd) * _TWO32)
-    cdef double scale = 0.0 if pd >= 1.0 else 1.0 / (1.0 - pd)
-    cdef cnp.ndarray y
-    if inplace:
-        y = da
-    else:
-        y = cnp.PyArray_EMPTY(cnp.PyArray_NDIM(da), cnp.PyArray_DIMS(da), cnp.PyArray_TYPE(da), 0)
-    _apply_contiguous(da, y, k0, k1, d["counter"], d["rounds"], threshold, scale, isa, nthreads)
+    cdef cnp.ndarray y = _fast_destination(da, inplace)
+    _fast_apply(da, y, d["key"], d["counter"], d["rounds"], p, isa, nthreads)
     return y
 
 

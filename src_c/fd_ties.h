@@ -27,7 +27,6 @@
 #include <stdint.h>
 #include <string.h>
 #include "fd_mask.h"
-#include "fd_half.h"
 
 #define FD_TIE_BATCH 8      /* blocks settled by one SIMD Philox call */
 #define FD_AHEAD 64         /* chunks decided before they are applied */
@@ -134,6 +133,5 @@ static inline uint32_t fd_ties_keep(const fd_mask_params *mp, uint64_t block, ui
             }                                                                                       \
         }                                                                                           \
     }
-#define FD_IDENTITY(v) (v)
 
 #endif /* FD_TIES_H */
