@@ -38,14 +38,16 @@ FD_AVX2_TARGET static inline void fd_avx2_round_keys(__m256i rk[2 * FD_PHILOX_MA
     }
 }
 
-/* R rounds on 8 blocks: a[0..3] hold blocks 0..3 and a[4..7] blocks 4..7,
- * word k of block j in the low half of 64-bit lane j%4 of a[4*(j/4) + k]. */
-FD_AVX2_TARGET static inline void fd_avx2_rounds(__m256i a[8], const __m256i *rk, int rounds)
+/* R rounds on 4 * sets blocks, in sets of four: word k of block j of set s
+ * in the low half of 64-bit lane j of a[4s + k].  Several sets side by side
+ * give the core independent multiply chains to overlap (see fd_avx512.h). */
+FD_AVX2_TARGET static inline __attribute__((always_inline)) void
+fd_avx2_rounds(__m256i *a, int sets, const __m256i *rk, int rounds)
 {
     const __m256i m0 = _mm256_set1_epi64x(FD_PHILOX_M4x32_0);
     const __m256i m1 = _mm256_set1_epi64x(FD_PHILOX_M4x32_1);
     for (int r = 0; r < rounds; r++) {
-        for (int s = 0; s < 8; s += 4) {
+        for (int s = 0; s < 4 * sets; s += 4) {
             __m256i p0 = _mm256_mul_epu32(a[s], m0);
             __m256i p1 = _mm256_mul_epu32(a[s + 2], m1);
             a[s] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), a[s + 1]), rk[2 * r]);
@@ -56,16 +58,22 @@ FD_AVX2_TARGET static inline void fd_avx2_rounds(__m256i a[8], const __m256i *rk
     }
 }
 
+/* Counter words of 4 blocks of one stream, the 64-bit block numbers in
+ * the lanes of `blocks`. */
+FD_AVX2_TARGET static inline void fd_avx2_counters4(__m256i a[4], __m256i blocks, uint32_t stream)
+{
+    a[0] = blocks;
+    a[1] = _mm256_srli_epi64(blocks, 32);
+    a[2] = _mm256_set1_epi64x(stream);
+    a[3] = _mm256_setzero_si256();
+}
+
 /* Counter words of 8 blocks of one stream, the 64-bit block numbers given
  * as two vectors of four (lanes of `lo4` blocks 0..3, of `hi4` 4..7). */
 FD_AVX2_TARGET static inline void fd_avx2_counters(__m256i a[8], __m256i lo4, __m256i hi4, uint32_t stream)
 {
-    a[0] = lo4;
-    a[1] = _mm256_srli_epi64(lo4, 32);
-    a[4] = hi4;
-    a[5] = _mm256_srli_epi64(hi4, 32);
-    a[2] = a[6] = _mm256_set1_epi64x(stream);
-    a[3] = a[7] = _mm256_setzero_si256();
+    fd_avx2_counters4(a, lo4, stream);
+    fd_avx2_counters4(a + 4, hi4, stream);
 }
 
 /* The 16 output bytes of each block, in element order:
@@ -92,7 +100,7 @@ FD_AVX2_TARGET static inline void fd_avx2_level1(const uint64_t blocks[FD_TIE_BA
     __m256i a[8], u[4];
     fd_avx2_counters(a, _mm256_loadu_si256((const __m256i *)blocks),
                      _mm256_loadu_si256((const __m256i *)(blocks + 4)), 1);
-    fd_avx2_rounds(a, rk, mp->rounds);
+    fd_avx2_rounds(a, 2, rk, mp->rounds);
     fd_avx2_bytes(a, u);
     const __m256i t1 = _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 1));
     uint32_t lt[4], eq[4];
@@ -128,21 +136,12 @@ FD_TIES_EXPAND(FD_AVX2_TARGET, fd_avx2_expand, FD_AVX2_SLOT)
 FD_TIES_SETTLE(FD_AVX2_TARGET, fd_avx2_settle, fd_avx2_expand, fd_avx2_level1, __m256i,
                fd_avx2_ring_row *, fd_avx2_update)
 
-/*
- * Level-0 decisions of one chunk (8 blocks, 128 elements): drop[16 * slot +
- * j] is 0xFF when byte j of the block in `slot` (FD_AVX2_SLOT) is >= the
- * threshold's top byte, else 0.  With want_ties, the bits of the bytes equal
- * to it go to ties[2] in the same slot order (bit 16 * slot + j).
- */
-FD_AVX2_TARGET static inline void fd_avx2_chunk_drop(unsigned char drop[FD_CHUNK_ELEMS], uint64_t ties[2],
-                                                     uint64_t block0, const fd_mask_params *mp,
-                                                     const __m256i *rk, __m256i top, int want_ties)
+/* Drop bytes of one chunk from its bytes u[4] (fd_avx2_bytes), and with
+ * want_ties the bits of the bytes equal to the threshold's top byte. */
+FD_AVX2_TARGET static inline __attribute__((always_inline)) void
+fd_avx2_drop_bytes(unsigned char drop[FD_CHUNK_ELEMS], uint64_t ties[2], const __m256i u[4], __m256i top,
+                   int want_ties)
 {
-    __m256i a[8], u[4];
-    __m256i lo4 = _mm256_add_epi64(_mm256_set1_epi64x((long long)block0), _mm256_setr_epi64x(0, 1, 2, 3));
-    fd_avx2_counters(a, lo4, _mm256_add_epi64(lo4, _mm256_set1_epi64x(4)), 0);
-    fd_avx2_rounds(a, rk, mp->rounds);
-    fd_avx2_bytes(a, u);
     uint32_t bits[4] = {0, 0, 0, 0};
     for (int k = 0; k < 4; k++) {
         _mm256_store_si256((__m256i *)(drop + 32 * k), _mm256_cmpeq_epi8(_mm256_max_epu8(u[k], top), u[k]));
@@ -151,6 +150,28 @@ FD_AVX2_TARGET static inline void fd_avx2_chunk_drop(unsigned char drop[FD_CHUNK
     }
     ties[0] = bits[0] | (uint64_t)bits[1] << 32;
     ties[1] = bits[2] | (uint64_t)bits[3] << 32;
+}
+
+/*
+ * Level-0 decisions of `chunks` chunks (8 blocks, 128 elements each) from
+ * block0 on: drop[c][16 * slot + j] is 0xFF when byte j of the block in
+ * `slot` (FD_AVX2_SLOT) of chunk c is >= the threshold's top byte, else 0.
+ * With want_ties, the bits of the bytes equal to it go to ties[c] in the
+ * same slot order (bit 16 * slot + j).
+ */
+FD_AVX2_TARGET static inline __attribute__((always_inline)) void
+fd_avx2_group_drop(unsigned char drop[][FD_CHUNK_ELEMS], uint64_t ties[][2], int chunks, uint64_t block0,
+                   const fd_mask_params *mp, const __m256i *rk, __m256i top, int want_ties)
+{
+    __m256i a[8 * FD_GROUP], u[4];
+    const __m256i lo4 = _mm256_add_epi64(_mm256_set1_epi64x((long long)block0), _mm256_setr_epi64x(0, 1, 2, 3));
+    for (int c = 0; c < 2 * chunks; c++)
+        fd_avx2_counters4(a + 4 * c, _mm256_add_epi64(lo4, _mm256_set1_epi64x(4 * c)), 0);
+    fd_avx2_rounds(a, 2 * chunks, rk, mp->rounds);
+    for (int c = 0; c < chunks; c++) {
+        fd_avx2_bytes(a + 8 * c, u);
+        fd_avx2_drop_bytes(drop[c], ties[c], u, top, want_ties);
+    }
 }
 
 /* Tie bits of block b (0..7) from fd_avx2_chunk_drop's ties[2]. */
@@ -168,7 +189,7 @@ FD_AVX2_TARGET static void fd_avx2_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS]
     unsigned char drop[FD_CHUNK_ELEMS] __attribute__((aligned(32)));
     uint64_t ties[2];
     int want_ties = fd_threshold_last_level(mp->threshold) > 0;
-    fd_avx2_chunk_drop(drop, ties, block0, mp, rk, _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 0)),
+    fd_avx2_group_drop(&drop, &ties, 1, block0, mp, rk, _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 0)),
                        want_ties);
     for (int b = 0; b < 8; b++) {
         const unsigned char *d = drop + 16 * FD_AVX2_SLOT(b);
@@ -184,46 +205,51 @@ FD_AVX2_TARGET static void fd_avx2_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS]
 /*
  * The loop shared by the three dtypes: y = x * (kept ? scale : 0) over
  * nchunks whole chunks.  APPLY_BLOCK sees xb, yb and d, the block's 16 drop
- * bytes.  Without ties (dyadic p) each chunk is applied as it is decided;
- * with ties, decisions run FD_AHEAD chunks ahead through a ring, and ties
- * are settled in the ring before their chunk is applied (fd_ties.h).
+ * bytes.  Chunks are decided FD_GROUP at a time (the last group may run
+ * past nchunks; those decisions are never applied).  Without ties (dyadic
+ * p) a group is applied as soon as it is decided; with ties, decisions run
+ * `ahead` chunks ahead through a ring, and ties are settled in the ring
+ * before their chunk is applied (fd_ties.h).
  */
+#define FD_AVX2_APPLY_CHUNK(T, c, row, APPLY_BLOCK)                                              \
+    for (int b = 0; b < 8; b++) {                                                                \
+        const T *xb = x + (c) * FD_CHUNK_ELEMS + 16 * b;                                         \
+        T *yb = y + (c) * FD_CHUNK_ELEMS + 16 * b;                                               \
+        const unsigned char *d = (row) + 16 * FD_AVX2_SLOT(b);                                   \
+        APPLY_BLOCK                                                                              \
+    }
+
 #define FD_AVX2_APPLY_LOOP(T, APPLY_BLOCK)                                                       \
     {                                                                                            \
         __m256i rk[2 * FD_PHILOX_MAX_ROUNDS];                                                    \
         fd_avx2_round_keys(rk, mp);                                                              \
         const __m256i top = _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 0));         \
-        uint64_t ties[2];                                                                        \
+        uint64_t ties[FD_GROUP][2];                                                              \
         if (fd_threshold_last_level(mp->threshold) == 0) {                                       \
-            unsigned char drop[FD_CHUNK_ELEMS] __attribute__((aligned(32)));                     \
-            for (int64_t c = 0; c < nchunks; c++) {                                              \
-                fd_avx2_chunk_drop(drop, ties, block0 + 8 * (uint64_t)c, mp, rk, top, 0);        \
-                for (int b = 0; b < 8; b++) {                                                    \
-                    const T *xb = x + c * FD_CHUNK_ELEMS + 16 * b;                               \
-                    T *yb = y + c * FD_CHUNK_ELEMS + 16 * b;                                     \
-                    const unsigned char *d = drop + 16 * FD_AVX2_SLOT(b);                        \
-                    APPLY_BLOCK                                                                  \
-                }                                                                                \
+            unsigned char drop[FD_GROUP][FD_CHUNK_ELEMS] __attribute__((aligned(32)));           \
+            for (int64_t c = 0; c < nchunks; c += FD_GROUP) {                                    \
+                fd_avx2_group_drop(drop, ties, FD_GROUP, block0 + 8 * (uint64_t)c, mp, rk, top, 0); \
+                int live = nchunks - c < FD_GROUP ? (int)(nchunks - c) : FD_GROUP;               \
+                for (int k = 0; k < live; k++)                                                   \
+                    FD_AVX2_APPLY_CHUNK(T, c + k, drop[k], APPLY_BLOCK)                          \
             }                                                                                    \
         } else {                                                                                 \
             unsigned char ring[FD_AHEAD][FD_CHUNK_ELEMS] __attribute__((aligned(32)));           \
             fd_tie_queue queue;                                                                  \
             fd_ties_init(&queue);                                                                \
-            const int64_t ahead = nchunks < FD_AHEAD ? nchunks : FD_AHEAD;                       \
-            for (int64_t c = 0; c < nchunks + ahead; c++) {                                   \
-                int64_t due = c - ahead;                                                      \
-                if (fd_ties_due(&queue, due))                                                    \
-                    fd_avx2_settle(&queue, mp, rk, block0, ring);                                \
-                if (due >= 0)                                                                    \
-                    for (int b = 0; b < 8; b++) {                                                \
-                        const T *xb = x + due * FD_CHUNK_ELEMS + 16 * b;                         \
-                        T *yb = y + due * FD_CHUNK_ELEMS + 16 * b;                               \
-                        const unsigned char *d = ring[due % FD_AHEAD] + 16 * FD_AVX2_SLOT(b);    \
-                        APPLY_BLOCK                                                              \
-                    }                                                                            \
+            const int64_t ahead = fd_ties_ahead(nchunks);                                        \
+            for (int64_t c = 0; c < nchunks + ahead; c += FD_GROUP) {                            \
+                for (int k = 0; k < FD_GROUP; k++) {                                             \
+                    int64_t due = c + k - ahead;                                                 \
+                    if (fd_ties_due(&queue, due))                                                \
+                        fd_avx2_settle(&queue, mp, rk, block0, ring);                            \
+                    if (due >= 0 && due < nchunks)                                               \
+                        FD_AVX2_APPLY_CHUNK(T, due, ring[due % FD_AHEAD], APPLY_BLOCK)           \
+                }                                                                                \
                 if (c < nchunks) {                                                               \
-                    fd_avx2_chunk_drop(ring[c % FD_AHEAD], ties, block0 + 8 * (uint64_t)c, mp, rk, top, 1); \
-                    fd_ties_note(&queue, c, ties[0], ties[1]);                                   \
+                    fd_avx2_group_drop(ring + c % FD_AHEAD, ties, FD_GROUP, block0 + 8 * (uint64_t)c, mp, rk, \
+                                       top, 1);                                                  \
+                    fd_ties_note_group(&queue, c, nchunks, ties);                                \
                 }                                                                                \
             }                                                                                    \
         }                                                                                        \

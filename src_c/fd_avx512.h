@@ -35,32 +35,36 @@ FD_AVX512_TARGET static inline void fd_avx512_round_keys(__m512i rk[2 * FD_PHILO
     }
 }
 
-/* R rounds on 8 blocks held one per 64-bit lane (word k in the low half of a[k]). */
-FD_AVX512_TARGET static inline void fd_avx512_rounds(__m512i a[4], const __m512i *rk, int rounds)
+/* R rounds on `sets` independent sets of 8 blocks, one block per 64-bit
+ * lane (word k in the low half of a[s][k]).  Several sets side by side give
+ * the core independent multiply chains to overlap: one set's 10 rounds are
+ * a chain of about 50 cycles of latency, and with one set per call the
+ * out-of-order window cannot reach the next chunk's chain in time. */
+FD_AVX512_TARGET static inline __attribute__((always_inline)) void
+fd_avx512_rounds(__m512i a[][4], int sets, const __m512i *rk, int rounds)
 {
     const __m512i m0 = _mm512_set1_epi64(FD_PHILOX_M4x32_0);
     const __m512i m1 = _mm512_set1_epi64(FD_PHILOX_M4x32_1);
     for (int r = 0; r < rounds; r++) {
-        __m512i p0 = _mm512_mul_epu32(a[0], m0);
-        __m512i p1 = _mm512_mul_epu32(a[2], m1);
-        a[0] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), a[1], rk[2 * r], 0x96);
-        a[1] = p1;
-        a[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0, 32), a[3], rk[2 * r + 1], 0x96);
-        a[3] = p0;
+        for (int s = 0; s < sets; s++) {
+            __m512i p0 = _mm512_mul_epu32(a[s][0], m0);
+            __m512i p1 = _mm512_mul_epu32(a[s][2], m1);
+            a[s][0] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), a[s][1], rk[2 * r], 0x96);
+            a[s][1] = p1;
+            a[s][2] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0, 32), a[s][3], rk[2 * r + 1], 0x96);
+            a[s][3] = p0;
+        }
     }
 }
 
-/* Blocks block0 .. block0+7 of stream 0: the low 32 bits of 64-bit lane j
- * of a[k] are word k of block block0+j. */
-FD_AVX512_TARGET static inline void fd_avx512_philox8(__m512i a[4], uint64_t block0, const __m512i *rk, int rounds)
+/* Counter words of blocks block0 .. block0+7 of `stream`: the low 32 bits
+ * of 64-bit lane j of a[k] are word k of block block0+j. */
+FD_AVX512_TARGET static inline void fd_avx512_counters(__m512i a[4], __m512i blocks, uint32_t stream)
 {
-    __m512i counter = _mm512_add_epi64(_mm512_set1_epi64((long long)block0),
-                                       _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
-    a[0] = counter;                            /* low word; the high half is ignored */
-    a[1] = _mm512_srli_epi64(counter, 32);
-    a[2] = _mm512_setzero_si512();
+    a[0] = blocks;                             /* low word; the high half is ignored */
+    a[1] = _mm512_srli_epi64(blocks, 32);
+    a[2] = _mm512_set1_epi64((long long)stream);
     a[3] = _mm512_setzero_si512();
-    fd_avx512_rounds(a, rk, rounds);
 }
 
 /* The 16 output bytes of each of the 8 blocks in a[] (fd_avx512_rounds
@@ -84,13 +88,10 @@ FD_AVX512_TARGET static inline void fd_avx512_level1(const uint64_t blocks[FD_TI
                                                      const __m512i *rk, uint32_t below[FD_TIE_BATCH],
                                                      uint32_t equal[FD_TIE_BATCH])
 {
-    __m512i a[4], even, odd;
-    a[0] = _mm512_loadu_si512((const void *)blocks);
-    a[1] = _mm512_srli_epi64(a[0], 32);
-    a[2] = _mm512_set1_epi64(1);
-    a[3] = _mm512_setzero_si512();
-    fd_avx512_rounds(a, rk, mp->rounds);
-    fd_avx512_bytes(a, &even, &odd);
+    __m512i a[1][4], even, odd;
+    fd_avx512_counters(a[0], _mm512_loadu_si512((const void *)blocks), 1);
+    fd_avx512_rounds(a, 1, rk, mp->rounds);
+    fd_avx512_bytes(a[0], &even, &odd);
     const __m512i t1 = _mm512_set1_epi8((char)fd_threshold_byte(mp->threshold, 1));
     uint64_t lt[2] = {_mm512_cmplt_epu8_mask(even, t1), _mm512_cmplt_epu8_mask(odd, t1)};
     uint64_t eq[2] = {_mm512_cmpeq_epu8_mask(even, t1), _mm512_cmpeq_epu8_mask(odd, t1)};
@@ -134,21 +135,28 @@ FD_TIES_SETTLE(FD_AVX512_TARGET, fd_avx512_settle, fd_avx512_expand, fd_avx512_l
                fd_avx512_ring_row *, fd_avx512_update)
 
 /*
- * Level-0 decisions of one chunk: keep[h] bit 16q+j is set when byte j of
- * block 2q+h is below the threshold's top byte; ties[h] likewise for bytes
- * equal to it.  (h = 0: even blocks, h = 1: odd blocks.)
+ * Level-0 decisions of FD_GROUP chunks from block0 on: for chunk k,
+ * keep[k][h] bit 16q+j is set when byte j of block 8k+2q+h is below the
+ * threshold's top byte; ties[k][h] likewise for bytes equal to it.
+ * (h = 0: even blocks, h = 1: odd blocks.)
  */
-FD_AVX512_TARGET static inline void fd_avx512_chunk(uint64_t keep[2], uint64_t ties[2], uint64_t block0,
-                                                    const fd_mask_params *mp, const __m512i *rk, __m512i top)
+FD_AVX512_TARGET static inline __attribute__((always_inline)) void
+fd_avx512_group(fd_avx512_ring_row keep[FD_GROUP], uint64_t ties[FD_GROUP][2], uint64_t block0,
+                const fd_mask_params *mp, const __m512i *rk, __m512i top)
 {
-    __m512i a[4];
-    __m512i even, odd;
-    fd_avx512_philox8(a, block0, rk, mp->rounds);
-    fd_avx512_bytes(a, &even, &odd);
-    keep[0] = _mm512_cmplt_epu8_mask(even, top);
-    keep[1] = _mm512_cmplt_epu8_mask(odd, top);
-    ties[0] = _mm512_cmpeq_epu8_mask(even, top);
-    ties[1] = _mm512_cmpeq_epu8_mask(odd, top);
+    __m512i a[FD_GROUP][4];
+    const __m512i lanes = _mm512_add_epi64(_mm512_set1_epi64((long long)block0), _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int k = 0; k < FD_GROUP; k++)
+        fd_avx512_counters(a[k], _mm512_add_epi64(lanes, _mm512_set1_epi64(8 * k)), 0);
+    fd_avx512_rounds(a, FD_GROUP, rk, mp->rounds);
+    for (int k = 0; k < FD_GROUP; k++) {
+        __m512i even, odd;
+        fd_avx512_bytes(a[k], &even, &odd);
+        keep[k][0] = _mm512_cmplt_epu8_mask(even, top);
+        keep[k][1] = _mm512_cmplt_epu8_mask(odd, top);
+        ties[k][0] = _mm512_cmpeq_epu8_mask(even, top);
+        ties[k][1] = _mm512_cmpeq_epu8_mask(odd, top);
+    }
 }
 
 FD_AVX512_TARGET static void fd_avx512_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS], uint64_t block0,
@@ -156,8 +164,14 @@ FD_AVX512_TARGET static void fd_avx512_chunk_keep(unsigned char keep[FD_CHUNK_EL
 {
     __m512i rk[2 * FD_PHILOX_MAX_ROUNDS];
     fd_avx512_round_keys(rk, mp);
-    uint64_t k[2], t[2];
-    fd_avx512_chunk(k, t, block0, mp, rk, _mm512_set1_epi8((char)fd_threshold_byte(mp->threshold, 0)));
+    __m512i a[1][4], even, odd;
+    fd_avx512_counters(a[0], _mm512_add_epi64(_mm512_set1_epi64((long long)block0),
+                                              _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7)), 0);
+    fd_avx512_rounds(a, 1, rk, mp->rounds);
+    fd_avx512_bytes(a[0], &even, &odd);
+    const __m512i top = _mm512_set1_epi8((char)fd_threshold_byte(mp->threshold, 0));
+    uint64_t k[2] = {_mm512_cmplt_epu8_mask(even, top), _mm512_cmplt_epu8_mask(odd, top)};
+    uint64_t t[2] = {_mm512_cmpeq_epu8_mask(even, top), _mm512_cmpeq_epu8_mask(odd, top)};
     int want_ties = fd_threshold_last_level(mp->threshold) > 0;
     for (int b = 0; b < 8; b++) {
         uint32_t kb = fd_avx512_block_bits(k, b);
@@ -173,9 +187,11 @@ FD_AVX512_TARGET static void fd_avx512_chunk_keep(unsigned char keep[FD_CHUNK_EL
 /*
  * The loop shared by the three dtypes: y = x * (kept ? scale : 0) over
  * nchunks whole chunks.  APPLY_BLOCK sees xb, yb and kb, the block's keep
- * bits.  Without ties (dyadic p) each chunk is applied as it is decided;
- * with ties, decisions run FD_AHEAD chunks ahead through a ring, and ties
- * are settled in the ring before their chunk is applied (fd_ties.h).
+ * bits.  Chunks are decided FD_GROUP at a time (the last group may run past
+ * nchunks; those decisions are never applied).  Without ties (dyadic p) a
+ * group is applied as soon as it is decided; with ties, decisions run
+ * `ahead` chunks ahead through a ring, and ties are settled in the ring
+ * before their chunk is applied (fd_ties.h).
  */
 #define FD_AVX512_APPLY_BLOCKS(T, c, keep, APPLY_BLOCK)                                              \
     for (int b = 0; b < 8; b++) {                                                                 \
@@ -190,27 +206,31 @@ FD_AVX512_TARGET static void fd_avx512_chunk_keep(unsigned char keep[FD_CHUNK_EL
         __m512i rk[2 * FD_PHILOX_MAX_ROUNDS];                                                     \
         fd_avx512_round_keys(rk, mp);                                                             \
         const __m512i top = _mm512_set1_epi8((char)fd_threshold_byte(mp->threshold, 0));          \
-        uint64_t ties[2];                                                                         \
+        uint64_t ties[FD_GROUP][2];                                                               \
         if (fd_threshold_last_level(mp->threshold) == 0) {                                        \
-            for (int64_t c = 0; c < nchunks; c++) {                                               \
-                uint64_t keep[2];                                                                 \
-                fd_avx512_chunk(keep, ties, block0 + 8 * (uint64_t)c, mp, rk, top);               \
-                FD_AVX512_APPLY_BLOCKS(T, c, keep, APPLY_BLOCK)                                   \
+            for (int64_t c = 0; c < nchunks; c += FD_GROUP) {                                     \
+                fd_avx512_ring_row keep[FD_GROUP];                                                \
+                fd_avx512_group(keep, ties, block0 + 8 * (uint64_t)c, mp, rk, top);               \
+                int live = nchunks - c < FD_GROUP ? (int)(nchunks - c) : FD_GROUP;                \
+                for (int k = 0; k < live; k++)                                                    \
+                    FD_AVX512_APPLY_BLOCKS(T, c + k, keep[k], APPLY_BLOCK)                        \
             }                                                                                     \
         } else {                                                                                  \
             fd_avx512_ring_row ring[FD_AHEAD];                                                    \
             fd_tie_queue queue;                                                                   \
             fd_ties_init(&queue);                                                                 \
-            const int64_t ahead = nchunks < FD_AHEAD ? nchunks : FD_AHEAD;                        \
-            for (int64_t c = 0; c < nchunks + ahead; c++) {                                    \
-                int64_t due = c - ahead;                                                       \
-                if (fd_ties_due(&queue, due))                                                     \
-                    fd_avx512_settle(&queue, mp, rk, block0, ring);                               \
-                if (due >= 0)                                                                     \
-                    FD_AVX512_APPLY_BLOCKS(T, due, ring[due % FD_AHEAD], APPLY_BLOCK)                \
+            const int64_t ahead = fd_ties_ahead(nchunks);                                         \
+            for (int64_t c = 0; c < nchunks + ahead; c += FD_GROUP) {                             \
+                for (int k = 0; k < FD_GROUP; k++) {                                              \
+                    int64_t due = c + k - ahead;                                                  \
+                    if (fd_ties_due(&queue, due))                                                 \
+                        fd_avx512_settle(&queue, mp, rk, block0, ring);                           \
+                    if (due >= 0 && due < nchunks)                                                \
+                        FD_AVX512_APPLY_BLOCKS(T, due, ring[due % FD_AHEAD], APPLY_BLOCK)         \
+                }                                                                                 \
                 if (c < nchunks) {                                                                \
-                    fd_avx512_chunk(ring[c % FD_AHEAD], ties, block0 + 8 * (uint64_t)c, mp, rk, top); \
-                    fd_ties_note(&queue, c, ties[0], ties[1]);                                    \
+                    fd_avx512_group(ring + c % FD_AHEAD, ties, block0 + 8 * (uint64_t)c, mp, rk, top); \
+                    fd_ties_note_group(&queue, c, nchunks, ties);                                 \
                 }                                                                                 \
             }                                                                                     \
         }                                                                                         \

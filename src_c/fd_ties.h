@@ -28,22 +28,33 @@
 #include <string.h>
 #include "fd_mask.h"
 
+#define FD_GROUP 4          /* chunks decided together (independent Philox chains) */
 #define FD_TIE_BATCH 8      /* blocks settled by one SIMD Philox call */
-#define FD_AHEAD 64         /* chunks decided before they are applied */
+#define FD_AHEAD 64         /* ring size: most chunks decided before they are applied */
 #define FD_TIE_CHUNKS 32     /* queued chunks that trigger settling */
-#define FD_TIE_PENDING (FD_TIE_BATCH * (FD_TIE_CHUNKS + 1))
+/* room for a full queue plus one group noted after the last check */
+#define FD_TIE_ROOM (FD_TIE_CHUNKS + FD_GROUP)
+#define FD_TIE_PENDING (FD_TIE_BATCH * (FD_TIE_ROOM + 1))
 
 typedef struct {
     /* chunks with a tie, oldest first: index of the chunk within the call,
      * and its tie bits in the path's own layout (8 groups of 16 bits) */
-    int64_t chunk[FD_TIE_CHUNKS];
-    uint64_t bits[FD_TIE_CHUNKS][2];
+    int64_t chunk[FD_TIE_ROOM];
+    uint64_t bits[FD_TIE_ROOM][2];
     int count;
 } fd_tie_queue;
 
 static inline void fd_ties_init(fd_tie_queue *q)
 {
     q->count = 0;
+}
+
+/* How many chunks ahead of the stores a call of nchunks decides: the whole
+ * call if it is short, else the ring; a whole number of groups, at least one. */
+static inline int64_t fd_ties_ahead(int64_t nchunks)
+{
+    int64_t ahead = nchunks < FD_AHEAD ? nchunks : FD_AHEAD;
+    return (ahead + FD_GROUP - 1) / FD_GROUP * FD_GROUP;
 }
 
 /* Record a chunk's tie bits; the length grows only if there is a tie. */
@@ -55,10 +66,21 @@ static inline void fd_ties_note(fd_tie_queue *q, int64_t chunk, uint64_t bits0, 
     q->count += (bits0 | bits1) != 0;
 }
 
+/* Record the tie bits of the FD_GROUP chunks from `chunk` on; those at or
+ * past nchunks (decided, never applied) are recorded as tie-free. */
+static inline void fd_ties_note_group(fd_tie_queue *q, int64_t chunk, int64_t nchunks,
+                                      const uint64_t ties[FD_GROUP][2])
+{
+    for (int k = 0; k < FD_GROUP; k++) {
+        uint64_t live = chunk + k < nchunks ? ~(uint64_t)0 : 0;
+        fd_ties_note(q, chunk + k, ties[k][0] & live, ties[k][1] & live);
+    }
+}
+
 /* Whether the queued chunks must be settled before chunk `due` is applied. */
 static inline int fd_ties_due(const fd_tie_queue *q, int64_t due)
 {
-    return q->count == FD_TIE_CHUNKS || (q->count > 0 && q->chunk[0] == due);
+    return q->count >= FD_TIE_CHUNKS || (q->count > 0 && q->chunk[0] == due);
 }
 
 /* Keep bits of one block's tied elements, given its stream-1 bytes compared
