@@ -92,30 +92,33 @@ FD_AVX2_TARGET static inline void fd_avx2_bytes(const __m256i a[8], __m256i u[4]
 /* Where block b's 16 bytes sit in the u[] of fd_avx2_bytes, in units of 16 bytes. */
 #define FD_AVX2_SLOT(b) (((b) & 4) | (((b) & 1) << 1) | (((b) >> 1) & 1))
 
-/* Stream-1 bytes of 8 queued blocks against the threshold's byte 1 (see fd_ties.h). */
+/* Stream-1 bytes of FD_TIE_BATCH queued blocks against the threshold's
+ * byte 1 (see fd_ties.h), in sets of 4 blocks side by side. */
 FD_AVX2_TARGET static inline void fd_avx2_level1(const uint64_t blocks[FD_TIE_BATCH], const fd_mask_params *mp,
                                                  const __m256i *rk, uint32_t below[FD_TIE_BATCH],
                                                  uint32_t equal[FD_TIE_BATCH])
 {
-    __m256i a[8], u[4];
-    fd_avx2_counters(a, _mm256_loadu_si256((const __m256i *)blocks),
-                     _mm256_loadu_si256((const __m256i *)(blocks + 4)), 1);
-    fd_avx2_rounds(a, 2, rk, mp->rounds);
-    fd_avx2_bytes(a, u);
+    enum { SETS = FD_TIE_BATCH / 4 };
+    __m256i a[4 * SETS], u[4];
+    for (int s = 0; s < SETS; s++)
+        fd_avx2_counters4(a + 4 * s, _mm256_loadu_si256((const __m256i *)(blocks + 4 * s)), 1);
+    fd_avx2_rounds(a, SETS, rk, mp->rounds);
     const __m256i t1 = _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 1));
-    uint32_t lt[4], eq[4];
-    for (int k = 0; k < 4; k++) {
-        __m256i ge = _mm256_cmpeq_epi8(_mm256_max_epu8(u[k], t1), u[k]);
-        lt[k] = ~(uint32_t)_mm256_movemask_epi8(ge);
-        eq[k] = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(u[k], t1));
-    }
-    for (int b = 0; b < FD_TIE_BATCH; b++) {
-        int slot = FD_AVX2_SLOT(b);
-        below[b] = (lt[slot >> 1] >> (16 * (slot & 1))) & 0xFFFFu;
-        equal[b] = (eq[slot >> 1] >> (16 * (slot & 1))) & 0xFFFFu;
+    for (int s = 0; s < SETS; s += 2) {
+        fd_avx2_bytes(a + 4 * s, u);
+        uint32_t lt[4], eq[4];
+        for (int k = 0; k < 4; k++) {
+            __m256i ge = _mm256_cmpeq_epi8(_mm256_max_epu8(u[k], t1), u[k]);
+            lt[k] = ~(uint32_t)_mm256_movemask_epi8(ge);
+            eq[k] = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(u[k], t1));
+        }
+        for (int b = 0; b < 8; b++) {
+            int slot = FD_AVX2_SLOT(b);
+            below[4 * s + b] = (lt[slot >> 1] >> (16 * (slot & 1))) & 0xFFFFu;
+            equal[4 * s + b] = (eq[slot >> 1] >> (16 * (slot & 1))) & 0xFFFFu;
+        }
     }
 }
-
 
 /* Mark the elements of `keep` (bits of tie group g, the block in slot g)
  * kept in a chunk's drop bytes. */
@@ -132,8 +135,7 @@ FD_AVX2_TARGET static inline void fd_avx2_update(fd_avx2_ring_row *ring, int64_t
     _mm_store_si128((__m128i *)d, _mm_andnot_si128(kept, _mm_load_si128((const __m128i *)d)));
 }
 
-FD_TIES_EXPAND(FD_AVX2_TARGET, fd_avx2_expand, FD_AVX2_SLOT)
-FD_TIES_SETTLE(FD_AVX2_TARGET, fd_avx2_settle, fd_avx2_expand, fd_avx2_level1, __m256i,
+FD_TIES_SETTLE(FD_AVX2_TARGET, fd_avx2_settle, fd_ties_expand, FD_AVX2_SLOT, fd_avx2_level1, __m256i,
                fd_avx2_ring_row *, fd_avx2_update)
 
 /* Drop bytes of one chunk from its bytes u[4] (fd_avx2_bytes), and with
@@ -224,7 +226,7 @@ FD_AVX2_TARGET static void fd_avx2_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS]
         __m256i rk[2 * FD_PHILOX_MAX_ROUNDS];                                                    \
         fd_avx2_round_keys(rk, mp);                                                              \
         const __m256i top = _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 0));         \
-        uint64_t ties[FD_GROUP][2];                                                              \
+        uint64_t ties[FD_GROUP][2] = {{0}};                                                      \
         if (fd_threshold_last_level(mp->threshold) == 0) {                                       \
             unsigned char drop[FD_GROUP][FD_CHUNK_ELEMS] __attribute__((aligned(32)));           \
             for (int64_t c = 0; c < nchunks; c += FD_GROUP) {                                    \
@@ -239,18 +241,16 @@ FD_AVX2_TARGET static void fd_avx2_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS]
             fd_ties_init(&queue);                                                                \
             const int64_t ahead = fd_ties_ahead(nchunks);                                        \
             for (int64_t c = 0; c < nchunks + ahead; c += FD_GROUP) {                            \
-                for (int k = 0; k < FD_GROUP; k++) {                                             \
-                    int64_t due = c + k - ahead;                                                 \
-                    if (fd_ties_due(&queue, due))                                                \
-                        fd_avx2_settle(&queue, mp, rk, block0, ring);                            \
+                if (c >= FD_TIE_LAG && c - FD_TIE_LAG < nchunks)                                 \
+                    fd_ties_note_group(&queue, c - FD_TIE_LAG, nchunks, ties);                   \
+                if (fd_ties_settle_now(c, ahead))                                                \
+                    fd_avx2_settle(&queue, mp, rk, block0, ring);                                \
+                for (int64_t due = c - ahead; due < c - ahead + FD_GROUP; due++)                 \
                     if (due >= 0 && due < nchunks)                                               \
                         FD_AVX2_APPLY_CHUNK(T, due, ring[due % FD_AHEAD], APPLY_BLOCK)           \
-                }                                                                                \
-                if (c < nchunks) {                                                               \
+                if (c < nchunks)                                                                 \
                     fd_avx2_group_drop(ring + c % FD_AHEAD, ties, FD_GROUP, block0 + 8 * (uint64_t)c, mp, rk, \
                                        top, 1);                                                  \
-                    fd_ties_note_group(&queue, c, nchunks, ties);                                \
-                }                                                                                \
             }                                                                                    \
         }                                                                                        \
     }

@@ -83,21 +83,27 @@ static inline uint32_t fd_avx512_block_bits(const uint64_t m[2], int b)
     return (uint32_t)(m[b & 1] >> (16 * (b >> 1))) & 0xFFFFu;
 }
 
-/* Stream-1 bytes of 8 queued blocks against the threshold's byte 1 (see fd_ties.h). */
+/* Stream-1 bytes of FD_TIE_BATCH queued blocks against the threshold's
+ * byte 1 (see fd_ties.h), in sets of 8 blocks side by side. */
 FD_AVX512_TARGET static inline void fd_avx512_level1(const uint64_t blocks[FD_TIE_BATCH], const fd_mask_params *mp,
                                                      const __m512i *rk, uint32_t below[FD_TIE_BATCH],
                                                      uint32_t equal[FD_TIE_BATCH])
 {
-    __m512i a[1][4], even, odd;
-    fd_avx512_counters(a[0], _mm512_loadu_si512((const void *)blocks), 1);
-    fd_avx512_rounds(a, 1, rk, mp->rounds);
-    fd_avx512_bytes(a[0], &even, &odd);
+    enum { SETS = FD_TIE_BATCH / 8 };
+    __m512i a[SETS][4];
+    for (int s = 0; s < SETS; s++)
+        fd_avx512_counters(a[s], _mm512_loadu_si512((const void *)(blocks + 8 * s)), 1);
+    fd_avx512_rounds(a, SETS, rk, mp->rounds);
     const __m512i t1 = _mm512_set1_epi8((char)fd_threshold_byte(mp->threshold, 1));
-    uint64_t lt[2] = {_mm512_cmplt_epu8_mask(even, t1), _mm512_cmplt_epu8_mask(odd, t1)};
-    uint64_t eq[2] = {_mm512_cmpeq_epu8_mask(even, t1), _mm512_cmpeq_epu8_mask(odd, t1)};
-    for (int b = 0; b < FD_TIE_BATCH; b++) {
-        below[b] = fd_avx512_block_bits(lt, b);
-        equal[b] = fd_avx512_block_bits(eq, b);
+    for (int s = 0; s < SETS; s++) {
+        __m512i even, odd;
+        fd_avx512_bytes(a[s], &even, &odd);
+        uint64_t lt[2] = {_mm512_cmplt_epu8_mask(even, t1), _mm512_cmplt_epu8_mask(odd, t1)};
+        uint64_t eq[2] = {_mm512_cmpeq_epu8_mask(even, t1), _mm512_cmpeq_epu8_mask(odd, t1)};
+        for (int b = 0; b < 8; b++) {
+            below[8 * s + b] = fd_avx512_block_bits(lt, b);
+            equal[8 * s + b] = fd_avx512_block_bits(eq, b);
+        }
     }
 }
 
@@ -110,28 +116,25 @@ static inline void fd_avx512_update(fd_avx512_ring_row *ring, int64_t chunk, int
     ring[chunk % FD_AHEAD][g >> 2] |= (uint64_t)keep << (16 * (g & 3));
 }
 
-/* The tied blocks of queued chunk e appended at index n of the pending
- * arrays (see FD_TIES_EXPAND): the 8 groups of 16 tie bits widened to
- * 64-bit lanes, tested, and the tied ones compressed to the front.  Groups
- * 0..3 are the even blocks, 4..7 the odd ones. */
-FD_AVX512_TARGET static inline int fd_avx512_expand(const fd_tie_queue *q, int e, uint64_t block0,
-                                                    uint64_t *block, int64_t *chunk, int *group,
-                                                    uint32_t *ties, int n)
+/* Block (0..7) of tie-bit group g: groups 0..3 are the even blocks, 4..7 the odd ones. */
+#define FD_AVX512_SLOT(g) ((((g) & 3) << 1) | ((g) >> 2))
+
+/* The tied blocks of queued chunk e appended at index n of `pending` (see
+ * fd_ties_expand): the 8 groups of 16 tie bits widened to 64-bit lanes,
+ * packed into entries, and the tied ones compressed to the front. */
+FD_AVX512_TARGET static inline int fd_avx512_expand(const fd_tie_queue *q, int e, uint64_t *pending, int n)
 {
     __m512i bits = _mm512_cvtepu16_epi64(_mm_loadu_si128((const __m128i *)(const void *)q->bits[e]));
     __mmask8 tied = _mm512_test_epi64_mask(bits, bits);
-    __m512i first = _mm512_set1_epi64((long long)(block0 + 8 * (uint64_t)q->chunk[e]));
-    __m512i blocks = _mm512_add_epi64(first, _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7));
-    __m512i groups = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0);
-    _mm512_storeu_si512((void *)(block + n), _mm512_maskz_compress_epi64(tied, blocks));
-    _mm256_storeu_si256((__m256i *)(void *)(ties + n), _mm512_cvtepi64_epi32(_mm512_maskz_compress_epi64(tied, bits)));
-    _mm256_storeu_si256((__m256i *)(void *)(group + n),
-                        _mm512_castsi512_si256(_mm512_maskz_compress_epi32((__mmask16)tied, groups)));
-    _mm512_storeu_si512((void *)(chunk + n), _mm512_set1_epi64((long long)q->chunk[e]));
+    __m512i entries = _mm512_ternarylogic_epi64(bits, _mm512_set1_epi64((long long)FD_TIE_ENTRY(q->chunk[e], 0, 0)),
+                                                _mm512_setr_epi64(0, 1 << 16, 2 << 16, 3 << 16, 4 << 16, 5 << 16,
+                                                                  6 << 16, 7 << 16),
+                                                0xFE);  /* a | b | c */
+    _mm512_storeu_si512((void *)(pending + n), _mm512_maskz_compress_epi64(tied, entries));
     return n + __builtin_popcount((unsigned)tied);
 }
 
-FD_TIES_SETTLE(FD_AVX512_TARGET, fd_avx512_settle, fd_avx512_expand, fd_avx512_level1, __m512i,
+FD_TIES_SETTLE(FD_AVX512_TARGET, fd_avx512_settle, fd_avx512_expand, FD_AVX512_SLOT, fd_avx512_level1, __m512i,
                fd_avx512_ring_row *, fd_avx512_update)
 
 /*
@@ -206,7 +209,7 @@ FD_AVX512_TARGET static void fd_avx512_chunk_keep(unsigned char keep[FD_CHUNK_EL
         __m512i rk[2 * FD_PHILOX_MAX_ROUNDS];                                                     \
         fd_avx512_round_keys(rk, mp);                                                             \
         const __m512i top = _mm512_set1_epi8((char)fd_threshold_byte(mp->threshold, 0));          \
-        uint64_t ties[FD_GROUP][2];                                                               \
+        uint64_t ties[FD_GROUP][2] = {{0}};                                                       \
         if (fd_threshold_last_level(mp->threshold) == 0) {                                        \
             for (int64_t c = 0; c < nchunks; c += FD_GROUP) {                                     \
                 fd_avx512_ring_row keep[FD_GROUP];                                                \
@@ -221,17 +224,15 @@ FD_AVX512_TARGET static void fd_avx512_chunk_keep(unsigned char keep[FD_CHUNK_EL
             fd_ties_init(&queue);                                                                 \
             const int64_t ahead = fd_ties_ahead(nchunks);                                         \
             for (int64_t c = 0; c < nchunks + ahead; c += FD_GROUP) {                             \
-                for (int k = 0; k < FD_GROUP; k++) {                                              \
-                    int64_t due = c + k - ahead;                                                  \
-                    if (fd_ties_due(&queue, due))                                                 \
-                        fd_avx512_settle(&queue, mp, rk, block0, ring);                           \
+                if (c >= FD_TIE_LAG && c - FD_TIE_LAG < nchunks)                                  \
+                    fd_ties_note_group(&queue, c - FD_TIE_LAG, nchunks, ties);                    \
+                if (fd_ties_settle_now(c, ahead))                                                 \
+                    fd_avx512_settle(&queue, mp, rk, block0, ring);                               \
+                for (int64_t due = c - ahead; due < c - ahead + FD_GROUP; due++)                  \
                     if (due >= 0 && due < nchunks)                                                \
                         FD_AVX512_APPLY_BLOCKS(T, due, ring[due % FD_AHEAD], APPLY_BLOCK)         \
-                }                                                                                 \
-                if (c < nchunks) {                                                                \
+                if (c < nchunks)                                                                  \
                     fd_avx512_group(ring + c % FD_AHEAD, ties, block0 + 8 * (uint64_t)c, mp, rk, top); \
-                    fd_ties_note_group(&queue, c, nchunks, ties);                                 \
-                }                                                                                 \
             }                                                                                     \
         }                                                                                         \
     }

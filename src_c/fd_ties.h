@@ -5,21 +5,25 @@
  * byte; its decision needs byte 1 (stream 1) and, one time in 256 of those,
  * bytes 2 and 3.  Roughly 4 chunks in 10 hold such a tie, so a branch on
  * "this chunk has a tie" is unpredictable, and a mispredicted branch that
- * depends on a Philox result throws away the next chunk's Philox work
- * already in flight.  The SIMD paths therefore never branch on a tie.
- * They decide chunks FD_AHEAD chunks before applying them:
+ * depends on a Philox result is resolved only when that result arrives:
+ * everything fetched behind it (most of the next group's Philox work) is
+ * thrown away.  The SIMD paths therefore never branch on a tie, nor on
+ * anything computed from recent decisions.  Chunks are decided FD_GROUP at
+ * a time, `ahead` chunks before they are applied:
  *
- *   - each chunk's level-0 decisions go to a small ring, and its tie bits
- *     to a queue whose length grows by (any tie ? 1 : 0), without a branch;
- *   - before a chunk is applied, if the queue is full or its oldest chunk
- *     is the one due (a well-predicted branch, about one chunk in fifty),
- *     the queued chunks' tied blocks are settled FD_TIE_BATCH at a time:
- *     one SIMD Philox call gives the stream-1 bytes of all of them, and the
- *     decisions in the ring are corrected;
- *   - the apply step then reads final decisions: one read and one write of
- *     the buffer, exactly as for a p that never ties.
+ *   - each chunk's level-0 decisions go to a ring, and its tie bits, one
+ *     group later, to a queue whose length grows by (any tie ? 1 : 0),
+ *     without a branch;
+ *   - every FD_SETTLE_EVERY chunks, and before the first chunk is applied
+ *     (a branch on the loop counter only), the queued chunks' tied blocks
+ *     are settled FD_TIE_BATCH at a time: one SIMD Philox call gives the
+ *     stream-1 bytes of all of them, and the decisions in the ring are
+ *     corrected;
+ *   - `ahead` leaves room for a chunk's ties to be queued and settled
+ *     before it is applied, so the apply step reads final decisions: one
+ *     read and one write of the buffer, exactly as for a p that never ties.
  *
- * A tie costs about 1/8 of a block's Philox plus a few scalar operations.
+ * A tie costs about 1/16 of a block's Philox plus a few scalar operations.
  */
 #ifndef FD_TIES_H
 #define FD_TIES_H
@@ -29,12 +33,16 @@
 #include "fd_mask.h"
 
 #define FD_GROUP 4          /* chunks decided together (independent Philox chains) */
-#define FD_TIE_BATCH 8      /* blocks settled by one SIMD Philox call */
-#define FD_AHEAD 64         /* ring size: most chunks decided before they are applied */
-#define FD_TIE_CHUNKS 32     /* queued chunks that trigger settling */
-/* room for a full queue plus one group noted after the last check */
-#define FD_TIE_ROOM (FD_TIE_CHUNKS + FD_GROUP)
-#define FD_TIE_PENDING (FD_TIE_BATCH * (FD_TIE_ROOM + 1))
+#define FD_TIE_BATCH 16     /* blocks settled by one SIMD Philox call */
+#define FD_SETTLE_EVERY 32  /* chunks between settlings (a multiple of FD_GROUP) */
+#define FD_TIE_LAG FD_GROUP /* chunks between deciding a chunk and queuing its ties */
+/* Chunks decided before they are applied, for long calls: room to queue a
+ * chunk's ties and reach the next settling before the chunk is due. */
+#define FD_AHEAD_MAX (FD_SETTLE_EVERY + FD_TIE_LAG)
+#define FD_AHEAD 64         /* ring rows (a power of two, at least FD_AHEAD_MAX) */
+/* Queued chunks between two settlings, at most. */
+#define FD_TIE_ROOM (FD_SETTLE_EVERY + 2 * FD_GROUP)
+#define FD_TIE_PENDING (8 * FD_TIE_ROOM + FD_TIE_BATCH)
 
 typedef struct {
     /* chunks with a tie, oldest first: index of the chunk within the call,
@@ -49,12 +57,20 @@ static inline void fd_ties_init(fd_tie_queue *q)
     q->count = 0;
 }
 
-/* How many chunks ahead of the stores a call of nchunks decides: the whole
- * call if it is short, else the ring; a whole number of groups, at least one. */
+/* How many chunks ahead of the stores a call of nchunks decides: all of a
+ * short call (plus the lag), else FD_AHEAD_MAX.  A whole number of groups. */
 static inline int64_t fd_ties_ahead(int64_t nchunks)
 {
-    int64_t ahead = nchunks < FD_AHEAD ? nchunks : FD_AHEAD;
-    return (ahead + FD_GROUP - 1) / FD_GROUP * FD_GROUP;
+    int64_t whole = (nchunks + FD_GROUP - 1) / FD_GROUP * FD_GROUP + FD_TIE_LAG;
+    return whole < FD_AHEAD_MAX ? whole : FD_AHEAD_MAX;
+}
+
+/* Whether to settle the queue at the start of the loop step for group c
+ * (after queuing, before applying): every FD_SETTLE_EVERY chunks, and just
+ * before the first chunk is applied.  Depends on the loop counter only. */
+static inline int fd_ties_settle_now(int64_t c, int64_t ahead)
+{
+    return c % FD_SETTLE_EVERY == 0 || c == ahead;
 }
 
 /* Record a chunk's tie bits; the length grows only if there is a tie. */
@@ -77,11 +93,6 @@ static inline void fd_ties_note_group(fd_tie_queue *q, int64_t chunk, int64_t nc
     }
 }
 
-/* Whether the queued chunks must be settled before chunk `due` is applied. */
-static inline int fd_ties_due(const fd_tie_queue *q, int64_t due)
-{
-    return q->count >= FD_TIE_CHUNKS || (q->count > 0 && q->chunk[0] == due);
-}
 
 /* Keep bits of one block's tied elements, given its stream-1 bytes compared
  * with the threshold's byte 1: `below` (byte < t1) and `equal` (byte == t1)
@@ -100,58 +111,56 @@ static inline uint32_t fd_ties_keep(const fd_mask_params *mp, uint64_t block, ui
     return keep;
 }
 
-/* The tied blocks of queued chunk e appended at index n of the pending
- * arrays, without a branch per block; returns the new length.  SLOT(g) is
- * the block (0..7) of tie-bit group g.  (The AVX-512 path has its own,
- * with compress instructions.) */
-#define FD_TIES_EXPAND(ATTR, NAME, SLOT)                                                             \
-    ATTR static inline int NAME(const fd_tie_queue *q, int e, uint64_t block0, uint64_t *block,     \
-                                int64_t *chunk, int *group, uint32_t *ties, int n)                  \
-    {                                                                                               \
-        uint64_t first = block0 + 8 * (uint64_t)q->chunk[e];                                        \
-        for (int g = 0; g < 8; g++) {                                                               \
-            uint32_t t = (uint32_t)(q->bits[e][g >> 2] >> (16 * (g & 3))) & 0xFFFFu;                \
-            block[n] = first + (uint64_t)SLOT(g);                                                   \
-            chunk[n] = q->chunk[e];                                                                 \
-            group[n] = g;                                                                           \
-            ties[n] = t;                                                                            \
-            n += t != 0;                                                                            \
-        }                                                                                           \
-        return n;                                                                                   \
+/* A pending tied block, packed in 64 bits: its 16 tie bits, its tie-bit
+ * group g (0..7) within the chunk, and the chunk's index within the call. */
+#define FD_TIE_ENTRY(chunk, g, bits) (((uint64_t)(chunk) << 24) | ((uint64_t)(g) << 16) | (uint64_t)(bits))
+#define FD_TIE_ENTRY_CHUNK(e) ((int64_t)((e) >> 24))
+#define FD_TIE_ENTRY_GROUP(e) ((int)((e) >> 16) & 7)
+#define FD_TIE_ENTRY_BITS(e) ((uint32_t)(e) & 0xFFFFu)
+
+/* The tied blocks of queued chunk e appended at index n of `pending`,
+ * without a branch per block; returns the new length.  (The AVX-512 path
+ * has its own, with compress instructions.) */
+static inline int fd_ties_expand(const fd_tie_queue *q, int e, uint64_t *pending, int n)
+{
+    for (int g = 0; g < 8; g++) {
+        uint32_t t = (uint32_t)(q->bits[e][g >> 2] >> (16 * (g & 3))) & 0xFFFFu;
+        pending[n] = FD_TIE_ENTRY(q->chunk[e], g, t);
+        n += t != 0;
     }
+    return n;
+}
 
 /*
  * NAME(q, mp, rk, block0, ring) settles every queued chunk (ATTR: the
- * path's target attribute).  EXPAND is the path's FD_TIES_EXPAND;
- * LEVEL1(blocks, mp, rk, below, equal) its SIMD stream-1 comparison over
- * FD_TIE_BATCH blocks; UPDATE(ring, chunk, g, keep) marks the elements of
- * `keep` (bits of group g of chunk `chunk`) kept in the ring of level-0
- * decisions.
+ * path's target attribute).  EXPAND is fd_ties_expand or the path's own;
+ * SLOT(g) the block (0..7) of tie-bit group g; LEVEL1(blocks, mp, rk,
+ * below, equal) the path's SIMD stream-1 comparison over FD_TIE_BATCH
+ * blocks; UPDATE(ring, chunk, g, keep) marks the elements of `keep` (bits
+ * of group g of chunk `chunk`) kept in the ring of level-0 decisions.
  */
-#define FD_TIES_SETTLE(ATTR, NAME, EXPAND, LEVEL1, RK_T, RING_T, UPDATE)                           \
+#define FD_TIES_SETTLE(ATTR, NAME, EXPAND, SLOT, LEVEL1, RK_T, RING_T, UPDATE)                     \
     ATTR static void NAME(fd_tie_queue *q, const fd_mask_params *mp, const RK_T *rk, uint64_t block0, \
                           RING_T ring)                                                              \
     {                                                                                               \
-        uint64_t block[FD_TIE_PENDING];                                                             \
-        int64_t chunk[FD_TIE_PENDING];                                                              \
-        uint32_t ties[FD_TIE_PENDING];                                                              \
-        int group[FD_TIE_PENDING];                                                                  \
+        uint64_t pending[FD_TIE_PENDING];                                                           \
         int n = 0;                                                                                  \
         for (int e = 0; e < q->count; e++)                                                          \
-            n = EXPAND(q, e, block0, block, chunk, group, ties, n);                                 \
+            n = EXPAND(q, e, pending, n);                                                           \
         q->count = 0;                                                                               \
-        for (int e = n; e % FD_TIE_BATCH; e++) {   /* pad the last batch */                        \
-            block[e] = block[0];                                                                    \
-            chunk[e] = chunk[0];                                                                    \
-            group[e] = group[0];                                                                    \
-            ties[e] = 0;                                                                            \
-        }                                                                                           \
+        for (int e = n; e % FD_TIE_BATCH; e++)   /* pad the last batch: no ties */                 \
+            pending[e] = pending[0] & ~(uint64_t)0xFFFF;                                            \
         for (int at = 0; at < n; at += FD_TIE_BATCH) {                                              \
+            uint64_t block[FD_TIE_BATCH];                                                           \
             uint32_t below[FD_TIE_BATCH], equal[FD_TIE_BATCH];                                      \
-            LEVEL1(block + at, mp, rk, below, equal);                                               \
+            for (int e = 0; e < FD_TIE_BATCH; e++)                                                  \
+                block[e] = block0 + 8 * (uint64_t)FD_TIE_ENTRY_CHUNK(pending[at + e])               \
+                           + (uint64_t)SLOT(FD_TIE_ENTRY_GROUP(pending[at + e]));                   \
+            LEVEL1(block, mp, rk, below, equal);                                                    \
             for (int e = 0; e < FD_TIE_BATCH; e++) {                                                \
-                uint32_t keep = fd_ties_keep(mp, block[at + e], ties[at + e], below[e], equal[e]);  \
-                UPDATE(ring, chunk[at + e], group[at + e], keep);                                   \
+                uint64_t entry = pending[at + e];                                                   \
+                uint32_t keep = fd_ties_keep(mp, block[e], FD_TIE_ENTRY_BITS(entry), below[e], equal[e]); \
+                UPDATE(ring, FD_TIE_ENTRY_CHUNK(entry), FD_TIE_ENTRY_GROUP(entry), keep);           \
             }                                                                                       \
         }                                                                                           \
     }
