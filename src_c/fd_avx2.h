@@ -230,6 +230,7 @@ FD_AVX2_TARGET static void fd_avx2_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS]
         if (fd_threshold_last_level(mp->threshold) == 0) {                                       \
             unsigned char drop[FD_GROUP][FD_CHUNK_ELEMS] __attribute__((aligned(32)));           \
             for (int64_t c = 0; c < nchunks; c += FD_GROUP) {                                    \
+                FD_PREFETCH_GROUP(x, sizeof(T), c + FD_PREFETCH_AHEAD, nchunks);                 \
                 fd_avx2_group_drop(drop, ties, FD_GROUP, block0 + 8 * (uint64_t)c, mp, rk, top, 0); \
                 int live = nchunks - c < FD_GROUP ? (int)(nchunks - c) : FD_GROUP;               \
                 for (int k = 0; k < live; k++)                                                   \
@@ -245,6 +246,7 @@ FD_AVX2_TARGET static void fd_avx2_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS]
                     fd_ties_note_group(&queue, c - FD_TIE_LAG, nchunks, ties);                   \
                 if (fd_ties_settle_now(c, ahead))                                                \
                     fd_avx2_settle(&queue, mp, rk, block0, ring);                                \
+                FD_PREFETCH_GROUP(x, sizeof(T), c - ahead + FD_PREFETCH_AHEAD, nchunks);         \
                 for (int64_t due = c - ahead; due < c - ahead + FD_GROUP; due++)                 \
                     if (due >= 0 && due < nchunks)                                               \
                         FD_AVX2_APPLY_CHUNK(T, due, ring[due % FD_AHEAD], APPLY_BLOCK)           \

@@ -213,6 +213,7 @@ FD_AVX512_TARGET static void fd_avx512_chunk_keep(unsigned char keep[FD_CHUNK_EL
         if (fd_threshold_last_level(mp->threshold) == 0) {                                        \
             for (int64_t c = 0; c < nchunks; c += FD_GROUP) {                                     \
                 fd_avx512_ring_row keep[FD_GROUP];                                                \
+                FD_PREFETCH_GROUP(x, sizeof(T), c + FD_PREFETCH_AHEAD, nchunks);                  \
                 fd_avx512_group(keep, ties, block0 + 8 * (uint64_t)c, mp, rk, top);               \
                 int live = nchunks - c < FD_GROUP ? (int)(nchunks - c) : FD_GROUP;                \
                 for (int k = 0; k < live; k++)                                                    \
@@ -228,6 +229,7 @@ FD_AVX512_TARGET static void fd_avx512_chunk_keep(unsigned char keep[FD_CHUNK_EL
                     fd_ties_note_group(&queue, c - FD_TIE_LAG, nchunks, ties);                    \
                 if (fd_ties_settle_now(c, ahead))                                                 \
                     fd_avx512_settle(&queue, mp, rk, block0, ring);                               \
+                FD_PREFETCH_GROUP(x, sizeof(T), c - ahead + FD_PREFETCH_AHEAD, nchunks);          \
                 for (int64_t due = c - ahead; due < c - ahead + FD_GROUP; due++)                  \
                     if (due >= 0 && due < nchunks)                                                \
                         FD_AVX512_APPLY_BLOCKS(T, due, ring[due % FD_AHEAD], APPLY_BLOCK)         \

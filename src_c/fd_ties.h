@@ -65,6 +65,24 @@ static inline int64_t fd_ties_ahead(int64_t nchunks)
     return whole < FD_AHEAD_MAX ? whole : FD_AHEAD_MAX;
 }
 
+/* Chunks between the group being applied and the group prefetched.  A
+ * group's loads come in one burst after its Philox work, too late for the
+ * hardware prefetcher alone to keep the memory bus busy on large buffers. */
+#define FD_PREFETCH_AHEAD (8 * FD_GROUP)
+
+/* Prefetch the FD_GROUP chunks of x (items of `itemsize` bytes) from chunk
+ * c on, if they are all within the call's nchunks.  A macro: GCC deems a
+ * function made of prefetches free of effects and drops calls to it. */
+#define FD_PREFETCH_GROUP(x, itemsize, c, nchunks)                                                  \
+    do {                                                                                            \
+        int64_t pf_c_ = (c);                                                                        \
+        if (pf_c_ >= 0 && pf_c_ + FD_GROUP <= (nchunks)) {                                          \
+            const char *pf_p_ = (const char *)(x) + (size_t)pf_c_ * FD_CHUNK_ELEMS * (itemsize);    \
+            for (size_t pf_at_ = 0; pf_at_ < FD_GROUP * FD_CHUNK_ELEMS * (itemsize); pf_at_ += 64)  \
+                __builtin_prefetch(pf_p_ + pf_at_, 0, 3);                                           \
+        }                                                                                           \
+    } while (0)
+
 /* Whether to settle the queue at the start of the loop step for group c
  * (after queuing, before applying): every FD_SETTLE_EVERY chunks, and just
  * before the first chunk is applied.  Depends on the loop counter only. */
