@@ -75,6 +75,31 @@ def test_paths_bit_identical_in_place(dtype, p, offset):
     np.testing.assert_array_equal(y.view(np.uint8), results["portable"][offset:].view(np.uint8))
 
 
+# Call lengths in 128-element chunks around the SIMD paths' boundaries:
+# groups of 4 chunks, the look-ahead of short calls, the settling period
+# (32 chunks) and the longest look-ahead (36 chunks), plus tails.
+BOUNDARY_CHUNKS = [0, 1, 2, 3, 4, 5, 7, 8, 9, 31, 32, 33, 35, 36, 37, 40, 41, 64, 65, 100]
+
+
+@pytest.mark.parametrize("p", [0.5, 0.1, 1 - 2**-20])
+@pytest.mark.parametrize("tail", [0, 1, 77])
+def test_paths_bit_identical_at_group_boundaries(p, tail):
+    source = special_values(100 * 128 + 77, np.float32, 3)
+    for chunks in BOUNDARY_CHUNKS:
+        n = chunks * 128 + tail
+        if n == 0:
+            continue
+        results = {}
+        for isa in fd.available_isas():
+            fd.set_isa(isa)
+            gen = fd.Generator(41)
+            gen.reserve(3)   # a counter that is not a multiple of the group
+            results[isa] = fd.dropout(source[:n], p, generator=gen)
+        ref = results["portable"].view(np.uint8)
+        for isa, y in results.items():
+            np.testing.assert_array_equal(y.view(np.uint8), ref, err_msg=f"{isa}, {n} elements")
+
+
 @pytest.mark.parametrize("p", P_VALUES)
 def test_paths_agree_with_scalar_reference(p):
     n = 4099
