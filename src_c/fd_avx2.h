@@ -60,20 +60,12 @@ fd_avx2_rounds(__m256i *a, int sets, const __m256i *rk, int rounds)
 
 /* Counter words of 4 blocks of one stream, the 64-bit block numbers in
  * the lanes of `blocks`. */
-FD_AVX2_TARGET static inline void fd_avx2_counters4(__m256i a[4], __m256i blocks, uint32_t stream)
+FD_AVX2_TARGET static inline void fd_avx2_counters(__m256i a[4], __m256i blocks, uint32_t stream)
 {
     a[0] = blocks;
     a[1] = _mm256_srli_epi64(blocks, 32);
     a[2] = _mm256_set1_epi64x(stream);
     a[3] = _mm256_setzero_si256();
-}
-
-/* Counter words of 8 blocks of one stream, the 64-bit block numbers given
- * as two vectors of four (lanes of `lo4` blocks 0..3, of `hi4` 4..7). */
-FD_AVX2_TARGET static inline void fd_avx2_counters(__m256i a[8], __m256i lo4, __m256i hi4, uint32_t stream)
-{
-    fd_avx2_counters4(a, lo4, stream);
-    fd_avx2_counters4(a + 4, hi4, stream);
 }
 
 /* The 16 output bytes of each block, in element order:
@@ -101,7 +93,7 @@ FD_AVX2_TARGET static inline void fd_avx2_level1(const uint64_t blocks[FD_TIE_BA
     enum { SETS = FD_TIE_BATCH / 4 };
     __m256i a[4 * SETS], u[4];
     for (int s = 0; s < SETS; s++)
-        fd_avx2_counters4(a + 4 * s, _mm256_loadu_si256((const __m256i *)(blocks + 4 * s)), 1);
+        fd_avx2_counters(a + 4 * s, _mm256_loadu_si256((const __m256i *)(blocks + 4 * s)), 1);
     fd_avx2_rounds(a, SETS, rk, mp->rounds);
     const __m256i t1 = _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 1));
     for (int s = 0; s < SETS; s += 2) {
@@ -168,7 +160,7 @@ fd_avx2_group_drop(unsigned char drop[][FD_CHUNK_ELEMS], uint64_t ties[][2], int
     __m256i a[8 * FD_GROUP], u[4];
     const __m256i lo4 = _mm256_add_epi64(_mm256_set1_epi64x((long long)block0), _mm256_setr_epi64x(0, 1, 2, 3));
     for (int c = 0; c < 2 * chunks; c++)
-        fd_avx2_counters4(a + 4 * c, _mm256_add_epi64(lo4, _mm256_set1_epi64x(4 * c)), 0);
+        fd_avx2_counters(a + 4 * c, _mm256_add_epi64(lo4, _mm256_set1_epi64x(4 * c)), 0);
     fd_avx2_rounds(a, 2 * chunks, rk, mp->rounds);
     for (int c = 0; c < chunks; c++) {
         fd_avx2_bytes(a + 8 * c, u);
@@ -206,12 +198,8 @@ FD_AVX2_TARGET static void fd_avx2_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS]
 
 /*
  * The loop shared by the three dtypes: y = x * (kept ? scale : 0) over
- * nchunks whole chunks.  APPLY_BLOCK sees xb, yb and d, the block's 16 drop
- * bytes.  Chunks are decided FD_GROUP at a time (the last group may run
- * past nchunks; those decisions are never applied).  Without ties (dyadic
- * p) a group is applied as soon as it is decided; with ties, decisions run
- * `ahead` chunks ahead through a ring, and ties are settled in the ring
- * before their chunk is applied (fd_ties.h).
+ * nchunks whole chunks (FD_TIES_MAIN_LOOP).  APPLY_BLOCK sees xb, yb and d,
+ * the block's 16 drop bytes.
  */
 #define FD_AVX2_APPLY_CHUNK(T, c, row, APPLY_BLOCK)                                              \
     for (int b = 0; b < 8; b++) {                                                                \
@@ -221,40 +209,17 @@ FD_AVX2_TARGET static void fd_avx2_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS]
         APPLY_BLOCK                                                                              \
     }
 
+#define FD_AVX2_DECIDE(rows, ties, c, want_ties) \
+    fd_avx2_group_drop(rows, ties, FD_GROUP, block0 + 8 * (uint64_t)(c), mp, rk, top, want_ties)
+#define FD_AVX2_SETTLE(queue, ring) fd_avx2_settle(queue, mp, rk, block0, ring)
+
 #define FD_AVX2_APPLY_LOOP(T, APPLY_BLOCK)                                                       \
     {                                                                                            \
         __m256i rk[2 * FD_PHILOX_MAX_ROUNDS];                                                    \
         fd_avx2_round_keys(rk, mp);                                                              \
         const __m256i top = _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 0));         \
-        uint64_t ties[FD_GROUP][2] = {{0}};                                                      \
-        if (fd_threshold_last_level(mp->threshold) == 0) {                                       \
-            unsigned char drop[FD_GROUP][FD_CHUNK_ELEMS] __attribute__((aligned(32)));           \
-            for (int64_t c = 0; c < nchunks; c += FD_GROUP) {                                    \
-                FD_PREFETCH_GROUP(x, sizeof(T), c + FD_PREFETCH_AHEAD, nchunks);                 \
-                fd_avx2_group_drop(drop, ties, FD_GROUP, block0 + 8 * (uint64_t)c, mp, rk, top, 0); \
-                int live = nchunks - c < FD_GROUP ? (int)(nchunks - c) : FD_GROUP;               \
-                for (int k = 0; k < live; k++)                                                   \
-                    FD_AVX2_APPLY_CHUNK(T, c + k, drop[k], APPLY_BLOCK)                          \
-            }                                                                                    \
-        } else {                                                                                 \
-            unsigned char ring[FD_AHEAD][FD_CHUNK_ELEMS] __attribute__((aligned(32)));           \
-            fd_tie_queue queue;                                                                  \
-            fd_ties_init(&queue);                                                                \
-            const int64_t ahead = fd_ties_ahead(nchunks);                                        \
-            for (int64_t c = 0; c < nchunks + ahead; c += FD_GROUP) {                            \
-                if (c >= FD_TIE_LAG && c - FD_TIE_LAG < nchunks)                                 \
-                    fd_ties_note_group(&queue, c - FD_TIE_LAG, nchunks, ties);                   \
-                if (fd_ties_settle_now(c, ahead))                                                \
-                    fd_avx2_settle(&queue, mp, rk, block0, ring);                                \
-                FD_PREFETCH_GROUP(x, sizeof(T), c - ahead + FD_PREFETCH_AHEAD, nchunks);         \
-                for (int64_t due = c - ahead; due < c - ahead + FD_GROUP; due++)                 \
-                    if (due >= 0 && due < nchunks)                                               \
-                        FD_AVX2_APPLY_CHUNK(T, due, ring[due % FD_AHEAD], APPLY_BLOCK)           \
-                if (c < nchunks)                                                                 \
-                    fd_avx2_group_drop(ring + c % FD_AHEAD, ties, FD_GROUP, block0 + 8 * (uint64_t)c, mp, rk, \
-                                       top, 1);                                                  \
-            }                                                                                    \
-        }                                                                                        \
+        FD_TIES_MAIN_LOOP(T, fd_avx2_ring_row, FD_AVX2_DECIDE, FD_AVX2_APPLY_CHUNK, APPLY_BLOCK,  \
+                          FD_AVX2_SETTLE)                                                        \
     }
 
 /* 8 drop bytes d[0..7] widened to 32-bit lanes, and the multipliers

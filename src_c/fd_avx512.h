@@ -189,12 +189,8 @@ FD_AVX512_TARGET static void fd_avx512_chunk_keep(unsigned char keep[FD_CHUNK_EL
 
 /*
  * The loop shared by the three dtypes: y = x * (kept ? scale : 0) over
- * nchunks whole chunks.  APPLY_BLOCK sees xb, yb and kb, the block's keep
- * bits.  Chunks are decided FD_GROUP at a time (the last group may run past
- * nchunks; those decisions are never applied).  Without ties (dyadic p) a
- * group is applied as soon as it is decided; with ties, decisions run
- * `ahead` chunks ahead through a ring, and ties are settled in the ring
- * before their chunk is applied (fd_ties.h).
+ * nchunks whole chunks (FD_TIES_MAIN_LOOP).  APPLY_BLOCK sees xb, yb and
+ * kb, the block's keep bits.
  */
 #define FD_AVX512_APPLY_BLOCKS(T, c, keep, APPLY_BLOCK)                                              \
     for (int b = 0; b < 8; b++) {                                                                 \
@@ -203,40 +199,17 @@ FD_AVX512_TARGET static void fd_avx512_chunk_keep(unsigned char keep[FD_CHUNK_EL
         T *yb = y + (c) * FD_CHUNK_ELEMS + 16 * b;                                                \
         APPLY_BLOCK                                                                               \
     }
+#define FD_AVX512_DECIDE(rows, ties, c, want_ties) \
+    fd_avx512_group(rows, ties, block0 + 8 * (uint64_t)(c), mp, rk, top)
+#define FD_AVX512_SETTLE(queue, ring) fd_avx512_settle(queue, mp, rk, block0, ring)
 
 #define FD_AVX512_APPLY_LOOP(T, APPLY_BLOCK)                                                      \
     {                                                                                             \
         __m512i rk[2 * FD_PHILOX_MAX_ROUNDS];                                                     \
         fd_avx512_round_keys(rk, mp);                                                             \
         const __m512i top = _mm512_set1_epi8((char)fd_threshold_byte(mp->threshold, 0));          \
-        uint64_t ties[FD_GROUP][2] = {{0}};                                                       \
-        if (fd_threshold_last_level(mp->threshold) == 0) {                                        \
-            for (int64_t c = 0; c < nchunks; c += FD_GROUP) {                                     \
-                fd_avx512_ring_row keep[FD_GROUP];                                                \
-                FD_PREFETCH_GROUP(x, sizeof(T), c + FD_PREFETCH_AHEAD, nchunks);                  \
-                fd_avx512_group(keep, ties, block0 + 8 * (uint64_t)c, mp, rk, top);               \
-                int live = nchunks - c < FD_GROUP ? (int)(nchunks - c) : FD_GROUP;                \
-                for (int k = 0; k < live; k++)                                                    \
-                    FD_AVX512_APPLY_BLOCKS(T, c + k, keep[k], APPLY_BLOCK)                        \
-            }                                                                                     \
-        } else {                                                                                  \
-            fd_avx512_ring_row ring[FD_AHEAD];                                                    \
-            fd_tie_queue queue;                                                                   \
-            fd_ties_init(&queue);                                                                 \
-            const int64_t ahead = fd_ties_ahead(nchunks);                                         \
-            for (int64_t c = 0; c < nchunks + ahead; c += FD_GROUP) {                             \
-                if (c >= FD_TIE_LAG && c - FD_TIE_LAG < nchunks)                                  \
-                    fd_ties_note_group(&queue, c - FD_TIE_LAG, nchunks, ties);                    \
-                if (fd_ties_settle_now(c, ahead))                                                 \
-                    fd_avx512_settle(&queue, mp, rk, block0, ring);                               \
-                FD_PREFETCH_GROUP(x, sizeof(T), c - ahead + FD_PREFETCH_AHEAD, nchunks);          \
-                for (int64_t due = c - ahead; due < c - ahead + FD_GROUP; due++)                  \
-                    if (due >= 0 && due < nchunks)                                                \
-                        FD_AVX512_APPLY_BLOCKS(T, due, ring[due % FD_AHEAD], APPLY_BLOCK)         \
-                if (c < nchunks)                                                                  \
-                    fd_avx512_group(ring + c % FD_AHEAD, ties, block0 + 8 * (uint64_t)c, mp, rk, top); \
-            }                                                                                     \
-        }                                                                                         \
+        FD_TIES_MAIN_LOOP(T, fd_avx512_ring_row, FD_AVX512_DECIDE, FD_AVX512_APPLY_BLOCKS, APPLY_BLOCK, \
+                          FD_AVX512_SETTLE)                                                       \
     }
 
 FD_AVX512_TARGET static void fd_avx512_apply_f32(const float *x, float *y, int64_t nchunks, uint64_t block0,

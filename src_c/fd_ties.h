@@ -129,6 +129,50 @@ static inline uint32_t fd_ties_keep(const fd_mask_params *mp, uint64_t block, ui
     return keep;
 }
 
+/*
+ * The main loop of a SIMD path, over nchunks whole chunks (uses mp, nchunks
+ * and sizeof(T) items of x from the enclosing scope).  ROW_T holds one
+ * chunk's decisions; DECIDE(rows, ties, c, want_ties) decides the FD_GROUP
+ * chunks from chunk c into rows[] and their tie bits into ties[];
+ * APPLY(T, c, row, APPLY_BLOCK) applies chunk c with the dtype's
+ * APPLY_BLOCK; SETTLE(queue, ring) is the path's FD_TIES_SETTLE.  The
+ * last group may run past nchunks; those decisions are never applied.
+ * Without ties (dyadic p) a group is applied as soon as it is decided; with
+ * ties, decisions run `ahead` chunks ahead through a ring, and ties are
+ * settled in the ring before their chunk is applied.
+ */
+#define FD_TIES_MAIN_LOOP(T, ROW_T, DECIDE, APPLY, APPLY_BLOCK, SETTLE)                                    \
+    {                                                                                               \
+        uint64_t ties[FD_GROUP][2] = {{0}};                                                         \
+        if (fd_threshold_last_level(mp->threshold) == 0) {                                          \
+            ROW_T rows[FD_GROUP] __attribute__((aligned(64)));                                      \
+            for (int64_t c = 0; c < nchunks; c += FD_GROUP) {                                       \
+                FD_PREFETCH_GROUP(x, sizeof(T), c + FD_PREFETCH_AHEAD, nchunks);                    \
+                DECIDE(rows, ties, c, 0);                                                             \
+                int live = nchunks - c < FD_GROUP ? (int)(nchunks - c) : FD_GROUP;                  \
+                for (int k = 0; k < live; k++)                                                      \
+                    APPLY(T, c + k, rows[k], APPLY_BLOCK)                                             \
+            }                                                                                       \
+        } else {                                                                                    \
+            ROW_T ring[FD_AHEAD] __attribute__((aligned(64)));                                      \
+            fd_tie_queue queue;                                                                     \
+            fd_ties_init(&queue);                                                                   \
+            const int64_t ahead = fd_ties_ahead(nchunks);                                           \
+            for (int64_t c = 0; c < nchunks + ahead; c += FD_GROUP) {                               \
+                if (c >= FD_TIE_LAG && c - FD_TIE_LAG < nchunks)                                    \
+                    fd_ties_note_group(&queue, c - FD_TIE_LAG, nchunks, ties);                      \
+                if (fd_ties_settle_now(c, ahead))                                                   \
+                    SETTLE(&queue, ring);                                                           \
+                FD_PREFETCH_GROUP(x, sizeof(T), c - ahead + FD_PREFETCH_AHEAD, nchunks);            \
+                for (int64_t due = c - ahead; due < c - ahead + FD_GROUP; due++)                    \
+                    if (due >= 0 && due < nchunks)                                                  \
+                        APPLY(T, due, ring[due % FD_AHEAD], APPLY_BLOCK)                              \
+                if (c < nchunks)                                                                    \
+                    DECIDE(ring + c % FD_AHEAD, ties, c, 1);                                      \
+            }                                                                                       \
+        }                                                                                           \
+    }
+
 /* A pending tied block, packed in 64 bits: its 16 tie bits, its tie-bit
  * group g (0..7) within the chunk, and the chunk's index within the call. */
 #define FD_TIE_ENTRY(chunk, g, bits) (((uint64_t)(chunk) << 24) | ((uint64_t)(g) << 16) | (uint64_t)(bits))
