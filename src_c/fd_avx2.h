@@ -206,6 +206,7 @@ FD_AVX2_TARGET static void fd_avx2_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS]
         const T *xb = x + (c) * FD_CHUNK_ELEMS + 16 * b;                                         \
         T *yb = y + (c) * FD_CHUNK_ELEMS + 16 * b;                                               \
         const unsigned char *d = (row) + 16 * FD_AVX2_SLOT(b);                                   \
+        FD_PREFETCH_BLOCK(T, xb);                                                                \
         APPLY_BLOCK                                                                              \
     }
 

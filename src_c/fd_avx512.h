@@ -197,6 +197,7 @@ FD_AVX512_TARGET static void fd_avx512_chunk_keep(unsigned char keep[FD_CHUNK_EL
         __mmask16 kb = (__mmask16)((keep)[b & 1] >> (16 * (b >> 1)));                             \
         const T *xb = x + (c) * FD_CHUNK_ELEMS + 16 * b;                                          \
         T *yb = y + (c) * FD_CHUNK_ELEMS + 16 * b;                                                \
+        FD_PREFETCH_BLOCK(T, xb);                                                                 \
         APPLY_BLOCK                                                                               \
     }
 #define FD_AVX512_DECIDE(rows, ties, c, want_ties) \

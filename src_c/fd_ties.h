@@ -65,23 +65,21 @@ static inline int64_t fd_ties_ahead(int64_t nchunks)
     return whole < FD_AHEAD_MAX ? whole : FD_AHEAD_MAX;
 }
 
-/* Chunks between the group being applied and the group prefetched.  A
+/* Chunks between the chunk being applied and the chunk prefetched.  A
  * group's loads come in one burst after its Philox work, too late for the
  * hardware prefetcher alone to keep the memory bus busy on large buffers. */
 #define FD_PREFETCH_AHEAD (8 * FD_GROUP)
 
-/* Prefetch the FD_GROUP chunks of x (items of `itemsize` bytes) from chunk
- * c on, if they are all within the call's nchunks.  A macro: GCC deems a
- * function made of prefetches free of effects and drops calls to it. */
-#define FD_PREFETCH_GROUP(x, itemsize, c, nchunks)                                                  \
-    do {                                                                                            \
-        int64_t pf_c_ = (c);                                                                        \
-        if (pf_c_ >= 0 && pf_c_ + FD_GROUP <= (nchunks)) {                                          \
-            const char *pf_p_ = (const char *)(x) + (size_t)pf_c_ * FD_CHUNK_ELEMS * (itemsize);    \
-            for (size_t pf_at_ = 0; pf_at_ < FD_GROUP * FD_CHUNK_ELEMS * (itemsize); pf_at_ += 64)  \
-                __builtin_prefetch(pf_p_ + pf_at_, 0, 3);                                           \
-        }                                                                                           \
-    } while (0)
+/* Prefetch the lines of the block of 16 items of type T that lies
+ * FD_PREFETCH_AHEAD chunks after xb; called by the apply step for each
+ * block, so the prefetches are spread among the stores (a burst of a
+ * group's worth of prefetches leaves the memory bus idle in between).  A
+ * prefetch never faults; the address is formed as an integer because it
+ * may lie past the end of the buffer.  A macro: GCC deems a function made
+ * of prefetches free of effects and drops calls to it. */
+#define FD_PREFETCH_BLOCK(T, xb)                                                                    \
+    for (size_t pf_at_ = 0; pf_at_ < 16 * sizeof(T); pf_at_ += 64)                                  \
+        __builtin_prefetch((const void *)((uintptr_t)(xb) + FD_PREFETCH_AHEAD * FD_CHUNK_ELEMS * sizeof(T) + pf_at_), 0, 3)
 
 /* Whether to settle the queue at the start of the loop step for group c
  * (after queuing, before applying): every FD_SETTLE_EVERY chunks, and just
@@ -147,7 +145,6 @@ static inline uint32_t fd_ties_keep(const fd_mask_params *mp, uint64_t block, ui
         if (fd_threshold_last_level(mp->threshold) == 0) {                                          \
             ROW_T rows[FD_GROUP] __attribute__((aligned(64)));                                      \
             for (int64_t c = 0; c < nchunks; c += FD_GROUP) {                                       \
-                FD_PREFETCH_GROUP(x, sizeof(T), c + FD_PREFETCH_AHEAD, nchunks);                    \
                 DECIDE(rows, ties, c, 0);                                                             \
                 int live = nchunks - c < FD_GROUP ? (int)(nchunks - c) : FD_GROUP;                  \
                 for (int k = 0; k < live; k++)                                                      \
@@ -163,7 +160,6 @@ static inline uint32_t fd_ties_keep(const fd_mask_params *mp, uint64_t block, ui
                     fd_ties_note_group(&queue, c - FD_TIE_LAG, nchunks, ties);                      \
                 if (fd_ties_settle_now(c, ahead))                                                   \
                     SETTLE(&queue, ring);                                                           \
-                FD_PREFETCH_GROUP(x, sizeof(T), c - ahead + FD_PREFETCH_AHEAD, nchunks);            \
                 for (int64_t due = c - ahead; due < c - ahead + FD_GROUP; due++)                    \
                     if (due >= 0 && due < nchunks)                                                  \
                         APPLY(T, due, ring[due % FD_AHEAD], APPLY_BLOCK)                              \
