@@ -168,7 +168,7 @@ fd_avx2_group_drop(unsigned char drop[][FD_CHUNK_ELEMS], uint64_t ties[][2], int
     }
 }
 
-/* Tie bits of block b (0..7) from fd_avx2_chunk_drop's ties[2]. */
+/* Tie bits of block b (0..7) from one chunk's ties[2] of fd_avx2_group_drop. */
 static inline uint32_t fd_avx2_block_bits(const uint64_t ties[2], int b)
 {
     int slot = FD_AVX2_SLOT(b);

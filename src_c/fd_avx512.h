@@ -138,27 +138,29 @@ FD_TIES_SETTLE(FD_AVX512_TARGET, fd_avx512_settle, fd_avx512_expand, FD_AVX512_S
                fd_avx512_ring_row *, fd_avx512_update)
 
 /*
- * Level-0 decisions of FD_GROUP chunks from block0 on: for chunk k,
- * keep[k][h] bit 16q+j is set when byte j of block 8k+2q+h is below the
- * threshold's top byte; ties[k][h] likewise for bytes equal to it.
- * (h = 0: even blocks, h = 1: odd blocks.)
+ * Level-0 decisions of `chunks` chunks (at most FD_GROUP) from block0 on:
+ * for chunk k, keep[k][h] bit 16q+j is set when byte j of block 8k+2q+h is
+ * below the threshold's top byte; with want_ties, ties[k][h] likewise for
+ * bytes equal to it.  (h = 0: even blocks, h = 1: odd blocks.)
  */
 FD_AVX512_TARGET static inline __attribute__((always_inline)) void
-fd_avx512_group(fd_avx512_ring_row keep[FD_GROUP], uint64_t ties[FD_GROUP][2], uint64_t block0,
-                const fd_mask_params *mp, const __m512i *rk, __m512i top)
+fd_avx512_group(fd_avx512_ring_row keep[], uint64_t ties[][2], int chunks, uint64_t block0,
+                const fd_mask_params *mp, const __m512i *rk, __m512i top, int want_ties)
 {
     __m512i a[FD_GROUP][4];
     const __m512i lanes = _mm512_add_epi64(_mm512_set1_epi64((long long)block0), _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
-    for (int k = 0; k < FD_GROUP; k++)
+    for (int k = 0; k < chunks; k++)
         fd_avx512_counters(a[k], _mm512_add_epi64(lanes, _mm512_set1_epi64(8 * k)), 0);
-    fd_avx512_rounds(a, FD_GROUP, rk, mp->rounds);
-    for (int k = 0; k < FD_GROUP; k++) {
+    fd_avx512_rounds(a, chunks, rk, mp->rounds);
+    for (int k = 0; k < chunks; k++) {
         __m512i even, odd;
         fd_avx512_bytes(a[k], &even, &odd);
         keep[k][0] = _mm512_cmplt_epu8_mask(even, top);
         keep[k][1] = _mm512_cmplt_epu8_mask(odd, top);
-        ties[k][0] = _mm512_cmpeq_epu8_mask(even, top);
-        ties[k][1] = _mm512_cmpeq_epu8_mask(odd, top);
+        if (want_ties) {
+            ties[k][0] = _mm512_cmpeq_epu8_mask(even, top);
+            ties[k][1] = _mm512_cmpeq_epu8_mask(odd, top);
+        }
     }
 }
 
@@ -167,20 +169,15 @@ FD_AVX512_TARGET static void fd_avx512_chunk_keep(unsigned char keep[FD_CHUNK_EL
 {
     __m512i rk[2 * FD_PHILOX_MAX_ROUNDS];
     fd_avx512_round_keys(rk, mp);
-    __m512i a[1][4], even, odd;
-    fd_avx512_counters(a[0], _mm512_add_epi64(_mm512_set1_epi64((long long)block0),
-                                              _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7)), 0);
-    fd_avx512_rounds(a, 1, rk, mp->rounds);
-    fd_avx512_bytes(a[0], &even, &odd);
-    const __m512i top = _mm512_set1_epi8((char)fd_threshold_byte(mp->threshold, 0));
-    uint64_t k[2] = {_mm512_cmplt_epu8_mask(even, top), _mm512_cmplt_epu8_mask(odd, top)};
-    uint64_t t[2] = {_mm512_cmpeq_epu8_mask(even, top), _mm512_cmpeq_epu8_mask(odd, top)};
+    fd_avx512_ring_row k[1];
+    uint64_t t[1][2] = {{0, 0}};
     int want_ties = fd_threshold_last_level(mp->threshold) > 0;
+    fd_avx512_group(k, t, 1, block0, mp, rk, _mm512_set1_epi8((char)fd_threshold_byte(mp->threshold, 0)), want_ties);
     for (int b = 0; b < 8; b++) {
-        uint32_t kb = fd_avx512_block_bits(k, b);
+        uint32_t kb = fd_avx512_block_bits(k[0], b);
         for (int j = 0; j < 16; j++)
             keep[16 * b + j] = (unsigned char)((kb >> j) & 1u);
-        for (uint32_t tb = want_ties ? fd_avx512_block_bits(t, b) : 0; tb; tb &= tb - 1) {
+        for (uint32_t tb = fd_avx512_block_bits(t[0], b); tb; tb &= tb - 1) {   /* none without want_ties */
             int j = __builtin_ctz(tb);
             keep[16 * b + j] = (unsigned char)fd_refine_keep(mp, block0 + (uint64_t)b, j);
         }
@@ -201,7 +198,7 @@ FD_AVX512_TARGET static void fd_avx512_chunk_keep(unsigned char keep[FD_CHUNK_EL
         APPLY_BLOCK                                                                               \
     }
 #define FD_AVX512_DECIDE(rows, ties, c, want_ties) \
-    fd_avx512_group(rows, ties, block0 + 8 * (uint64_t)(c), mp, rk, top)
+    fd_avx512_group(rows, ties, FD_GROUP, block0 + 8 * (uint64_t)(c), mp, rk, top, want_ties)
 #define FD_AVX512_SETTLE(queue, ring) fd_avx512_settle(queue, mp, rk, block0, ring)
 
 #define FD_AVX512_APPLY_LOOP(T, APPLY_BLOCK)                                                      \

@@ -109,7 +109,6 @@ static inline void fd_ties_note_group(fd_tie_queue *q, int64_t chunk, int64_t nc
     }
 }
 
-
 /* Keep bits of one block's tied elements, given its stream-1 bytes compared
  * with the threshold's byte 1: `below` (byte < t1) and `equal` (byte == t1)
  * bits.  A second tie (1/256 of ties) goes on to streams 2 and 3. */
