@@ -84,51 +84,114 @@ FD_AVX2_TARGET static inline void fd_avx2_bytes(const __m256i a[8], __m256i u[4]
 /* Where block b's 16 bytes sit in the u[] of fd_avx2_bytes, in units of 16 bytes. */
 #define FD_AVX2_SLOT(b) (((b) & 4) | (((b) & 1) << 1) | (((b) >> 1) & 1))
 
-/* Stream-1 bytes of FD_TIE_BATCH queued blocks against the threshold's
- * byte 1 (see fd_ties.h), in sets of 4 blocks side by side. */
-FD_AVX2_TARGET static inline void fd_avx2_level1(const uint64_t blocks[FD_TIE_BATCH], const fd_mask_params *mp,
-                                                 const __m256i *rk, uint32_t below[FD_TIE_BATCH],
-                                                 uint32_t equal[FD_TIE_BATCH])
-{
-    enum { SETS = FD_TIE_BATCH / 4 };
-    __m256i a[4 * SETS], u[4];
-    for (int s = 0; s < SETS; s++)
-        fd_avx2_counters(a + 4 * s, _mm256_loadu_si256((const __m256i *)(blocks + 4 * s)), 1);
-    fd_avx2_rounds(a, SETS, rk, mp->rounds);
-    const __m256i t1 = _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 1));
-    for (int s = 0; s < SETS; s += 2) {
-        fd_avx2_bytes(a + 4 * s, u);
-        uint32_t lt[4], eq[4];
-        for (int k = 0; k < 4; k++) {
-            __m256i ge = _mm256_cmpeq_epi8(_mm256_max_epu8(u[k], t1), u[k]);
-            lt[k] = ~(uint32_t)_mm256_movemask_epi8(ge);
-            eq[k] = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(u[k], t1));
-        }
-        for (int b = 0; b < 8; b++) {
-            int slot = FD_AVX2_SLOT(b);
-            below[4 * s + b] = (lt[slot >> 1] >> (16 * (slot & 1))) & 0xFFFFu;
-            equal[4 * s + b] = (eq[slot >> 1] >> (16 * (slot & 1))) & 0xFFFFu;
-        }
-    }
-}
-
-/* Mark the elements of `keep` (bits of tie group g, the block in slot g)
- * kept in a chunk's drop bytes. */
+/* A chunk's drop bytes: 0xFF where the element is dropped, block b at
+ * byte 16 * FD_AVX2_SLOT(b). */
 typedef unsigned char fd_avx2_ring_row[FD_CHUNK_ELEMS];
 
-FD_AVX2_TARGET static inline void fd_avx2_update(fd_avx2_ring_row *ring, int64_t chunk, int g,
-                                                 uint32_t keep)
+/*
+ * Ties (fd_ties.h).  A group's tie bits, read as 32 words of 16 bits, have
+ * word w for block FD_AVX2_SLOT(w & 7) of chunk w / 8, whose drop bytes
+ * are bytes 16 w .. 16 w + 15 of the group's decisions.
+ */
+typedef struct {
+    fd_avx2_ring_row row[FD_GROUP];
+    unsigned char spare[4][16];   /* the spare words' slots write here (no change) */
+} __attribute__((aligned(64))) fd_avx2_group_rows;
+
+/* Block (0..31 within the group) of word w; spare words map past it. */
+static inline uint64_t fd_avx2_word_block(int w)
 {
-    unsigned char *d = ring[chunk % FD_AHEAD] + 16 * g;
+    return (uint64_t)((w & ~7) | FD_AVX2_SLOT(w & 7));
+}
+
+/* Four taken words and the stream-1 Philox state of their blocks (one set). */
+typedef struct {
+    int w[4];
+    __m256i a[4];
+} fd_avx2_tie_slots;
+
+FD_AVX2_TARGET static inline uint64_t fd_avx2_tied_words(const fd_group_ties *ties)
+{
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i lo = _mm256_cmpeq_epi16(_mm256_load_si256((const __m256i *)(const void *)ties), zero);
+    __m256i hi = _mm256_cmpeq_epi16(_mm256_load_si256((const __m256i *)(const void *)ties + 1), zero);
+    /* one byte per word, back in word order after the in-lane pack */
+    __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi16(lo, hi), 0xD8);
+    return (uint32_t)~_mm256_movemask_epi8(packed);
+}
+
+FD_AVX2_TARGET static inline __attribute__((always_inline)) void
+fd_avx2_take_ties(fd_avx2_tie_slots *s, uint64_t *left, uint64_t gblock0)
+{
+    fd_ties_take(left, s->w);
+    __m256i blocks = _mm256_add_epi64(_mm256_set1_epi64x((long long)gblock0),
+                                      _mm256_setr_epi64x((long long)fd_avx2_word_block(s->w[0]),
+                                                         (long long)fd_avx2_word_block(s->w[1]),
+                                                         (long long)fd_avx2_word_block(s->w[2]),
+                                                         (long long)fd_avx2_word_block(s->w[3])));
+    fd_avx2_counters(s->a, blocks, 1);
+}
+
+FD_AVX2_TARGET static inline __attribute__((always_inline)) void
+fd_avx2_slot_rounds(fd_avx2_tie_slots *s, const fd_mask_params *mp, const __m256i *rk)
+{
+    fd_avx2_rounds(s->a, 1, rk, mp->rounds);
+}
+
+/* Clear the drop bytes d[j] whose bit j is set in keep (16 bits). */
+FD_AVX2_TARGET static inline void fd_avx2_mark_kept(unsigned char *d, uint32_t keep)
+{
     const __m128i spread = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     const __m128i select = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
     __m128i bits = _mm_and_si128(_mm_shuffle_epi8(_mm_cvtsi32_si128((int)keep), spread), select);
     __m128i kept = _mm_cmpeq_epi8(bits, select);
-    _mm_store_si128((__m128i *)d, _mm_andnot_si128(kept, _mm_load_si128((const __m128i *)d)));
+    _mm_store_si128((__m128i *)(void *)d, _mm_andnot_si128(kept, _mm_load_si128((const __m128i *)(void *)d)));
 }
 
-FD_TIES_SETTLE(FD_AVX2_TARGET, fd_avx2_settle, fd_ties_expand, FD_AVX2_SLOT, fd_avx2_level1, __m256i,
-               fd_avx2_ring_row *, fd_avx2_update)
+/* Compare the slots' stream-1 bytes with t1 (byte 1 of the threshold in
+ * every byte) and mark the kept elements in the group's drop bytes. */
+FD_AVX2_TARGET static inline __attribute__((always_inline)) void
+fd_avx2_settle_slots(const fd_avx2_tie_slots *s, fd_avx2_group_rows *rows, const fd_group_ties *ties,
+                     uint64_t gblock0, const fd_mask_params *mp, __m256i t1)
+{
+    unsigned char *drop = (unsigned char *)(void *)rows;
+    const fd_tie_word *tw = (const fd_tie_word *)(const void *)ties;
+    /* bytes of slots 0 and 2 in u[0], of 1 and 3 in u[1] */
+    __m256i w01 = _mm256_blend_epi32(s->a[0], _mm256_slli_epi64(s->a[1], 32), 0xAA);
+    __m256i w23 = _mm256_blend_epi32(s->a[2], _mm256_slli_epi64(s->a[3], 32), 0xAA);
+    __m256i u[2] = {_mm256_unpacklo_epi64(w01, w23), _mm256_unpackhi_epi64(w01, w23)};
+    uint32_t lt[2], eq[2];
+    for (int h = 0; h < 2; h++) {
+        lt[h] = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(u[h], t1), u[h]));
+        eq[h] = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(u[h], t1));
+    }
+    uint32_t deeper = 0;
+    for (int i = 0; i < 4; i++) {
+        uint32_t t = tw[s->w[i]];
+        fd_avx2_mark_kept(drop + 16 * s->w[i], t & (lt[i & 1] >> (16 * (i >> 1))));
+        deeper |= t & (eq[i & 1] >> (16 * (i >> 1)));
+    }
+    if (__builtin_expect(deeper != 0, 0)) {
+        for (int i = 0; i < 4; i++) {
+            uint32_t more = tw[s->w[i]] & (eq[i & 1] >> (16 * (i >> 1))) & 0xFFFFu;
+            fd_avx2_mark_kept(drop + 16 * s->w[i],
+                              fd_ties_keep(mp, gblock0 + fd_avx2_word_block(s->w[i]), more, 0, more));
+        }
+    }
+}
+
+/* The ties of a group left after its first four, four at a time. */
+FD_AVX2_TARGET static void fd_avx2_settle_rest(uint64_t left, fd_avx2_group_rows *rows, const fd_group_ties *ties,
+                                               uint64_t gblock0, const fd_mask_params *mp, const __m256i *rk,
+                                               __m256i t1)
+{
+    while (left) {
+        fd_avx2_tie_slots s;
+        fd_avx2_take_ties(&s, &left, gblock0);
+        fd_avx2_slot_rounds(&s, mp, rk);
+        fd_avx2_settle_slots(&s, rows, ties, gblock0, mp, t1);
+    }
+}
 
 /* Drop bytes of one chunk from its bytes u[4] (fd_avx2_bytes), and with
  * want_ties the bits of the bytes equal to the threshold's top byte. */
@@ -155,13 +218,19 @@ fd_avx2_drop_bytes(unsigned char drop[FD_CHUNK_ELEMS], uint64_t ties[2], const _
  */
 FD_AVX2_TARGET static inline __attribute__((always_inline)) void
 fd_avx2_group_drop(unsigned char drop[][FD_CHUNK_ELEMS], uint64_t ties[][2], int chunks, uint64_t block0,
-                   const fd_mask_params *mp, const __m256i *rk, __m256i top, int want_ties)
+                   const fd_mask_params *mp, const __m256i *rk, __m256i top, int want_ties, __m256i *slots)
 {
-    __m256i a[8 * FD_GROUP], u[4];
+    __m256i a[8 * FD_GROUP + 4], u[4];
     const __m256i lo4 = _mm256_add_epi64(_mm256_set1_epi64x((long long)block0), _mm256_setr_epi64x(0, 1, 2, 3));
     for (int c = 0; c < 2 * chunks; c++)
         fd_avx2_counters(a + 4 * c, _mm256_add_epi64(lo4, _mm256_set1_epi64x(4 * c)), 0);
-    fd_avx2_rounds(a, 2 * chunks, rk, mp->rounds);
+    if (slots) {   /* a tie group's slots: one more set in the same rounds */
+        memcpy(a + 8 * chunks, slots, 4 * sizeof(__m256i));
+        fd_avx2_rounds(a, 2 * chunks + 1, rk, mp->rounds);
+        memcpy(slots, a + 8 * chunks, 4 * sizeof(__m256i));
+    } else {
+        fd_avx2_rounds(a, 2 * chunks, rk, mp->rounds);
+    }
     for (int c = 0; c < chunks; c++) {
         fd_avx2_bytes(a + 8 * c, u);
         fd_avx2_drop_bytes(drop[c], ties[c], u, top, want_ties);
@@ -184,7 +253,7 @@ FD_AVX2_TARGET static void fd_avx2_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS]
     uint64_t ties[2];
     int want_ties = fd_threshold_last_level(mp->threshold) > 0;
     fd_avx2_group_drop(&drop, &ties, 1, block0, mp, rk, _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 0)),
-                       want_ties);
+                       want_ties, NULL);
     for (int b = 0; b < 8; b++) {
         const unsigned char *d = drop + 16 * FD_AVX2_SLOT(b);
         for (int j = 0; j < 16; j++)
@@ -198,29 +267,40 @@ FD_AVX2_TARGET static void fd_avx2_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS]
 
 /*
  * The loop shared by the three dtypes: y = x * (kept ? scale : 0) over
- * nchunks whole chunks (FD_TIES_MAIN_LOOP).  APPLY_BLOCK sees xb, yb and d,
- * the block's 16 drop bytes.
+ * nchunks whole chunks.  APPLY_BLOCK sees xb, yb and d, the block's 16 drop
+ * bytes.  Without ties (dyadic p) a group is applied as soon as it is
+ * decided; with ties, FD_TIES_GROUP_LOOP.
  */
-#define FD_AVX2_APPLY_CHUNK(T, c, row, APPLY_BLOCK)                                              \
-    for (int b = 0; b < 8; b++) {                                                                \
-        const T *xb = x + (c) * FD_CHUNK_ELEMS + 16 * b;                                         \
-        T *yb = y + (c) * FD_CHUNK_ELEMS + 16 * b;                                               \
-        const unsigned char *d = (row) + 16 * FD_AVX2_SLOT(b);                                   \
-        FD_PREFETCH_BLOCK(T, xb);                                                                \
-        APPLY_BLOCK                                                                              \
+#define FD_AVX2_APPLY_CHUNK(T, c, row, APPLY_BLOCK)                                                 \
+    for (int b = 0; b < 8; b++) {                                                                   \
+        const T *xb = x + (c) * FD_CHUNK_ELEMS + 16 * b;                                            \
+        T *yb = y + (c) * FD_CHUNK_ELEMS + 16 * b;                                                  \
+        const unsigned char *d = (row) + 16 * FD_AVX2_SLOT(b);                                      \
+        FD_PREFETCH_BLOCK(T, xb);                                                                   \
+        APPLY_BLOCK                                                                                 \
     }
 
-#define FD_AVX2_DECIDE(rows, ties, c, want_ties) \
-    fd_avx2_group_drop(rows, ties, FD_GROUP, block0 + 8 * (uint64_t)(c), mp, rk, top, want_ties)
-#define FD_AVX2_SETTLE(queue, ring) fd_avx2_settle(queue, mp, rk, block0, ring)
+#define FD_AVX2_DECIDE(rows, bits, c, slots)                                                        \
+    fd_avx2_group_drop(rows, bits, FD_GROUP, block0 + 8 * (uint64_t)(c), mp, rk, top, 1, (slots)->a)
 
-#define FD_AVX2_APPLY_LOOP(T, APPLY_BLOCK)                                                       \
-    {                                                                                            \
-        __m256i rk[2 * FD_PHILOX_MAX_ROUNDS];                                                    \
-        fd_avx2_round_keys(rk, mp);                                                              \
-        const __m256i top = _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 0));         \
-        FD_TIES_MAIN_LOOP(T, fd_avx2_ring_row, FD_AVX2_DECIDE, FD_AVX2_APPLY_CHUNK, APPLY_BLOCK,  \
-                          FD_AVX2_SETTLE)                                                        \
+#define FD_AVX2_APPLY_LOOP(T, APPLY_BLOCK)                                                          \
+    {                                                                                               \
+        __m256i rk[2 * FD_PHILOX_MAX_ROUNDS];                                                       \
+        fd_avx2_round_keys(rk, mp);                                                                 \
+        const __m256i top = _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 0));            \
+        if (fd_threshold_last_level(mp->threshold) == 0) {                                          \
+            fd_avx2_ring_row rows[FD_GROUP] __attribute__((aligned(64)));                           \
+            uint64_t no_ties[FD_GROUP][2];                                                          \
+            for (int64_t c = 0; c < nchunks; c += FD_GROUP) {                                       \
+                fd_avx2_group_drop(rows, no_ties, FD_GROUP, block0 + 8 * (uint64_t)c, mp, rk, top, 0, NULL); \
+                int live = nchunks - c < FD_GROUP ? (int)(nchunks - c) : FD_GROUP;                  \
+                for (int k = 0; k < live; k++)                                                      \
+                    FD_AVX2_APPLY_CHUNK(T, c + k, rows[k], APPLY_BLOCK)                             \
+            }                                                                                       \
+        } else {                                                                                    \
+            const __m256i t1 = _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 1));         \
+            FD_TIES_GROUP_LOOP(T, fd_avx2, FD_AVX2_DECIDE, FD_AVX2_APPLY_CHUNK, APPLY_BLOCK)        \
+        }                                                                                           \
     }
 
 /* 8 drop bytes d[0..7] widened to 32-bit lanes, and the multipliers

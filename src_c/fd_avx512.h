@@ -21,7 +21,7 @@
 #define FD_HAVE_AVX512 1
 #include <immintrin.h>
 
-#define FD_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx2,f16c,fma")))
+#define FD_AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx2,f16c,fma")))
 
 FD_AVX512_TARGET static inline void fd_avx512_round_keys(__m512i rk[2 * FD_PHILOX_MAX_ROUNDS],
                                                          const fd_mask_params *mp)
@@ -36,16 +36,28 @@ FD_AVX512_TARGET static inline void fd_avx512_round_keys(__m512i rk[2 * FD_PHILO
 }
 
 /* R rounds on `sets` independent sets of 8 blocks, one block per 64-bit
- * lane (word k in the low half of a[s][k]).  Several sets side by side give
- * the core independent multiply chains to overlap: one set's 10 rounds are
- * a chain of about 50 cycles of latency, and with one set per call the
- * out-of-order window cannot reach the next chunk's chain in time. */
+ * lane (word k in the low half of a[s][k]), and, unless `slots` is NULL,
+ * on the 4 blocks of a 256-bit set in the same layout (ties, fd_ties.h).
+ * Several sets side by side give the core independent multiply chains to
+ * overlap: one set's 10 rounds are a chain of about 50 cycles of latency,
+ * and with one set per call the out-of-order window cannot reach the next
+ * chunk's chain in time.  Inlined, so a constant NULL costs nothing. */
 FD_AVX512_TARGET static inline __attribute__((always_inline)) void
-fd_avx512_rounds(__m512i a[][4], int sets, const __m512i *rk, int rounds)
+fd_avx512_rounds(__m512i a[][4], int sets, __m256i *slots, const __m512i *rk, int rounds)
 {
     const __m512i m0 = _mm512_set1_epi64(FD_PHILOX_M4x32_0);
     const __m512i m1 = _mm512_set1_epi64(FD_PHILOX_M4x32_1);
     for (int r = 0; r < rounds; r++) {
+        if (slots) {
+            __m256i p0 = _mm256_mul_epu32(slots[0], _mm512_castsi512_si256(m0));
+            __m256i p1 = _mm256_mul_epu32(slots[2], _mm512_castsi512_si256(m1));
+            slots[0] = _mm256_ternarylogic_epi32(_mm256_srli_epi64(p1, 32), slots[1],
+                                                 _mm512_castsi512_si256(rk[2 * r]), 0x96);
+            slots[1] = p1;
+            slots[2] = _mm256_ternarylogic_epi32(_mm256_srli_epi64(p0, 32), slots[3],
+                                                 _mm512_castsi512_si256(rk[2 * r + 1]), 0x96);
+            slots[3] = p0;
+        }
         for (int s = 0; s < sets; s++) {
             __m512i p0 = _mm512_mul_epu32(a[s][0], m0);
             __m512i p1 = _mm512_mul_epu32(a[s][2], m1);
@@ -83,75 +95,116 @@ static inline uint32_t fd_avx512_block_bits(const uint64_t m[2], int b)
     return (uint32_t)(m[b & 1] >> (16 * (b >> 1))) & 0xFFFFu;
 }
 
-/* Stream-1 bytes of FD_TIE_BATCH queued blocks against the threshold's
- * byte 1 (see fd_ties.h), in sets of 8 blocks side by side. */
-FD_AVX512_TARGET static inline void fd_avx512_level1(const uint64_t blocks[FD_TIE_BATCH], const fd_mask_params *mp,
-                                                     const __m512i *rk, uint32_t below[FD_TIE_BATCH],
-                                                     uint32_t equal[FD_TIE_BATCH])
+/* A chunk's decisions: bit 16q + j of word h is element j of block 2q + h. */
+typedef uint64_t fd_avx512_ring_row[2];
+
+/*
+ * Ties (fd_ties.h).  A group's decisions and tie bits, read as 32 words of
+ * 16 bits, have word w for block (w & 7 < 4 ? 2 (w & 3) : 2 (w & 3) + 1) of
+ * chunk w / 8: the order of fd_avx512_group's rows.
+ */
+typedef struct {
+    fd_avx512_ring_row row[FD_GROUP];
+    uint64_t spare[2];   /* the spare words' slots write here (no change) */
+} __attribute__((aligned(64))) fd_avx512_group_rows;
+
+/* Block (0..31 within the group) of word w; spare words map past it. */
+static inline uint64_t fd_avx512_word_block(int w)
 {
-    enum { SETS = FD_TIE_BATCH / 8 };
-    __m512i a[SETS][4];
-    for (int s = 0; s < SETS; s++)
-        fd_avx512_counters(a[s], _mm512_loadu_si512((const void *)(blocks + 8 * s)), 1);
-    fd_avx512_rounds(a, SETS, rk, mp->rounds);
-    const __m512i t1 = _mm512_set1_epi8((char)fd_threshold_byte(mp->threshold, 1));
-    for (int s = 0; s < SETS; s++) {
-        __m512i even, odd;
-        fd_avx512_bytes(a[s], &even, &odd);
-        uint64_t lt[2] = {_mm512_cmplt_epu8_mask(even, t1), _mm512_cmplt_epu8_mask(odd, t1)};
-        uint64_t eq[2] = {_mm512_cmpeq_epu8_mask(even, t1), _mm512_cmpeq_epu8_mask(odd, t1)};
-        for (int b = 0; b < 8; b++) {
-            below[8 * s + b] = fd_avx512_block_bits(lt, b);
-            equal[8 * s + b] = fd_avx512_block_bits(eq, b);
+    return (uint64_t)((w & ~7) | ((w & 3) << 1) | ((w >> 2) & 1));
+}
+
+/* Four taken words and the stream-1 Philox state of their blocks, one
+ * block per 64-bit lane of a 256-bit vector. */
+typedef struct {
+    int w[4];
+    __m256i a[4];
+} fd_avx512_tie_slots;
+
+FD_AVX512_TARGET static inline uint64_t fd_avx512_tied_words(const fd_group_ties *ties)
+{
+    __m512i bits = _mm512_load_si512((const void *)ties);
+    return _mm512_test_epi16_mask(bits, bits);
+}
+
+FD_AVX512_TARGET static inline __attribute__((always_inline)) void
+fd_avx512_take_ties(fd_avx512_tie_slots *s, uint64_t *left, uint64_t gblock0)
+{
+    fd_ties_take(left, s->w);
+    __m256i blocks = _mm256_add_epi64(_mm256_set1_epi64x((long long)gblock0),
+                                      _mm256_setr_epi64x((long long)fd_avx512_word_block(s->w[0]),
+                                                         (long long)fd_avx512_word_block(s->w[1]),
+                                                         (long long)fd_avx512_word_block(s->w[2]),
+                                                         (long long)fd_avx512_word_block(s->w[3])));
+    s->a[0] = blocks;
+    s->a[1] = _mm256_srli_epi64(blocks, 32);
+    s->a[2] = _mm256_set1_epi64x(1);   /* stream 1 */
+    s->a[3] = _mm256_setzero_si256();
+}
+
+FD_AVX512_TARGET static inline __attribute__((always_inline)) void
+fd_avx512_slot_rounds(fd_avx512_tie_slots *s, const fd_mask_params *mp, const __m512i *rk)
+{
+    fd_avx512_rounds(NULL, 0, s->a, rk, mp->rounds);
+}
+
+/* Compare the slots' stream-1 bytes with t1 (byte 1 of the threshold in
+ * every byte) and mark the kept elements in the group's decisions. */
+FD_AVX512_TARGET static inline __attribute__((always_inline)) void
+fd_avx512_settle_slots(const fd_avx512_tie_slots *s, fd_avx512_group_rows *rows, const fd_group_ties *ties,
+                       uint64_t gblock0, const fd_mask_params *mp, __m256i t1)
+{
+    fd_tie_word *kw = (fd_tie_word *)(void *)rows;
+    const fd_tie_word *tw = (const fd_tie_word *)(const void *)ties;
+    /* bytes of slots 0 and 2 in `even`, of 1 and 3 in `odd` */
+    __m256i w01 = _mm256_mask_blend_epi32(0xAA, s->a[0], _mm256_slli_epi64(s->a[1], 32));
+    __m256i w23 = _mm256_mask_blend_epi32(0xAA, s->a[2], _mm256_slli_epi64(s->a[3], 32));
+    __m256i even = _mm256_unpacklo_epi64(w01, w23), odd = _mm256_unpackhi_epi64(w01, w23);
+    uint32_t lt[2] = {_mm256_cmplt_epu8_mask(even, t1), _mm256_cmplt_epu8_mask(odd, t1)};
+    uint32_t eq[2] = {_mm256_cmpeq_epu8_mask(even, t1), _mm256_cmpeq_epu8_mask(odd, t1)};
+    uint32_t deeper = 0;
+    for (int i = 0; i < 4; i++) {
+        uint32_t t = tw[s->w[i]];
+        kw[s->w[i]] |= (uint16_t)(t & (lt[i & 1] >> (16 * (i >> 1))));
+        deeper |= t & (eq[i & 1] >> (16 * (i >> 1)));
+    }
+    if (__builtin_expect(deeper != 0, 0)) {
+        for (int i = 0; i < 4; i++) {
+            uint32_t more = tw[s->w[i]] & (eq[i & 1] >> (16 * (i >> 1))) & 0xFFFFu;
+            kw[s->w[i]] |= (uint16_t)fd_ties_keep(mp, gblock0 + fd_avx512_word_block(s->w[i]), more, 0, more);
         }
     }
 }
 
-/* Mark the elements of `keep` (bits of tie group g) kept in a chunk's keep
- * bits: group g is bits 16 * (g % 4) .. of word g / 4, as for the ties. */
-typedef uint64_t fd_avx512_ring_row[2];
-
-static inline void fd_avx512_update(fd_avx512_ring_row *ring, int64_t chunk, int g, uint32_t keep)
+/* The ties of a group left after its first four, four at a time. */
+FD_AVX512_TARGET static void fd_avx512_settle_rest(uint64_t left, fd_avx512_group_rows *rows,
+                                                   const fd_group_ties *ties, uint64_t gblock0,
+                                                   const fd_mask_params *mp, const __m512i *rk, __m256i t1)
 {
-    ring[chunk % FD_AHEAD][g >> 2] |= (uint64_t)keep << (16 * (g & 3));
+    while (left) {
+        fd_avx512_tie_slots s;
+        fd_avx512_take_ties(&s, &left, gblock0);
+        fd_avx512_slot_rounds(&s, mp, rk);
+        fd_avx512_settle_slots(&s, rows, ties, gblock0, mp, t1);
+    }
 }
-
-/* Block (0..7) of tie-bit group g: groups 0..3 are the even blocks, 4..7 the odd ones. */
-#define FD_AVX512_SLOT(g) ((((g) & 3) << 1) | ((g) >> 2))
-
-/* The tied blocks of queued chunk e appended at index n of `pending` (see
- * fd_ties_expand): the 8 groups of 16 tie bits widened to 64-bit lanes,
- * packed into entries, and the tied ones compressed to the front. */
-FD_AVX512_TARGET static inline int fd_avx512_expand(const fd_tie_queue *q, int e, uint64_t *pending, int n)
-{
-    __m512i bits = _mm512_cvtepu16_epi64(_mm_loadu_si128((const __m128i *)(const void *)q->bits[e]));
-    __mmask8 tied = _mm512_test_epi64_mask(bits, bits);
-    __m512i entries = _mm512_ternarylogic_epi64(bits, _mm512_set1_epi64((long long)FD_TIE_ENTRY(q->chunk[e], 0, 0)),
-                                                _mm512_setr_epi64(0, 1 << 16, 2 << 16, 3 << 16, 4 << 16, 5 << 16,
-                                                                  6 << 16, 7 << 16),
-                                                0xFE);  /* a | b | c */
-    _mm512_storeu_si512((void *)(pending + n), _mm512_maskz_compress_epi64(tied, entries));
-    return n + __builtin_popcount((unsigned)tied);
-}
-
-FD_TIES_SETTLE(FD_AVX512_TARGET, fd_avx512_settle, fd_avx512_expand, FD_AVX512_SLOT, fd_avx512_level1, __m512i,
-               fd_avx512_ring_row *, fd_avx512_update)
 
 /*
  * Level-0 decisions of `chunks` chunks (at most FD_GROUP) from block0 on:
  * for chunk k, keep[k][h] bit 16q+j is set when byte j of block 8k+2q+h is
  * below the threshold's top byte; with want_ties, ties[k][h] likewise for
- * bytes equal to it.  (h = 0: even blocks, h = 1: odd blocks.)
+ * bytes equal to it.  (h = 0: even blocks, h = 1: odd blocks.)  Unless
+ * `slots` is NULL, the rounds of a tie group's slots run alongside.
  */
 FD_AVX512_TARGET static inline __attribute__((always_inline)) void
 fd_avx512_group(fd_avx512_ring_row keep[], uint64_t ties[][2], int chunks, uint64_t block0,
-                const fd_mask_params *mp, const __m512i *rk, __m512i top, int want_ties)
+                const fd_mask_params *mp, const __m512i *rk, __m512i top, int want_ties, __m256i *slots)
 {
     __m512i a[FD_GROUP][4];
     const __m512i lanes = _mm512_add_epi64(_mm512_set1_epi64((long long)block0), _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
     for (int k = 0; k < chunks; k++)
         fd_avx512_counters(a[k], _mm512_add_epi64(lanes, _mm512_set1_epi64(8 * k)), 0);
-    fd_avx512_rounds(a, chunks, rk, mp->rounds);
+    fd_avx512_rounds(a, chunks, slots, rk, mp->rounds);
     for (int k = 0; k < chunks; k++) {
         __m512i even, odd;
         fd_avx512_bytes(a[k], &even, &odd);
@@ -172,7 +225,8 @@ FD_AVX512_TARGET static void fd_avx512_chunk_keep(unsigned char keep[FD_CHUNK_EL
     fd_avx512_ring_row k[1];
     uint64_t t[1][2] = {{0, 0}};
     int want_ties = fd_threshold_last_level(mp->threshold) > 0;
-    fd_avx512_group(k, t, 1, block0, mp, rk, _mm512_set1_epi8((char)fd_threshold_byte(mp->threshold, 0)), want_ties);
+    fd_avx512_group(k, t, 1, block0, mp, rk, _mm512_set1_epi8((char)fd_threshold_byte(mp->threshold, 0)), want_ties,
+                    NULL);
     for (int b = 0; b < 8; b++) {
         uint32_t kb = fd_avx512_block_bits(k[0], b);
         for (int j = 0; j < 16; j++)
@@ -186,28 +240,39 @@ FD_AVX512_TARGET static void fd_avx512_chunk_keep(unsigned char keep[FD_CHUNK_EL
 
 /*
  * The loop shared by the three dtypes: y = x * (kept ? scale : 0) over
- * nchunks whole chunks (FD_TIES_MAIN_LOOP).  APPLY_BLOCK sees xb, yb and
- * kb, the block's keep bits.
+ * nchunks whole chunks.  APPLY_BLOCK sees xb, yb and kb, the block's keep
+ * bits.  Without ties (dyadic p) a group is applied as soon as it is
+ * decided; with ties, FD_TIES_GROUP_LOOP.
  */
-#define FD_AVX512_APPLY_BLOCKS(T, c, keep, APPLY_BLOCK)                                              \
-    for (int b = 0; b < 8; b++) {                                                                 \
-        __mmask16 kb = (__mmask16)((keep)[b & 1] >> (16 * (b >> 1)));                             \
-        const T *xb = x + (c) * FD_CHUNK_ELEMS + 16 * b;                                          \
-        T *yb = y + (c) * FD_CHUNK_ELEMS + 16 * b;                                                \
-        FD_PREFETCH_BLOCK(T, xb);                                                                 \
-        APPLY_BLOCK                                                                               \
+#define FD_AVX512_APPLY_BLOCKS(T, c, keep, APPLY_BLOCK)                                             \
+    for (int b = 0; b < 8; b++) {                                                                   \
+        __mmask16 kb = (__mmask16)((keep)[b & 1] >> (16 * (b >> 1)));                               \
+        const T *xb = x + (c) * FD_CHUNK_ELEMS + 16 * b;                                            \
+        T *yb = y + (c) * FD_CHUNK_ELEMS + 16 * b;                                                  \
+        FD_PREFETCH_BLOCK(T, xb);                                                                   \
+        APPLY_BLOCK                                                                                 \
     }
-#define FD_AVX512_DECIDE(rows, ties, c, want_ties) \
-    fd_avx512_group(rows, ties, FD_GROUP, block0 + 8 * (uint64_t)(c), mp, rk, top, want_ties)
-#define FD_AVX512_SETTLE(queue, ring) fd_avx512_settle(queue, mp, rk, block0, ring)
+#define FD_AVX512_DECIDE(rows, bits, c, slots)                                                      \
+    fd_avx512_group(rows, bits, FD_GROUP, block0 + 8 * (uint64_t)(c), mp, rk, top, 1, (slots)->a)
 
-#define FD_AVX512_APPLY_LOOP(T, APPLY_BLOCK)                                                      \
-    {                                                                                             \
-        __m512i rk[2 * FD_PHILOX_MAX_ROUNDS];                                                     \
-        fd_avx512_round_keys(rk, mp);                                                             \
-        const __m512i top = _mm512_set1_epi8((char)fd_threshold_byte(mp->threshold, 0));          \
-        FD_TIES_MAIN_LOOP(T, fd_avx512_ring_row, FD_AVX512_DECIDE, FD_AVX512_APPLY_BLOCKS, APPLY_BLOCK, \
-                          FD_AVX512_SETTLE)                                                       \
+#define FD_AVX512_APPLY_LOOP(T, APPLY_BLOCK)                                                        \
+    {                                                                                               \
+        __m512i rk[2 * FD_PHILOX_MAX_ROUNDS];                                                       \
+        fd_avx512_round_keys(rk, mp);                                                               \
+        const __m512i top = _mm512_set1_epi8((char)fd_threshold_byte(mp->threshold, 0));            \
+        if (fd_threshold_last_level(mp->threshold) == 0) {                                          \
+            fd_avx512_ring_row rows[FD_GROUP] __attribute__((aligned(64)));                         \
+            uint64_t no_ties[FD_GROUP][2];                                                          \
+            for (int64_t c = 0; c < nchunks; c += FD_GROUP) {                                       \
+                fd_avx512_group(rows, no_ties, FD_GROUP, block0 + 8 * (uint64_t)c, mp, rk, top, 0, NULL); \
+                int live = nchunks - c < FD_GROUP ? (int)(nchunks - c) : FD_GROUP;                  \
+                for (int k = 0; k < live; k++)                                                      \
+                    FD_AVX512_APPLY_BLOCKS(T, c + k, rows[k], APPLY_BLOCK)                          \
+            }                                                                                       \
+        } else {                                                                                    \
+            const __m256i t1 = _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 1));         \
+            FD_TIES_GROUP_LOOP(T, fd_avx512, FD_AVX512_DECIDE, FD_AVX512_APPLY_BLOCKS, APPLY_BLOCK) \
+        }                                                                                           \
     }
 
 FD_AVX512_TARGET static void fd_avx512_apply_f32(const float *x, float *y, int64_t nchunks, uint64_t block0,

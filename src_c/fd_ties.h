@@ -1,5 +1,5 @@
 /*
- * fd_ties.h -- settling ties in batches, off the main loop's critical path.
+ * fd_ties.h -- settling ties group by group, off the main loop's critical path.
  *
  * About one element in 256 has a level-0 byte equal to the threshold's top
  * byte; its decision needs byte 1 (stream 1) and, one time in 256 of those,
@@ -7,23 +7,31 @@
  * "this chunk has a tie" is unpredictable, and a mispredicted branch that
  * depends on a Philox result is resolved only when that result arrives:
  * everything fetched behind it (most of the next group's Philox work) is
- * thrown away.  The SIMD paths therefore never branch on a tie, nor on
- * anything computed from recent decisions.  Chunks are decided FD_GROUP at
- * a time, `ahead` chunks before they are applied:
+ * thrown away.  The SIMD paths therefore never branch on a tie.  Chunks are
+ * decided FD_GROUP at a time (a group: 32 blocks), and in loop step g:
  *
- *   - each chunk's level-0 decisions go to a ring, and its tie bits, one
- *     group later, to a queue whose length grows by (any tie ? 1 : 0),
- *     without a branch;
- *   - every FD_SETTLE_EVERY chunks, and before the first chunk is applied
- *     (a branch on the loop counter only), the queued chunks' tied blocks
- *     are settled FD_TIE_BATCH at a time: one SIMD Philox call gives the
- *     stream-1 bytes of all of them, and the decisions in the ring are
- *     corrected;
- *   - `ahead` leaves room for a chunk's ties to be queued and settled
- *     before it is applied, so the apply step reads final decisions: one
- *     read and one write of the buffer, exactly as for a p that never ties.
+ *   - group g is decided: its level-0 decisions and tie bits go to small
+ *     rings;
+ *   - the tied blocks of group g - FD_SETTLE_LAG are taken four at a time
+ *     (a group holds about two: each block ties with probability
+ *     1 - (255/256)^16, about 6%), and their stream-1 Philox rounds run in
+ *     the same loop as group g's, as a fifth, half-width set of four
+ *     blocks.  Empty slots point at spare words that hold no tie, so the
+ *     work is the same for every group;
+ *   - the slots taken in step g - 1 are compared with the threshold's byte
+ *     1 and the kept elements marked in their group's decisions.  Using a
+ *     Philox result one step after it is computed keeps the step's own
+ *     chains free of consumers: settling in the same step cost 25% more;
+ *   - group g - FD_APPLY_LAG, settled by now, is applied: one read and one
+ *     write of the buffer, exactly as for a p that never ties.
  *
- * A tie costs about 1/16 of a block's Philox plus a few scalar operations.
+ * Only a group with more than four tied blocks (about 4% of groups) takes a
+ * branch to settle the rest, and only a second tie (1/256 of ties) goes on
+ * to streams 2 and 3 in scalar code.  A group's decisions and tie bits are
+ * read as 32 words of 16 bits, word w standing for one block of chunk
+ * w / 8 (each path has its own order of blocks within a chunk).  Settling
+ * costs about 1/8 of the level-0 Philox work plus a few scalar operations
+ * per group.
  */
 #ifndef FD_TIES_H
 #define FD_TIES_H
@@ -33,36 +41,32 @@
 #include "fd_mask.h"
 
 #define FD_GROUP 4          /* chunks decided together (independent Philox chains) */
-#define FD_TIE_BATCH 16     /* blocks settled by one SIMD Philox call */
-#define FD_SETTLE_EVERY 32  /* chunks between settlings (a multiple of FD_GROUP) */
-#define FD_TIE_LAG FD_GROUP /* chunks between deciding a chunk and queuing its ties */
-/* Chunks decided before they are applied, for long calls: room to queue a
- * chunk's ties and reach the next settling before the chunk is due. */
-#define FD_AHEAD_MAX (FD_SETTLE_EVERY + FD_TIE_LAG)
-#define FD_AHEAD 64         /* ring rows (a power of two, at least FD_AHEAD_MAX) */
-/* Queued chunks between two settlings, at most. */
-#define FD_TIE_ROOM (FD_SETTLE_EVERY + 2 * FD_GROUP)
-#define FD_TIE_PENDING (8 * FD_TIE_ROOM + FD_TIE_BATCH)
+#define FD_TIE_WORDS (8 * FD_GROUP)  /* 16-bit words of a group's tie bits: one per block */
+#define FD_SETTLE_LAG 1     /* loop steps from deciding a group to taking its ties */
+#define FD_APPLY_LAG 3      /* loop steps from deciding a group to applying it (> FD_SETTLE_LAG + 1) */
+#define FD_RING_GROUPS 4    /* groups of decisions kept (a power of two above FD_APPLY_LAG) */
+#define FD_TIE_GROUPS 4     /* groups of tie bits kept (a power of two above FD_SETTLE_LAG + 1) */
 
+typedef uint16_t fd_tie_word __attribute__((may_alias));
+
+/* One group's tie bits (8 words per chunk, in the path's order of blocks),
+ * and spare words 32..35, always zero, for the empty slots. */
 typedef struct {
-    /* chunks with a tie, oldest first: index of the chunk within the call,
-     * and its tie bits in the path's own layout (8 groups of 16 bits) */
-    int64_t chunk[FD_TIE_ROOM];
-    uint64_t bits[FD_TIE_ROOM][2];
-    int count;
-} fd_tie_queue;
+    uint64_t bits[FD_GROUP][2];
+    uint64_t spare[2];
+} __attribute__((aligned(64))) fd_group_ties;
 
-static inline void fd_ties_init(fd_tie_queue *q)
+/* The next four tied words from `left` (bits 0..31 of tied words; the taken
+ * ones are cleared), in w[]; a slot with none left gets a spare word
+ * (32..35), whose tie bits are zero. */
+static inline void fd_ties_take(uint64_t *left, int w[4])
 {
-    q->count = 0;
-}
-
-/* How many chunks ahead of the stores a call of nchunks decides: all of a
- * short call (plus the lag), else FD_AHEAD_MAX.  A whole number of groups. */
-static inline int64_t fd_ties_ahead(int64_t nchunks)
-{
-    int64_t whole = (nchunks + FD_GROUP - 1) / FD_GROUP * FD_GROUP + FD_TIE_LAG;
-    return whole < FD_AHEAD_MAX ? whole : FD_AHEAD_MAX;
+    uint64_t k = *left | (UINT64_C(0xF) << FD_TIE_WORDS);
+    for (int i = 0; i < 4; i++) {
+        w[i] = __builtin_ctzll(k);
+        k &= k - 1;
+    }
+    *left = k & ((UINT64_C(1) << FD_TIE_WORDS) - 1);
 }
 
 /* Chunks between the chunk being applied and the chunk prefetched.  A
@@ -80,34 +84,6 @@ static inline int64_t fd_ties_ahead(int64_t nchunks)
 #define FD_PREFETCH_BLOCK(T, xb)                                                                    \
     for (size_t pf_at_ = 0; pf_at_ < 16 * sizeof(T); pf_at_ += 64)                                  \
         __builtin_prefetch((const void *)((uintptr_t)(xb) + FD_PREFETCH_AHEAD * FD_CHUNK_ELEMS * sizeof(T) + pf_at_), 0, 3)
-
-/* Whether to settle the queue at the start of the loop step for group c
- * (after queuing, before applying): every FD_SETTLE_EVERY chunks, and just
- * before the first chunk is applied.  Depends on the loop counter only. */
-static inline int fd_ties_settle_now(int64_t c, int64_t ahead)
-{
-    return c % FD_SETTLE_EVERY == 0 || c == ahead;
-}
-
-/* Record a chunk's tie bits; the length grows only if there is a tie. */
-static inline void fd_ties_note(fd_tie_queue *q, int64_t chunk, uint64_t bits0, uint64_t bits1)
-{
-    q->chunk[q->count] = chunk;
-    q->bits[q->count][0] = bits0;
-    q->bits[q->count][1] = bits1;
-    q->count += (bits0 | bits1) != 0;
-}
-
-/* Record the tie bits of the FD_GROUP chunks from `chunk` on; those at or
- * past nchunks (decided, never applied) are recorded as tie-free. */
-static inline void fd_ties_note_group(fd_tie_queue *q, int64_t chunk, int64_t nchunks,
-                                      const uint64_t ties[FD_GROUP][2])
-{
-    for (int k = 0; k < FD_GROUP; k++) {
-        uint64_t live = chunk + k < nchunks ? ~(uint64_t)0 : 0;
-        fd_ties_note(q, chunk + k, ties[k][0] & live, ties[k][1] & live);
-    }
-}
 
 /* Keep bits of one block's tied elements, given its stream-1 bytes compared
  * with the threshold's byte 1: `below` (byte < t1) and `equal` (byte == t1)
@@ -127,98 +103,55 @@ static inline uint32_t fd_ties_keep(const fd_mask_params *mp, uint64_t block, ui
 }
 
 /*
- * The main loop of a SIMD path, over nchunks whole chunks (uses mp, nchunks
- * and sizeof(T) items of x from the enclosing scope).  ROW_T holds one
- * chunk's decisions; DECIDE(rows, ties, c, want_ties) decides the FD_GROUP
- * chunks from chunk c into rows[] and their tie bits into ties[];
- * APPLY(T, c, row, APPLY_BLOCK) applies chunk c with the dtype's
- * APPLY_BLOCK; SETTLE(queue, ring) is the path's FD_TIES_SETTLE.  The
- * last group may run past nchunks; those decisions are never applied.
- * Without ties (dyadic p) a group is applied as soon as it is decided; with
- * ties, decisions run `ahead` chunks ahead through a ring, and ties are
- * settled in the ring before their chunk is applied.
+ * The main loop of a SIMD path with ties, over nchunks whole chunks (uses
+ * x, y, nchunks, block0, mp, rk and t1 from the enclosing scope).  P names
+ * the path's pieces (mp, rk and t1 are passed on where needed):
+ *
+ *   P##_group_rows      a group's decisions (field row[FD_GROUP]) and
+ *                       room for the spare words' slots;
+ *   P##_tie_slots       four taken slots: w[4] and their Philox state;
+ *   P##_tied_words(t)   bits 0..31: which words of *t hold a tie;
+ *   P##_take_ties(s, left, gblock0)   fd_ties_take and the slots' counters;
+ *   P##_slot_rounds(s)  the slots' Philox rounds alone;
+ *   P##_settle_slots(s, rows, ties, gblock0)  mark the slots' kept elements;
+ *   P##_settle_rest(left, rows, ties, gblock0)  settle the rest (rare);
+ *   DECIDE(rows, bits, c, s)  decide the group from chunk c (decisions to
+ *                       rows, tie bits to bits), running its rounds
+ *                       alongside the slots' rounds;
+ *   APPLY(T, c, row, APPLY_BLOCK)     apply chunk c with its decisions.
+ *
+ * The last group may run past nchunks; those decisions are never applied.
  */
-#define FD_TIES_MAIN_LOOP(T, ROW_T, DECIDE, APPLY, APPLY_BLOCK, SETTLE)                                    \
+#define FD_TIES_GROUP_LOOP(T, P, DECIDE, APPLY, APPLY_BLOCK)                                        \
     {                                                                                               \
-        uint64_t ties[FD_GROUP][2] = {{0}};                                                         \
-        if (fd_threshold_last_level(mp->threshold) == 0) {                                          \
-            ROW_T rows[FD_GROUP] __attribute__((aligned(64)));                                      \
-            for (int64_t c = 0; c < nchunks; c += FD_GROUP) {                                       \
-                DECIDE(rows, ties, c, 0);                                                             \
-                int live = nchunks - c < FD_GROUP ? (int)(nchunks - c) : FD_GROUP;                  \
-                for (int k = 0; k < live; k++)                                                      \
-                    APPLY(T, c + k, rows[k], APPLY_BLOCK)                                             \
-            }                                                                                       \
-        } else {                                                                                    \
-            ROW_T ring[FD_AHEAD] __attribute__((aligned(64)));                                      \
-            fd_tie_queue queue;                                                                     \
-            fd_ties_init(&queue);                                                                   \
-            const int64_t ahead = fd_ties_ahead(nchunks);                                           \
-            for (int64_t c = 0; c < nchunks + ahead; c += FD_GROUP) {                               \
-                if (c >= FD_TIE_LAG && c - FD_TIE_LAG < nchunks)                                    \
-                    fd_ties_note_group(&queue, c - FD_TIE_LAG, nchunks, ties);                      \
-                if (fd_ties_settle_now(c, ahead))                                                   \
-                    SETTLE(&queue, ring);                                                           \
-                for (int64_t due = c - ahead; due < c - ahead + FD_GROUP; due++)                    \
-                    if (due >= 0 && due < nchunks)                                                  \
-                        APPLY(T, due, ring[due % FD_AHEAD], APPLY_BLOCK)                              \
-                if (c < nchunks)                                                                    \
-                    DECIDE(ring + c % FD_AHEAD, ties, c, 1);                                      \
-            }                                                                                       \
-        }                                                                                           \
-    }
-
-/* A pending tied block, packed in 64 bits: its 16 tie bits, its tie-bit
- * group g (0..7) within the chunk, and the chunk's index within the call. */
-#define FD_TIE_ENTRY(chunk, g, bits) (((uint64_t)(chunk) << 24) | ((uint64_t)(g) << 16) | (uint64_t)(bits))
-#define FD_TIE_ENTRY_CHUNK(e) ((int64_t)((e) >> 24))
-#define FD_TIE_ENTRY_GROUP(e) ((int)((e) >> 16) & 7)
-#define FD_TIE_ENTRY_BITS(e) ((uint32_t)(e) & 0xFFFFu)
-
-/* The tied blocks of queued chunk e appended at index n of `pending`,
- * without a branch per block; returns the new length.  (The AVX-512 path
- * has its own, with compress instructions.) */
-static inline int fd_ties_expand(const fd_tie_queue *q, int e, uint64_t *pending, int n)
-{
-    for (int g = 0; g < 8; g++) {
-        uint32_t t = (uint32_t)(q->bits[e][g >> 2] >> (16 * (g & 3))) & 0xFFFFu;
-        pending[n] = FD_TIE_ENTRY(q->chunk[e], g, t);
-        n += t != 0;
-    }
-    return n;
-}
-
-/*
- * NAME(q, mp, rk, block0, ring) settles every queued chunk (ATTR: the
- * path's target attribute).  EXPAND is fd_ties_expand or the path's own;
- * SLOT(g) the block (0..7) of tie-bit group g; LEVEL1(blocks, mp, rk,
- * below, equal) the path's SIMD stream-1 comparison over FD_TIE_BATCH
- * blocks; UPDATE(ring, chunk, g, keep) marks the elements of `keep` (bits
- * of group g of chunk `chunk`) kept in the ring of level-0 decisions.
- */
-#define FD_TIES_SETTLE(ATTR, NAME, EXPAND, SLOT, LEVEL1, RK_T, RING_T, UPDATE)                     \
-    ATTR static void NAME(fd_tie_queue *q, const fd_mask_params *mp, const RK_T *rk, uint64_t block0, \
-                          RING_T ring)                                                              \
-    {                                                                                               \
-        uint64_t pending[FD_TIE_PENDING];                                                           \
-        int n = 0;                                                                                  \
-        for (int e = 0; e < q->count; e++)                                                          \
-            n = EXPAND(q, e, pending, n);                                                           \
-        q->count = 0;                                                                               \
-        for (int e = n; e % FD_TIE_BATCH; e++)   /* pad the last batch: no ties */                 \
-            pending[e] = pending[0] & ~(uint64_t)0xFFFF;                                            \
-        for (int at = 0; at < n; at += FD_TIE_BATCH) {                                              \
-            uint64_t block[FD_TIE_BATCH];                                                           \
-            uint32_t below[FD_TIE_BATCH], equal[FD_TIE_BATCH];                                      \
-            for (int e = 0; e < FD_TIE_BATCH; e++)                                                  \
-                block[e] = block0 + 8 * (uint64_t)FD_TIE_ENTRY_CHUNK(pending[at + e])               \
-                           + (uint64_t)SLOT(FD_TIE_ENTRY_GROUP(pending[at + e]));                   \
-            LEVEL1(block, mp, rk, below, equal);                                                    \
-            for (int e = 0; e < FD_TIE_BATCH; e++) {                                                \
-                uint64_t entry = pending[at + e];                                                   \
-                uint32_t keep = fd_ties_keep(mp, block[e], FD_TIE_ENTRY_BITS(entry), below[e], equal[e]); \
-                UPDATE(ring, FD_TIE_ENTRY_CHUNK(entry), FD_TIE_ENTRY_GROUP(entry), keep);           \
-            }                                                                                       \
+        P##_group_rows ring[FD_RING_GROUPS];                                                        \
+        fd_group_ties ties[FD_TIE_GROUPS];                                                          \
+        memset(ties, 0, sizeof ties);                                                               \
+        P##_tie_slots slots, taken;                                                                 \
+        uint64_t taken_block = block0, none = 0;                                                    \
+        P##_take_ties(&taken, &none, taken_block);   /* spare words only: settles nothing */        \
+        const int64_t lag = FD_APPLY_LAG * FD_GROUP;                                                \
+        for (int64_t c = 0; c < nchunks + lag; c += FD_GROUP) {                                     \
+            int64_t g = c / FD_GROUP, s0 = c - FD_SETTLE_LAG * FD_GROUP;                            \
+            P##_group_rows *rows = &ring[(g - FD_SETTLE_LAG) & (FD_RING_GROUPS - 1)];               \
+            const fd_group_ties *tied = &ties[(g - FD_SETTLE_LAG) & (FD_TIE_GROUPS - 1)];           \
+            uint64_t sb = block0 + 8 * (uint64_t)s0;                                                \
+            uint64_t left = s0 >= 0 && s0 < nchunks ? P##_tied_words(tied) : 0;                     \
+            P##_take_ties(&slots, &left, sb);                                                       \
+            if (c < nchunks)                                                                        \
+                DECIDE(ring[g & (FD_RING_GROUPS - 1)].row, ties[g & (FD_TIE_GROUPS - 1)].bits, c, &slots); \
+            else if (s0 < nchunks)                                                                  \
+                P##_slot_rounds(&slots, mp, rk);                                                    \
+            P##_settle_slots(&taken, &ring[(g - 1 - FD_SETTLE_LAG) & (FD_RING_GROUPS - 1)],         \
+                             &ties[(g - 1 - FD_SETTLE_LAG) & (FD_TIE_GROUPS - 1)], taken_block, mp, t1); \
+            taken = slots;                                                                          \
+            taken_block = sb;                                                                       \
+            if (__builtin_expect(left != 0, 0))                                                     \
+                P##_settle_rest(left, rows, tied, sb, mp, rk, t1);                                  \
+            int64_t a0 = c - lag;                                                                   \
+            if (a0 >= 0)                                                                            \
+                for (int k = 0; k < FD_GROUP && a0 + k < nchunks; k++)                              \
+                    APPLY(T, a0 + k, ring[(g - FD_APPLY_LAG) & (FD_RING_GROUPS - 1)].row[k], APPLY_BLOCK) \
         }                                                                                           \
     }
 
