@@ -1,5 +1,5 @@
 /*
- * fd_avx512.h -- AVX-512 (F + BW) path.
+ * fd_avx512.h -- AVX-512 (F + BW + VL) path.
  *
  * Philox runs on 8 blocks with one block per 64-bit lane: _mm512_mul_epu32
  * reads only the low 32 bits of each lane and returns the full 64-bit

@@ -28,7 +28,8 @@ static inline int fd_isa_best(void)
 {
 #ifdef FD_HAVE_AVX2
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl"))
         return FD_ISA_AVX512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
         return FD_ISA_AVX2;

@@ -21,7 +21,8 @@
  *   - the slots taken in step g - 1 are compared with the threshold's byte
  *     1 and the kept elements marked in their group's decisions.  Using a
  *     Philox result one step after it is computed keeps the step's own
- *     chains free of consumers: settling in the same step cost 25% more;
+ *     chains free of consumers: settling in the same step cost about 20%
+ *     more;
  *   - group g - FD_APPLY_LAG, settled by now, is applied: one read and one
  *     write of the buffer, exactly as for a p that never ties.
  *
