@@ -242,7 +242,7 @@ FD_AVX512_TARGET static void fd_avx512_chunk_keep(unsigned char keep[FD_CHUNK_EL
  * The loop shared by the three dtypes: y = x * (kept ? scale : 0) over
  * nchunks whole chunks.  APPLY_BLOCK sees xb, yb and kb, the block's keep
  * bits.  Without ties (dyadic p) a group is applied as soon as it is
- * decided; with ties, FD_TIES_GROUP_LOOP.
+ * decided; with ties, see fd_ties.h (FD_TIES_APPLY_LOOP).
  */
 #define FD_AVX512_APPLY_BLOCKS(T, c, keep, APPLY_BLOCK)                                             \
     for (int b = 0; b < 8; b++) {                                                                   \
@@ -252,27 +252,16 @@ FD_AVX512_TARGET static void fd_avx512_chunk_keep(unsigned char keep[FD_CHUNK_EL
         FD_PREFETCH_BLOCK(T, xb);                                                                   \
         APPLY_BLOCK                                                                                 \
     }
-#define FD_AVX512_DECIDE(rows, bits, c, slots)                                                      \
-    fd_avx512_group(rows, bits, FD_GROUP, block0 + 8 * (uint64_t)(c), mp, rk, top, 1, (slots)->a)
+#define FD_AVX512_DECIDE(rows, bits, c, slots) \
+    fd_avx512_group(rows, bits, FD_GROUP, block0 + 8 * (uint64_t)(c), mp, rk, top, (slots) != NULL, \
+                    (slots) != NULL ? (slots)->a : NULL)
 
 #define FD_AVX512_APPLY_LOOP(T, APPLY_BLOCK)                                                        \
     {                                                                                               \
         __m512i rk[2 * FD_PHILOX_MAX_ROUNDS];                                                       \
         fd_avx512_round_keys(rk, mp);                                                               \
         const __m512i top = _mm512_set1_epi8((char)fd_threshold_byte(mp->threshold, 0));            \
-        if (fd_threshold_last_level(mp->threshold) == 0) {                                          \
-            fd_avx512_ring_row rows[FD_GROUP] __attribute__((aligned(64)));                         \
-            uint64_t no_ties[FD_GROUP][2];                                                          \
-            for (int64_t c = 0; c < nchunks; c += FD_GROUP) {                                       \
-                fd_avx512_group(rows, no_ties, FD_GROUP, block0 + 8 * (uint64_t)c, mp, rk, top, 0, NULL); \
-                int live = nchunks - c < FD_GROUP ? (int)(nchunks - c) : FD_GROUP;                  \
-                for (int k = 0; k < live; k++)                                                      \
-                    FD_AVX512_APPLY_BLOCKS(T, c + k, rows[k], APPLY_BLOCK)                          \
-            }                                                                                       \
-        } else {                                                                                    \
-            const __m256i t1 = _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 1));         \
-            FD_TIES_GROUP_LOOP(T, fd_avx512, FD_AVX512_DECIDE, FD_AVX512_APPLY_BLOCKS, APPLY_BLOCK) \
-        }                                                                                           \
+        FD_TIES_APPLY_LOOP(T, fd_avx512, FD_AVX512_DECIDE, FD_AVX512_APPLY_BLOCKS, APPLY_BLOCK)     \
     }
 
 FD_AVX512_TARGET static void fd_avx512_apply_f32(const float *x, float *y, int64_t nchunks, uint64_t block0,

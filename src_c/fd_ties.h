@@ -108,10 +108,14 @@ static inline uint32_t fd_ties_keep(const fd_mask_params *mp, uint64_t block, ui
 }
 
 /*
- * The main loop of a SIMD path with ties, over nchunks whole chunks (uses
- * x, y, nchunks, block0, mp, rk and t1 from the enclosing scope).  P names
- * the path's pieces (mp, rk and t1 are passed on where needed):
+ * The main loop of a SIMD path, over nchunks whole chunks (uses x, y,
+ * nchunks, block0, mp and rk from the enclosing scope; t1, byte 1 of the
+ * threshold in every byte of a 256-bit vector, is its own).  Without ties
+ * (dyadic p) a group is applied as soon as it is decided; with ties, see
+ * above.  P names the path's pieces (mp, rk and t1 are passed on where
+ * needed):
  *
+ *   P##_ring_row        one chunk's decisions;
  *   P##_group_rows      a group's decisions (field row[FD_GROUP]) and
  *                       room for the spare words' slots;
  *   P##_tie_slots       four taken slots: w[4] and their Philox state;
@@ -121,14 +125,25 @@ static inline uint32_t fd_ties_keep(const fd_mask_params *mp, uint64_t block, ui
  *   P##_settle_slots(s, rows, ties, gblock0)  mark the slots' kept elements;
  *   P##_settle_rest(left, rows, ties, gblock0)  settle the rest (rare);
  *   DECIDE(rows, bits, c, s)  decide the group from chunk c (decisions to
- *                       rows, tie bits to bits), running its rounds
+ *                       rows); unless s is a null P##_tie_slots pointer,
+ *                       also its tie bits (to bits), running its rounds
  *                       alongside the slots' rounds;
  *   APPLY(T, c, row, APPLY_BLOCK)     apply chunk c with its decisions.
  *
  * The last group may run past nchunks; those decisions are never applied.
  */
-#define FD_TIES_GROUP_LOOP(T, P, DECIDE, APPLY, APPLY_BLOCK)                                        \
-    {                                                                                               \
+#define FD_TIES_APPLY_LOOP(T, P, DECIDE, APPLY, APPLY_BLOCK)                                        \
+    if (fd_threshold_last_level(mp->threshold) == 0) {                                              \
+        P##_ring_row rows[FD_GROUP] __attribute__((aligned(64)));                                   \
+        uint64_t no_ties[FD_GROUP][2];                                                              \
+        for (int64_t c = 0; c < nchunks; c += FD_GROUP) {                                           \
+            DECIDE(rows, no_ties, c, (P##_tie_slots *)NULL);                                        \
+            int live = nchunks - c < FD_GROUP ? (int)(nchunks - c) : FD_GROUP;                      \
+            for (int k = 0; k < live; k++)                                                          \
+                APPLY(T, c + k, rows[k], APPLY_BLOCK)                                               \
+        }                                                                                           \
+    } else {                                                                                        \
+        const __m256i t1 = _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 1));             \
         P##_group_rows ring[FD_RING_GROUPS];                                                        \
         fd_group_ties ties[FD_TIE_GROUPS];                                                          \
         memset(ties, 0, sizeof ties);                                                               \
