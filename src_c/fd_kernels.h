@@ -111,31 +111,58 @@ static inline void fd_scale_elements(int dtype, const char *x, char *y, const un
     }
 }
 
+/*
+ * One chunk, portable: y = x * (keep ? s : 0), in place (x == y) or with no
+ * overlap.  Each case has its own loop with restrict pointers: a single
+ * loop would get a run-time overlap check from the vectorizer, whose scalar
+ * fallback (taken in place, the common call) branches on every element and
+ * mispredicts half of them at p = 0.5.
+ */
+#define FD_PORTABLE_SCALE(name, T, SCALE)                                                          \
+    static inline void name(const T *restrict x, T *restrict y, const unsigned char *restrict keep, \
+                            double scale)                                                        \
+    {                                                                                            \
+        for (int e = 0; e < FD_CHUNK_ELEMS; e++)                                                 \
+            y[e] = SCALE(x[e], keep[e], scale);                                                  \
+    }                                                                                            \
+    static inline void name##_inplace(T *restrict x, const unsigned char *restrict keep, double scale) \
+    {                                                                                            \
+        for (int e = 0; e < FD_CHUNK_ELEMS; e++)                                                 \
+            x[e] = SCALE(x[e], keep[e], scale);                                                  \
+    }
+/* keep is 0 or 1 and the scale finite and >= 0, so (float)keep * s is s or
+ * +0, exactly the value FD_SCALE_F32 selects, without a select to vectorize */
+#define FD_SCALE_F32_D(x, keep, s) ((x) * ((float)(keep) * (float)(s)))
+#define FD_SCALE_F64_D(x, keep, s) ((x) * ((double)(keep) * (s)))
+#define FD_SCALE_F16_D(x, keep, s) fd_float_to_half(FD_SCALE_F32_D(fd_half_to_float(x), keep, s))
+FD_PORTABLE_SCALE(fd_portable_scale_f32, float, FD_SCALE_F32_D)
+FD_PORTABLE_SCALE(fd_portable_scale_f64, double, FD_SCALE_F64_D)
+FD_PORTABLE_SCALE(fd_portable_scale_f16, uint16_t, FD_SCALE_F16_D)
+
+#define FD_PORTABLE_SCALE_CHUNK(name, T)                                                  \
+    {                                                                                     \
+        const T *xc = (const T *)x + c * FD_CHUNK_ELEMS;                                  \
+        T *yc = (T *)y + c * FD_CHUNK_ELEMS;                                              \
+        if ((const void *)xc == (const void *)yc)                                         \
+            name##_inplace(yc, keep, scale);                                              \
+        else                                                                              \
+            name(xc, yc, keep, scale);                                                    \
+    }
+
 /* Whole chunks, portable: decisions into a small buffer, then a loop the
  * compiler vectorizes. */
 static inline void fd_portable_apply_chunks(int dtype, const char *x, char *y, int64_t nchunks,
                                             uint64_t block0, const fd_mask_params *mp, double scale)
 {
     unsigned char keep[FD_CHUNK_ELEMS];
-    float s32 = (float)scale;
     for (int64_t c = 0; c < nchunks; c++) {
         fd_chunk_keep_portable(keep, block0 + 8 * (uint64_t)c, mp);
-        if (dtype == FD_FLOAT32) {
-            const float *xf = (const float *)x + c * FD_CHUNK_ELEMS;
-            float *yf = (float *)y + c * FD_CHUNK_ELEMS;
-            for (int e = 0; e < FD_CHUNK_ELEMS; e++)
-                yf[e] = FD_SCALE_F32(xf[e], keep[e], s32);
-        } else if (dtype == FD_FLOAT64) {
-            const double *xd = (const double *)x + c * FD_CHUNK_ELEMS;
-            double *yd = (double *)y + c * FD_CHUNK_ELEMS;
-            for (int e = 0; e < FD_CHUNK_ELEMS; e++)
-                yd[e] = FD_SCALE_F64(xd[e], keep[e], scale);
-        } else {
-            const uint16_t *xh = (const uint16_t *)x + c * FD_CHUNK_ELEMS;
-            uint16_t *yh = (uint16_t *)y + c * FD_CHUNK_ELEMS;
-            for (int e = 0; e < FD_CHUNK_ELEMS; e++)
-                yh[e] = fd_float_to_half(FD_SCALE_F32(fd_half_to_float(xh[e]), keep[e], s32));
-        }
+        if (dtype == FD_FLOAT32)
+            FD_PORTABLE_SCALE_CHUNK(fd_portable_scale_f32, float)
+        else if (dtype == FD_FLOAT64)
+            FD_PORTABLE_SCALE_CHUNK(fd_portable_scale_f64, double)
+        else
+            FD_PORTABLE_SCALE_CHUNK(fd_portable_scale_f16, uint16_t)
     }
 }
 

@@ -132,10 +132,17 @@ static inline void fd_chunk_bytes_portable(unsigned char bytes[FD_CHUNK_ELEMS], 
         w[3][j] = 0;
     }
     fd_philox4x32_lanes(w, mp->key, mp->rounds);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* byte m of a word is its m-th byte in memory: a 4 x 8 word transpose */
+    for (int j = 0; j < FD_LANES; j++)
+        for (int k = 0; k < 4; k++)
+            memcpy(bytes + 16 * j + 4 * k, &w[k][j], 4);
+#else
     for (int j = 0; j < FD_LANES; j++)
         for (int k = 0; k < 4; k++)
             for (int m = 0; m < 4; m++)
                 bytes[16 * j + 4 * k + m] = (unsigned char)(w[k][j] >> (8 * m));
+#endif
 }
 
 /* Portable chunk decisions: keep[e] in {0, 1}.  threshold strictly inside

@@ -69,24 +69,37 @@ static inline fd_ctr4 fd_philox4x32(fd_ctr4 ctr, fd_key2 key, int rounds)
 /*
  * FD_LANES blocks at once, structure-of-arrays: w[k][j] is word k of lane j.
  * The lane loops have no dependences between lanes, so the compiler turns
- * each into a few vector instructions.
+ * each into a few vector instructions (pmuludq on x86-64, umull and umull2
+ * on aarch64).  A round writes new arrays and copies them back: updating w
+ * in place, as the scalar round does, kept GCC from vectorizing the
+ * widening multiplies on either ISA; so did inlining into the caller,
+ * where the arrays become scalars (one call per 128 elements costs
+ * nothing).
  */
 #define FD_LANES 8
 
-static inline void fd_philox4x32_lanes(uint32_t w[4][FD_LANES], fd_key2 key, int rounds)
+#if defined(__GNUC__)
+#define FD_NOINLINE __attribute__((noinline))
+#else
+#define FD_NOINLINE
+#endif
+
+static FD_NOINLINE void fd_philox4x32_lanes(uint32_t w[4][FD_LANES], fd_key2 key, int rounds)
 {
     for (int r = 0; r < rounds; r++) {
-        if (r > 0)
-            key = fd_philox4x32_bumpkey(key);
+        uint32_t n[4][FD_LANES];
         for (int j = 0; j < FD_LANES; j++) {
-            uint64_t p0 = (uint64_t)FD_PHILOX_M4x32_0 * w[0][j];
-            uint64_t p1 = (uint64_t)FD_PHILOX_M4x32_1 * w[2][j];
-            uint32_t c1 = w[1][j], c3 = w[3][j];
-            w[0][j] = (uint32_t)(p1 >> 32) ^ c1 ^ key.v[0];
-            w[1][j] = (uint32_t)p1;
-            w[2][j] = (uint32_t)(p0 >> 32) ^ c3 ^ key.v[1];
-            w[3][j] = (uint32_t)p0;
+            uint64_t p0 = (uint64_t)w[0][j] * FD_PHILOX_M4x32_0;
+            uint64_t p1 = (uint64_t)w[2][j] * FD_PHILOX_M4x32_1;
+            n[0][j] = (uint32_t)(p1 >> 32) ^ w[1][j] ^ key.v[0];
+            n[1][j] = (uint32_t)p1;
+            n[2][j] = (uint32_t)(p0 >> 32) ^ w[3][j] ^ key.v[1];
+            n[3][j] = (uint32_t)p0;
         }
+        for (int k = 0; k < 4; k++)
+            for (int j = 0; j < FD_LANES; j++)
+                w[k][j] = n[k][j];
+        key = fd_philox4x32_bumpkey(key);
     }
 }
 
