@@ -104,7 +104,8 @@ def _one_row(dtype, size, n, nthreads, p, repeats, number, torch, out):
     if torch is not None and dtype in ("float32", "float64"):
         t = torch.from_numpy(x)
         tdrop = lambda: torch.nn.functional.dropout(t, p, training=True, inplace=True)  # noqa: E731
-        row["torch"], _ = _median_ratio(tdrop, mul, max(3, repeats // 3), number)
+        # the torch / fastdrop figure is a target: as many repeats as fastdrop's
+        row["torch"], _ = _median_ratio(tdrop, mul, repeats, number)
         row["torch_vs_fd"] = row["torch"] / row["forward"]
     fmt = lambda v, w: f"{v:>{w}.2f}" if v is not None else f"{'-':>{w}}"  # noqa: E731
     print(f"{dtype:8} {size:>5} {nthreads:>3} {p:>4} | {fmt(row['forward'], 8)} {fmt(row['backward'], 8)} "
