@@ -202,7 +202,9 @@ static inline int64_t fd_itemsize(int dtype)
 
 /*
  * Contiguous buffers: y[k] = x[k] * (element first+k kept ? scale : 0) for
- * k < n.  x == y is allowed (in place); partial overlap is not.
+ * k < n.  x == y is allowed (in place); partial overlap is not.  scale is
+ * finite and >= 0 also in float32 (1 / (1 - p) with a non-zero threshold
+ * is at most 2^33): the portable path relies on it.
  */
 static inline void fd_apply_contiguous(int dtype, const char *x, char *y, int64_t n, uint64_t first,
                                        const fd_mask_params *mp, double scale, int isa)
