@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import fastdrop as fd
-from fastdrop import _random, graph
+from fastdrop import graph
+from fastdrop.plugin import current_registry
 
-from variant_util import MaskRecorder, binomial_sigma, fresh_shared_registry, numeric_grad
+from variant_util import MaskRecorder, binomial_sigma, numeric_grad
 
 BUILTIN = {"spatial1d", "spatial2d", "spatial3d", "dropconnect", "droppath", "locked", "alpha", "gaussian"}
 MASK_VARIANTS = {"dropout", "spatial1d", "spatial2d", "spatial3d", "droppath", "locked"}
@@ -56,7 +57,7 @@ def eval_reference(layer, x):
 # ---------------------------------------------------------------- registration
 
 def test_every_builtin_variant_is_registered_by_the_fastdrop_distribution():
-    table = fd._registry._current().variant_table()
+    table = current_registry().variant_table()
     assert BUILTIN | {"dropout"} <= set(table)
     for name in BUILTIN:
         info = table[name]
@@ -105,9 +106,9 @@ def test_same_seed_same_output_other_seed_other_output(name, kwargs, shape):
 
 
 @pytest.mark.parametrize("name, kwargs, shape", CASES, ids=CASE_IDS)
-def test_default_generator_is_looked_up_at_call_time(monkeypatch, name, kwargs, shape):
+def test_default_generator_is_looked_up_at_call_time(name, kwargs, shape):
     layer = fd.layer(name, **kwargs)
-    monkeypatch.setattr(_random, "_default", fd.Generator(11))
+    fd.seed(11)
     x = sample(shape)
     np.testing.assert_array_equal(layer(x), build(name, kwargs, seed=11)(x))
 
@@ -148,9 +149,9 @@ def test_backward_leaves_the_callers_gradient_untouched(name, kwargs, shape):
 
 
 @pytest.mark.parametrize("name, kwargs, shape", CASES, ids=CASE_IDS)
-def test_observers_see_every_training_draw_and_no_eval_call(monkeypatch, name, kwargs, shape):
+def test_observers_see_every_training_draw_and_no_eval_call(monkeypatch, name, kwargs, shape, fresh_registry):
     layer = build(name, kwargs)
-    registry = fresh_shared_registry(monkeypatch)
+    registry = fresh_registry()
     recorder = MaskRecorder()
     registry.register(recorder, name="recorder")
     x = sample(shape)
