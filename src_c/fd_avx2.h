@@ -85,6 +85,14 @@ static inline int fd_avx2_slot(int b)
     return (b & 4) | ((b & 1) << 1) | ((b >> 1) & 1);
 }
 
+/* An empty statement the compiler must assume reads and changes x1 and x3:
+ * it keeps the XORs in the order written (GCC's reassociation would
+ * otherwise put the key last, back on the multiply chain). */
+static inline FD_ALWAYS_INLINE void fd_avx2_keep_order(__m256i *x1, __m256i *x3)
+{
+    __asm__("" : "+x"(*x1), "+x"(*x3));
+}
+
 /* All rounds on `sets` sets of four blocks: word k of block j of set s in
  * the low half of 64-bit lane j of a[4s + k]. */
 static inline FD_ALWAYS_INLINE void fd_avx2_rounds(__m256i *a, int sets, const fd_avx2_ctx *ctx)
@@ -93,11 +101,17 @@ static inline FD_ALWAYS_INLINE void fd_avx2_rounds(__m256i *a, int sets, const f
     const __m256i m1 = _mm256_set1_epi64x(FD_PHILOX_M4x32_1);
     for (int r = 0; r < ctx->rounds; r++) {
         for (int s = 0; s < 4 * sets; s += 4) {
+            /* the key goes into the words that are not multiplied first:
+             * they are then dead before the products arrive, which take
+             * their registers (no moves), and one XOR is off the chain */
+            __m256i x1 = _mm256_xor_si256(a[s + 1], ctx->rk[2 * r]);
+            __m256i x3 = _mm256_xor_si256(a[s + 3], ctx->rk[2 * r + 1]);
+            fd_avx2_keep_order(&x1, &x3);
             __m256i p0 = _mm256_mul_epu32(a[s], m0);
             __m256i p1 = _mm256_mul_epu32(a[s + 2], m1);
-            a[s] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p1, 32), a[s + 1]), ctx->rk[2 * r]);
+            a[s] = _mm256_xor_si256(_mm256_srli_epi64(p1, 32), x1);
             a[s + 1] = p1;
-            a[s + 2] = _mm256_xor_si256(_mm256_xor_si256(_mm256_srli_epi64(p0, 32), a[s + 3]), ctx->rk[2 * r + 1]);
+            a[s + 2] = _mm256_xor_si256(_mm256_srli_epi64(p0, 32), x3);
             a[s + 3] = p0;
         }
     }
