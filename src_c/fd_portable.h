@@ -33,7 +33,8 @@ typedef struct {
 
 typedef fd_group_ties fd_portable_group_ties;
 
-/* Four taken words and the stream-1 state of their blocks in lanes 0..3. */
+/* Four taken words and the stream-1 state of their blocks in lanes 0..3
+ * (rounds run in scalar code, only for words that hold a tie). */
 typedef struct {
     int w[4];
     uint32_t a[4][FD_LANES];
@@ -75,9 +76,26 @@ static inline void fd_portable_counters(uint32_t w[4][FD_LANES], uint64_t block0
     }
 }
 
+/* Stream-1 blocks of the taken words; spare words (no tie) are skipped. */
 static inline void fd_portable_slot_rounds(fd_portable_tie_slots *s, const fd_portable_ctx *ctx)
 {
-    fd_philox4x32_lanes(s->a, ctx->key, ctx->rounds);
+    for (int i = 0; i < 4; i++) {
+        if (s->w[i] >= FD_TIE_WORDS)
+            continue;
+        fd_ctr4 c = {{s->a[0][i], s->a[1][i], s->a[2][i], s->a[3][i]}};
+        c = fd_philox4x32(c, ctx->key, ctx->rounds);
+        for (int k = 0; k < 4; k++)
+            s->a[k][i] = c.v[k];
+    }
+}
+
+/* Tie bits (bit j: element j) of the 16 bytes at `bytes` equal to `top`. */
+static inline uint32_t fd_portable_tie_bits(const unsigned char *bytes, uint32_t top)
+{
+    uint32_t bits = 0;
+    for (int j = 0; j < FD_BLOCK_ELEMS; j++)
+        bits |= (uint32_t)(bytes[j] == top) << j;
+    return bits;
 }
 
 static inline void fd_portable_decide_group(fd_portable_group_rows *rows, fd_portable_group_ties *ties, int chunks,
@@ -85,23 +103,30 @@ static inline void fd_portable_decide_group(fd_portable_group_rows *rows, fd_por
                                             int want_ties, fd_portable_tie_slots *slots)
 {
     (void)mp;
+    const unsigned char top = (unsigned char)ctx->top;
     if (slots)
         fd_portable_slot_rounds(slots, ctx);
     for (int c = 0; c < chunks; c++) {
         uint32_t w[4][FD_LANES];
-        unsigned char bytes[FD_CHUNK_ELEMS];
+        unsigned char bytes[FD_CHUNK_ELEMS], tied[FD_CHUNK_ELEMS];
         fd_portable_counters(w, block0 + FD_CHUNK_BLOCKS * (uint64_t)c, 0);
         fd_philox4x32_lanes(w, ctx->key, ctx->rounds);
         fd_portable_lanes_bytes(bytes, w);
         unsigned char *keep = rows->row[c].keep;
-        for (int e = 0; e < FD_CHUNK_ELEMS; e++)
-            keep[e] = bytes[e] < ctx->top;
-        if (want_ties) {
-            uint64_t bits[2] = {0, 0};
-            for (int e = 0; e < FD_CHUNK_ELEMS; e++)
-                bits[e >> 6] |= (uint64_t)(bytes[e] == ctx->top) << (e & 63);
-            ties->bits[c][0] = bits[0];
-            ties->bits[c][1] = bits[1];
+        for (int e = 0; e < FD_CHUNK_ELEMS; e++) {   /* top is a local: a byte store could change ctx->top */
+            keep[e] = bytes[e] < top;
+            tied[e] = bytes[e] == top;
+        }
+        if (!want_ties)
+            continue;
+        /* one block in 16 holds a tie: test eight bytes at a time */
+        ties->bits[c][0] = ties->bits[c][1] = 0;
+        for (int b = 0; b < FD_CHUNK_BLOCKS; b++) {
+            uint64_t any[2];
+            memcpy(any, tied + FD_BLOCK_ELEMS * b, sizeof any);
+            if (any[0] | any[1])
+                ties->bits[c][b >> 2] |= (uint64_t)fd_portable_tie_bits(bytes + FD_BLOCK_ELEMS * b, top)
+                                         << (16 * (b & 3));
         }
     }
 }
@@ -114,8 +139,11 @@ static inline uint64_t fd_portable_word_block(int w)
 static inline uint64_t fd_portable_tied_words(const fd_portable_group_ties *ties)
 {
     uint64_t words = 0;
-    for (int w = 0; w < FD_TIE_WORDS; w++)
-        words |= (uint64_t)(fd_group_ties_word(ties, w) != 0) << w;
+    for (int q = 0; q < FD_TIE_WORDS / 4; q++) {
+        uint64_t four = ties->bits[q >> 1][q & 1];   /* words 4q .. 4q + 3 */
+        for (int i = 0; four != 0; i++, four >>= 16)
+            words |= (uint64_t)((four & 0xFFFFu) != 0) << (4 * q + i);
+    }
     return words;
 }
 
@@ -141,8 +169,8 @@ static inline uint32_t fd_portable_word_keep(fd_portable_group_rows *rows, int w
 static inline void fd_portable_mark_kept(fd_portable_group_rows *rows, int w, uint32_t bits)
 {
     unsigned char *k = fd_portable_word_bytes(rows, w);
-    for (int j = 0; j < FD_BLOCK_ELEMS; j++)
-        k[j] |= (unsigned char)((bits >> j) & 1u);
+    for (; bits; bits &= bits - 1)
+        k[__builtin_ctz(bits)] = 1;
 }
 
 static inline void fd_portable_slot_counters(fd_portable_tie_slots *s, uint64_t gblock0)
@@ -160,7 +188,7 @@ static inline void fd_portable_slot_compare(const fd_portable_tie_slots *s, cons
 {
     for (int i = 0; i < 4; i++) {
         lt[i] = eq[i] = 0;
-        for (int j = 0; j < FD_BLOCK_ELEMS; j++) {
+        for (int j = 0; j < FD_BLOCK_ELEMS && s->w[i] < FD_TIE_WORDS; j++) {
             uint32_t byte = (s->a[j >> 2][i] >> (8 * (j & 3))) & 0xFFu;
             lt[i] |= (uint32_t)(byte < ctx->t1) << j;
             eq[i] |= (uint32_t)(byte == ctx->t1) << j;
