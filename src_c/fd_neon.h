@@ -6,8 +6,8 @@
  * lane (word k of the four blocks in a[k]): vmull_u32 and vmull_high_u32
  * give the 64-bit products of the low and high lane pairs, and vuzp1q_u32
  * / vuzp2q_u32 gather their lo and hi words back into one register each.
- * The sets of a group run their rounds FD_NEON_BATCH at a time (four sets
- * are 16 of the 32 registers).  The bytes are compared with vcltq_u8 /
+ * The sets of a group run their rounds FD_NEON_BATCH at a time: more at
+ * once spill to the stack.  The bytes are compared with vcltq_u8 /
  * vceqq_u8 in that word-major layout, and vst4q_u32 stores the masks in
  * element order.  Applying widens a block's 16 mask bytes to 32-bit lanes
  * with one table lookup per four lanes.  float16 goes through the hardware
@@ -28,9 +28,9 @@
 #define FD_HAVE_NEON 1
 #include <arm_neon.h>
 
-/* Sets (of 4 blocks) whose rounds run together: 16 registers of state,
- * which leaves room for the products, the multipliers and the keys. */
-#define FD_NEON_BATCH 4
+/* Sets (of 4 blocks) whose rounds run together: 12 registers of state,
+ * and each multiply needs four more for its two products and two halves. */
+#define FD_NEON_BATCH 3
 
 typedef struct {
     uint32x4_t rk[2 * FD_PHILOX_MAX_ROUNDS];   /* round r: rk[2r], rk[2r+1] */
@@ -84,6 +84,13 @@ static inline FD_ALWAYS_INLINE void fd_neon_mulhilo(uint32x4_t a, uint32x4_t m, 
     *hi = vuzp2q_u32(low, high);
 }
 
+/* An empty statement the compiler must assume reads and changes x1 and x3:
+ * it keeps the XORs in the order written. */
+static inline FD_ALWAYS_INLINE void fd_neon_keep_order(uint32x4_t *x1, uint32x4_t *x3)
+{
+    __asm__("" : "+w"(*x1), "+w"(*x3));
+}
+
 /* All rounds on `sets` sets of four blocks: word k of block j of set s in
  * lane j of a[4s + k]. */
 static inline FD_ALWAYS_INLINE void fd_neon_rounds(uint32x4_t *a, int sets, const fd_neon_ctx *ctx)
@@ -92,12 +99,17 @@ static inline FD_ALWAYS_INLINE void fd_neon_rounds(uint32x4_t *a, int sets, cons
     const uint32x4_t m1 = vdupq_n_u32(FD_PHILOX_M4x32_1);
     for (int r = 0; r < ctx->rounds; r++) {
         for (int s = 0; s < 4 * sets; s += 4) {
+            /* the key goes into the words that are not multiplied first
+             * (see fd_avx2_rounds) */
+            uint32x4_t x1 = veorq_u32(a[s + 1], ctx->rk[2 * r]);
+            uint32x4_t x3 = veorq_u32(a[s + 3], ctx->rk[2 * r + 1]);
+            fd_neon_keep_order(&x1, &x3);
             uint32x4_t lo0, hi0, lo1, hi1;
             fd_neon_mulhilo(a[s], m0, &lo0, &hi0);
             fd_neon_mulhilo(a[s + 2], m1, &lo1, &hi1);
-            a[s] = veorq_u32(veorq_u32(hi1, a[s + 1]), ctx->rk[2 * r]);
+            a[s] = veorq_u32(hi1, x1);
             a[s + 1] = lo1;
-            a[s + 2] = veorq_u32(veorq_u32(hi0, a[s + 3]), ctx->rk[2 * r + 1]);
+            a[s + 2] = veorq_u32(hi0, x3);
             a[s + 3] = lo0;
         }
     }
