@@ -10,17 +10,7 @@ from .._layer import Layer, Parameter
 from .._validation import check_grad_shape, check_int
 from .layers import RngLike, check_float_dtype, make_rng
 
-__all__ = ["Embedding", "check_token_ids"]
-
-
-def check_token_ids(ids: Any, num_embeddings: int, name: str = "ids") -> np.ndarray:
-    """An integer array with every value in [0, num_embeddings)."""
-    ids = np.asarray(ids)
-    if ids.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an integer array of token ids, got dtype {ids.dtype}")
-    if ids.size and (ids.min() < 0 or ids.max() >= num_embeddings):
-        raise ValueError(f"{name} must be in [0, {num_embeddings}), got values in [{ids.min()}, {ids.max()}]")
-    return ids
+__all__ = ["Embedding"]
 
 
 class Embedding(Layer):
@@ -81,10 +71,16 @@ class Embedding(Layer):
     def parameters(self) -> List[Parameter]:
         return [self.weight]
 
-    def forward(self, ids: npt.ArrayLike) -> np.ndarray:
-        ids = check_token_ids(ids, self.num_embeddings)
-        self._ids = ids
-        return self.weight.data[ids]
+    # The three steps below are shared with subclasses that scale rows (embedding dropout).
+
+    def _check_ids(self, ids: Any) -> np.ndarray:
+        """`ids` as an integer array with every value in [0, num_embeddings)."""
+        ids = np.asarray(ids)
+        if ids.dtype.kind not in "iu":
+            raise TypeError(f"ids must be an integer array of token ids, got dtype {ids.dtype}")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
+            raise ValueError(f"ids must be in [0, {self.num_embeddings}), got values in [{ids.min()}, {ids.max()}]")
+        return ids
 
     def _check_grad(self, dy: Any) -> np.ndarray:
         if self._ids is None:
@@ -93,6 +89,10 @@ class Embedding(Layer):
 
     def _add_rows(self, dy: np.ndarray) -> None:
         np.add.at(self.weight.grad, self._ids.reshape(-1), dy.reshape(-1, self.embedding_dim))
+
+    def forward(self, ids: npt.ArrayLike) -> np.ndarray:
+        self._ids = self._check_ids(ids)
+        return self.weight.data[self._ids]
 
     def backward(self, dy: Any) -> None:
         self._add_rows(self._check_grad(dy))
