@@ -24,6 +24,10 @@ from fastdrop.torch import _ops  # noqa: E402
 
 Z_LIMIT = 5.0
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+
+
+def dtype_id(dtype):
+    return str(dtype).removeprefix("torch.")
 NN = {fdt.Dropout: torch.nn.Dropout, fdt.Dropout1d: torch.nn.Dropout1d, fdt.Dropout2d: torch.nn.Dropout2d,
       fdt.Dropout3d: torch.nn.Dropout3d}
 # input shapes as torch's tests use them: (batch or features, channels, spatial...)
@@ -51,7 +55,7 @@ def numpy_of(t):
 
 # ---------------------------------------------------------------- torch's _test_dropout procedure
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 @pytest.mark.parametrize("cls", list(SHAPES))
 def test_statistics_eval_identity_and_inplace(cls, dtype):
     """Input filled with 1 - p: kept cells become 1, so the kept count is
@@ -156,7 +160,7 @@ def test_key_is_drawn_from_torchs_generator_as_documented():
     assert np.array_equal(y.numpy() != 0, h.mask())
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 def test_generator_gives_fastdrops_numpy_result_bit_for_bit(dtype):
     x = torch.randn(33, 17).to(dtype)
     g, g_numpy = fd.Generator(9), fd.Generator(9)

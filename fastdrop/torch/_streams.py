@@ -32,28 +32,24 @@ TORCH_STREAM = 0
 TORCH_STREAM_ROUNDS = 10
 SEED_WORDS = 5
 _LOW32 = (1 << 32) - 1
-_STREAM_ATTR = "_fastdrop_torch_stream"
-_streams = weakref.WeakValueDictionary()
-_next_stream = itertools.count(TORCH_STREAM + 1)
-
-
-@torch.compiler.assume_constant_result
-def _register(generator):
-    # Runs for real while torch.compile traces, so the number is a constant of
-    # the graph; the attribute read in stream_id then guards the graph on it.
-    number = next(_next_stream)
-    _streams[number] = generator
-    setattr(generator, _STREAM_ATTR, number)
-    return number
+STREAM_ATTR = "_fastdrop_torch_stream"
+streams = weakref.WeakValueDictionary()
+next_stream = itertools.count(TORCH_STREAM + 1)
 
 
 def stream_id(generator):
-    """The stream number of `generator` (None: torch's default generator)."""
+    """The stream number of `generator` (None: torch's default generator).
+
+    Only compiled graphs need it, so the registration lives in a module that
+    is imported while torch.compile traces (marking a function for the
+    compiler imports torch._dynamo, which takes seconds).
+    """
     if generator is None:
         return TORCH_STREAM
-    number = getattr(generator, _STREAM_ATTR, None)
+    number = getattr(generator, STREAM_ATTR, None)
     if number is None:
-        number = _register(generator)
+        from ._compiled_streams import register
+        number = register(generator)
     return number
 
 
@@ -91,7 +87,7 @@ def draw(generator, p, shape, mask_shape, shard_rows=0):
 
 def draw_by_id(stream, p, shape, mask_shape, shard_rows=0):
     """:func:`draw` for a stream number (how compiled graphs name their generator)."""
-    return draw(None if stream == TORCH_STREAM else _streams[stream], p, shape, mask_shape, shard_rows)
+    return draw(None if stream == TORCH_STREAM else streams[stream], p, shape, mask_shape, shard_rows)
 
 
 def handle(words, p, mode, shape, mask_shape):
