@@ -201,3 +201,33 @@ def test_compiled_model_is_bit_identical_to_eager():
         for a, b in zip(step_eager, step_compiled):
             assert torch.equal(a, b)
     assert compiled_model.drop.generator.counter > 0
+
+
+def test_activation_checkpointing_recomputes_the_same_mask():
+    """torch.utils.checkpoint restores torch's RNG state before recomputing,
+    so the torch stream draws the same key again."""
+    layer = torch.nn.Sequential(torch.nn.Linear(8, 8), fdt.Dropout(0.5), torch.nn.Linear(8, 8))
+    x = torch.randn(16, 8, requires_grad=True)
+    grads = []
+    for checkpointed in (False, True):
+        torch.manual_seed(3)
+        x.grad = None
+        out = torch.utils.checkpoint.checkpoint(layer, x, use_reentrant=False) if checkpointed else layer(x)
+        out.sum().backward()
+        grads.append(x.grad.clone())
+    assert torch.equal(grads[0], grads[1])
+
+
+def test_bfloat16_under_cpu_autocast():
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), fdt.Dropout(0.5, generator=fd.Generator(0)),
+                                torch.nn.Linear(16, 2))
+    x = torch.randn(4, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        hidden = model[0](x)
+        dropped = model[1](hidden)
+        out = model[2](dropped)
+    assert hidden.dtype == dropped.dtype == torch.bfloat16
+    expected = fdt.dropout(hidden.float(), 0.5, generator=fd.Generator(0)).bfloat16()
+    assert torch.equal(dropped, expected)  # 0 or 2 * v: exact in bfloat16
+    out.float().sum().backward()
+    assert model[0].weight.grad is not None

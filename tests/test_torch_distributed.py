@@ -9,7 +9,9 @@ against one process on the global batch (the ranks run torch_ddp_worker.py).
   without shard="batch" the ranks draw their own masks and the parameters
   differ by far more, which shows the comparison can fail;
 * bad input: unequal local batch sizes or generator states make every rank
-  raise a ValueError naming shard, with nothing changed.
+  raise a ValueError naming shard, with nothing changed;
+* torch.compile: a compiled sharded dropout gives the eager masks and
+  refuses unequal batches the same way.
 """
 import pathlib
 import socket
@@ -83,3 +85,10 @@ def test_disagreeing_ranks_are_refused_and_nothing_changes(ranks, case):
         assert unchanged
     assert "batch size" in ranks[0]["bad_input"]["uneven"][0]
     assert "generator state" in ranks[0]["bad_input"]["other_seed"][0]
+
+
+def test_compiled_sharded_dropout_matches_eager_and_refuses_unequal_batches(ranks):
+    for rank in ranks:
+        same, (message, unchanged) = rank["compiled"]
+        assert same
+        assert message is not None and "batch size" in message and unchanged

@@ -88,6 +88,17 @@ def bad_input(rank):
     return results
 
 
+def compiled(rank):
+    """A compiled sharded dropout against the eager one, and its refusal of unequal batches."""
+    x = torch.ones(4, 6)
+    eager = fdt.Dropout(0.5, generator=fd.Generator(3), shard="batch")(x)
+    module = fdt.Dropout(0.5, generator=fd.Generator(3), shard="batch")
+    run = torch.compile(lambda t: module(t) * 1.0, fullgraph=True)
+    same = torch.equal(run(x), eager)
+    uneven = torch.ones(4 if rank == 0 else 3, 6)
+    return same, refused(lambda: run(uneven), uneven, module.generator)
+
+
 def main(rank, world, port, out_file):
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     rows = GLOBAL_BATCH // world
@@ -97,6 +108,7 @@ def main(rank, world, port, out_file):
     result["params"] = train(DistributedDataParallel(model("batch")), inputs[block], targets[block])
     result["params_unsharded"] = train(DistributedDataParallel(model(None)), inputs[block], targets[block])
     result["bad_input"] = bad_input(rank)
+    result["compiled"] = compiled(rank)
     torch.save(result, out_file)
     dist.barrier()
     dist.destroy_process_group()
