@@ -103,7 +103,7 @@ class Registry:
         self._cache: Optional[Report] = None
         self.observers: Optional[Tuple[Any, ...]] = None
         self._entry_points_pending = bool(entry_points)
-        self._add(_builtin, PluginInfo(BUILTIN_PLUGIN, "fastdrop", __version__))
+        self._add(_builtin, PluginInfo(BUILTIN_PLUGIN, "fastdropout", __version__))
         if not entry_points:
             self._refresh_observers()
 
