@@ -17,7 +17,7 @@ import contextlib
 import threading
 import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Type
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple, Type, TypeVar
 
 import pluggy
 
@@ -34,6 +34,8 @@ __all__ = ["Registry", "VariantInfo", "variants", "layer", "register", "unregist
 
 PROJECT = "fastdrop"
 BUILTIN_PLUGIN = "builtin"
+
+_Plugin = TypeVar("_Plugin")   # register() returns its argument, so it can decorate a class
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ class Registry:
         self._origins: Dict[str, PluginInfo] = {}
         self._class_plugins: Dict[type, _ClassPlugin] = {}
         self._import_broken: List[BrokenPlugin] = []
-        self._warned: set = set()
+        self._warned: Set[Tuple[PluginInfo, str, type, str]] = set()
         self._cache: Optional[Report] = None
         self.observers: Optional[Tuple[Any, ...]] = None
         self._entry_points_pending = bool(entry_points)
@@ -446,7 +448,7 @@ def layer(name: str, **kwargs: Any) -> Variant:
     return current_registry().layer(name, **kwargs)
 
 
-def register(obj: Any, name: Optional[str] = None) -> Any:
+def register(obj: _Plugin, name: Optional[str] = None) -> _Plugin:
     """Register a plugin defined in a script or notebook.
 
     Parameters

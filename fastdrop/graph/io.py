@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Union
+from typing import Any, Dict, Union
 
 import numpy as np
 
@@ -29,7 +29,8 @@ def save(model: Layer, path: PathLike) -> None:
     """
     check_layer(model, "model")
     path = _check_path(path)
-    np.savez(path, **{f"param_{i}": p.data for i, p in enumerate(model.parameters())})
+    arrays: Dict[str, Any] = {f"param_{i}": p.data for i, p in enumerate(model.parameters())}
+    np.savez(path, **arrays)
 
 
 def load(model: Layer, path: PathLike) -> Layer:
