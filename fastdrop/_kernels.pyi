@@ -13,6 +13,7 @@ MAX_ROUNDS: int
 DEFAULT_ROUNDS: int
 THRESHOLD_ONE: int
 STREAM_NORMAL: int
+BFLOAT16: int
 COUNTER_LIMIT: int
 ISA_CODES: Dict[str, int]
 DTYPE_CODES: Dict[np.dtype[Any], int]
