@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import platform
+import re
 import sys
 import textwrap
 import time
@@ -136,9 +138,14 @@ def run_one(name: str, args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def _cpu() -> str:
-    from ..bench import cpu_model
-
-    return cpu_model()
+    """The CPU model (Linux) or machine type, and the number of cores this process may use."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            found = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
+    except OSError:
+        found = None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{found.group(1).strip() if found else platform.machine()}, {cores} cores"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

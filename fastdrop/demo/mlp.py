@@ -45,6 +45,7 @@ def _arm(p: float, hidden: int) -> Arm:
         ])
 
     def watch(model: G.Layer) -> List[Tuple[str, G.Layer]]:
+        assert isinstance(model, G.Sequential)
         return [("hidden 1", model[2]), ("hidden 2", model[5])]
 
     return Arm(label(p), build, watch if p > 0 else None)

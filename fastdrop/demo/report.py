@@ -43,7 +43,7 @@ def paired_difference(arm: Sequence[float], baseline: Sequence[float]) -> Dict[s
     mean = float(diffs.mean())
     if n < 2:
         return {"mean": mean, "low": float("nan"), "high": float("nan"), "runs": n}
-    from scipy.stats import t
+    from scipy.stats import t  # type: ignore[import-untyped,unused-ignore]
 
     half = float(t.ppf(0.975, n - 1) * diffs.std(ddof=1) / math.sqrt(n))
     return {"mean": mean, "low": mean - half, "high": mean + half, "runs": n}

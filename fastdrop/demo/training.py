@@ -50,7 +50,7 @@ class Progress:
     LINES = 20
 
     def __init__(self, total: int, desc: str, stream: Optional[TextIO] = None) -> None:
-        from tqdm import tqdm
+        from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
 
         self.stream = stream if stream is not None else sys.stderr
         self.total, self.desc, self.done = total, desc, 0
@@ -88,7 +88,7 @@ def compute_threads(threads: int) -> Iterator[None]:
     threadpoolctl sets the BLAS and OpenMP pools, fastdrop's
     :func:`fastdrop.config_context` its own kernels, all restored on exit.
     """
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped,unused-ignore]
 
     with threadpool_limits(limits=threads), fd.config_context(threads=threads):
         yield
@@ -145,7 +145,7 @@ def keep_pattern(layer: Any, handle: Any) -> np.ndarray:
     mask = handle.mask()[:1]
     block = getattr(layer, "block_size", None)
     if block is not None and mask.ndim == 4:
-        from fastdrop_plugins.dropblock import block_mask
+        from fastdrop_plugins.dropblock import block_mask  # type: ignore[import-not-found,unused-ignore]
 
         # the handle covers the (H - b + 1) x (W - b + 1) seed positions; the demo's maps are
         # larger than its blocks, so b is the layer's block_size
@@ -170,9 +170,10 @@ def train_arm(exp: Experiment, arm: Arm, repeat: int, seed: int, progress: Progr
     data = exp.data
     init_seed, order_seed, mask_seed = np.random.SeedSequence([seed, repeat]).spawn(3)
     model = arm.build(np.random.default_rng(init_seed), fd.Generator(mask_seed))
-    watching = recorder is not None and repeat == 0 and arm.watch is not None
-    if watching:
-        recorder.watch(arm.label, arm.watch(model))
+    # the page replays the first run of each arm
+    watcher = recorder if recorder is not None and repeat == 0 and arm.watch is not None else None
+    if watcher is not None and arm.watch is not None:
+        watcher.watch(arm.label, arm.watch(model))
     optimizer = exp.make_optimizer(model.parameters())
     order = np.random.default_rng(order_seed)
     curves: Dict[str, List[float]] = {"epoch": [], **{metric: [] for metric in METRICS}}
@@ -184,8 +185,8 @@ def train_arm(exp: Experiment, arm: Arm, repeat: int, seed: int, progress: Progr
             batch_losses = []
             for start in range(0, n, exp.batch_size):
                 batch = perm[start:start + exp.batch_size]
-                if watching:
-                    recorder.step(batch[0])
+                if watcher is not None:
+                    watcher.step(batch[0])
                 optimizer.zero_grad()
                 loss, dlogits = G.softmax_cross_entropy(model(data.x_train[batch]), data.y_train[batch])
                 model.backward(dlogits)
@@ -199,8 +200,8 @@ def train_arm(exp: Experiment, arm: Arm, repeat: int, seed: int, progress: Progr
                 progress.done += exp.epochs - epoch
                 break
     finally:
-        if watching:
-            recorder.stop()
+        if watcher is not None:
+            watcher.stop()
     extra = exp.extra(model, data) if exp.extra is not None and not diverged else {}
     return {"curves": curves, "extra": extra, "diverged": diverged}
 
