@@ -54,15 +54,20 @@ class Arm:
 class PageLayer:
     """One layer of the network as the HTML page draws it.
 
-    `units` is the number of neurons (or channels) drawn and `total` the
-    layer's real size; `mask` names the watched dropout layer whose masks
-    mark these units kept or dropped (None: never dropped).
+    `units` is the number of neurons (or channels, or examples) drawn and
+    `total` the layer's real size; `mask` names the watched dropout layer
+    whose masks mark these units kept or dropped (None: never dropped);
+    `what` names the units in the page's caption.  `ids` is for a column
+    of the example's tokens: the watched embedding layer whose row mask
+    says whether each token's row was kept.
     """
 
     name: str
     units: int
     total: int
     mask: Optional[str] = None
+    what: str = "units"
+    ids: Optional[str] = None
 
 
 @dataclass
