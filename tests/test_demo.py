@@ -15,7 +15,7 @@ import pytest
 import fastdrop as fd
 from fastdrop import demo
 from fastdrop.demo import cli, report
-from fastdrop.demo.training import MaskRecorder, Progress, compute_threads, keep_pattern
+from fastdrop.demo.training import MaskRecorder, Progress, compute_threads
 
 QUICK_EXPERIMENTS = list(cli.EXPERIMENTS)
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -10,7 +10,7 @@ strongly correlated, so dropping one of them removes little information.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 
@@ -18,14 +18,14 @@ import fastdrop as fd
 from fastdrop import graph as G
 
 from .data import QUICK_VAL, digits
-from .experiment import Arm, Experiment, PageLayer
+from .experiment import Arm, Experiment, PageLayer, VariantSpec, variant_layers
 
 __all__ = ["experiment", "VARIANTS"]
 
 P = 0.4
 BLOCK = 3
 # label -> (registered variant, keyword arguments) of the layer after each convolution
-VARIANTS = {
+VARIANTS: Dict[str, VariantSpec] = {
     "no dropout": None,
     "elementwise": ("dropout", {"p": P}),
     "spatial2d": ("spatial2d", {"p": P}),
@@ -34,17 +34,11 @@ VARIANTS = {
 LEARNING_RATE, MOMENTUM, BATCH = 0.02, 0.9, 32
 
 
-def _arm(label: str, variant: Optional[Tuple[str, dict]], channels: int) -> Arm:
-    def drop(generator: fd.Generator) -> List[G.Layer]:
-        if variant is None:
-            return []
-        name, kwargs = variant
-        return [fd.layer(name, generator=generator, **kwargs)]
-
+def _arm(label: str, variant: VariantSpec, channels: int) -> Arm:
     def build(rng: np.random.Generator, generator: fd.Generator) -> G.Layer:
         return G.Sequential([
-            G.Conv2d(1, channels, 3, padding=1, rng=rng), G.ReLU(), *drop(generator),
-            G.Conv2d(channels, 2 * channels, 3, padding=1, rng=rng), G.ReLU(), *drop(generator),
+            G.Conv2d(1, channels, 3, padding=1, rng=rng), G.ReLU(), *variant_layers(variant, generator),
+            G.Conv2d(channels, 2 * channels, 3, padding=1, rng=rng), G.ReLU(), *variant_layers(variant, generator),
             G.MaxPool2d(2), G.Flatten(), G.Linear(2 * channels * 16, 10, rng=rng),
         ])
 

@@ -15,14 +15,24 @@ import numpy as np
 import fastdrop as fd
 from fastdrop import graph as G
 
-__all__ = ["Data", "Arm", "Experiment", "PageLayer"]
+__all__ = ["Data", "Arm", "Experiment", "PageLayer", "VariantSpec", "variant_layers"]
 
 # A model builder: (weight initialisation rng, mask generator) -> model.
 Builder = Callable[[np.random.Generator, fd.Generator], G.Layer]
 # The layers whose masks the page shows: model -> [(page layer name, dropout layer)].
 Watcher = Callable[[G.Layer], List[Tuple[str, G.Layer]]]
+# A registered dropout variant and its keyword arguments, or None for no dropout layer.
+VariantSpec = Optional[Tuple[str, Dict[str, Any]]]
 # Extra numbers measured on a trained model: (model, data) -> {column: value}.
 ExtraMetrics = Callable[[G.Layer, "Data"], Dict[str, float]]
+
+
+def variant_layers(spec: VariantSpec, generator: fd.Generator) -> List[G.Layer]:
+    """[the variant `spec` names, drawing from `generator`], or [] for None."""
+    if spec is None:
+        return []
+    name, kwargs = spec
+    return [fd.layer(name, generator=generator, **kwargs)]
 
 
 @dataclass

@@ -11,7 +11,7 @@ sequence.
 """
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 
@@ -19,12 +19,12 @@ import fastdrop as fd
 from fastdrop import graph as G
 
 from .data import QUICK_VAL, digits
-from .experiment import Arm, Experiment, PageLayer
+from .experiment import Arm, Experiment, PageLayer, VariantSpec, variant_layers
 
 __all__ = ["experiment", "VARIANTS"]
 
 P = 0.3
-VARIANTS = {
+VARIANTS: Dict[str, VariantSpec] = {
     "no dropout": None,
     "elementwise": ("dropout", {"p": P}),
     "locked": ("locked", {"p": P, "time_axis": 1}),
@@ -33,14 +33,10 @@ LEARNING_RATE = 3e-3
 BATCH = 32
 
 
-def _arm(label: str, variant: object, hidden: int) -> Arm:
+def _arm(label: str, variant: VariantSpec, hidden: int) -> Arm:
     def build(rng: np.random.Generator, generator: fd.Generator) -> G.Layer:
-        layers: List[G.Layer] = [G.GRU(8, hidden, rng=rng)]
-        if variant is not None:
-            name, kwargs = variant  # type: ignore[misc]
-            layers.append(fd.layer(name, generator=generator, **kwargs))
-        layers += [G.GRU(hidden, hidden, return_sequences=False, rng=rng), G.Linear(hidden, 10, rng=rng)]
-        return G.Sequential(layers)
+        return G.Sequential([G.GRU(8, hidden, rng=rng), *variant_layers(variant, generator),
+                             G.GRU(hidden, hidden, return_sequences=False, rng=rng), G.Linear(hidden, 10, rng=rng)])
 
     def watch(model: G.Layer) -> List[Tuple[str, G.Layer]]:
         assert isinstance(model, G.Sequential)
