@@ -308,8 +308,9 @@ static inline __m256 fd_avx2_load_bf16x8(const uint16_t *p)
     return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
 }
 
-/* 8 float32 lanes -> bfloat16, as fd_float_to_bfloat16. */
-static inline __m128i fd_avx2_to_bf16x8(__m256 v)
+/* 8 float32 lanes -> bfloat16 in the low 16 bits of each 32-bit lane, as
+ * fd_float_to_bfloat16. */
+static inline __m256i fd_avx2_to_bf16x8(__m256 v)
 {
     __m256i x = _mm256_castps_si256(v);
     __m256i high = _mm256_srli_epi32(x, 16);
@@ -317,8 +318,7 @@ static inline __m128i fd_avx2_to_bf16x8(__m256 v)
     __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(x, bias), 16);
     __m256i quiet = _mm256_or_si256(high, _mm256_set1_epi32(0x40));
     __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-    __m256i r = _mm256_blendv_epi8(rounded, quiet, nan);
-    return _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+    return _mm256_blendv_epi8(rounded, quiet, nan);
 }
 
 static inline void fd_avx2_apply_block_bf16(const uint16_t *x, uint16_t *y, const fd_avx2_ring_row *row, int b,
@@ -326,10 +326,11 @@ static inline void fd_avx2_apply_block_bf16(const uint16_t *x, uint16_t *y, cons
 {
     const __m256 s = _mm256_set1_ps(scale);
     const unsigned char *d = fd_avx2_block_drop(row, b);
-    for (int h = 0; h < 16; h += 8) {
-        __m256 v = _mm256_mul_ps(fd_avx2_load_bf16x8(x + h), fd_avx2_multipliers8(d + h, s));
-        _mm_storeu_si128((__m128i *)(void *)(y + h), fd_avx2_to_bf16x8(v));
-    }
+    __m256i lo = fd_avx2_to_bf16x8(_mm256_mul_ps(fd_avx2_load_bf16x8(x), fd_avx2_multipliers8(d, s)));
+    __m256i hi = fd_avx2_to_bf16x8(_mm256_mul_ps(fd_avx2_load_bf16x8(x + 8), fd_avx2_multipliers8(d + 8, s)));
+    /* the pack works within 128-bit lanes: the permute puts the 16 results in order */
+    __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), 0xD8);
+    _mm256_storeu_si256((__m256i *)(void *)y, packed);
 }
 
 #define FD_FN(name) fd_avx2_##name
