@@ -24,16 +24,29 @@
 
 enum { FD_ISA_PORTABLE = 0, FD_ISA_AVX2 = 1, FD_ISA_AVX512 = 2, FD_ISA_NEON = 3 };
 
+#ifdef FD_HAVE_AVX2
+#include <cpuid.h>
+
+/* F16C (CPUID leaf 1, ECX bit 29), asked directly: some compilers'
+ * __builtin_cpu_supports does not know the name. */
+static inline int fd_cpu_has_f16c(void)
+{
+    unsigned int eax, ebx, ecx, edx;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)) != 0;
+}
+#endif
+
 /* Best path the running CPU supports. */
 static inline int fd_isa_best(void)
 {
 #ifdef FD_HAVE_AVX2
     __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !fd_cpu_has_f16c())
+        return FD_ISA_PORTABLE;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl"))
         return FD_ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
-        return FD_ISA_AVX2;
+    return FD_ISA_AVX2;
 #endif
 #ifdef FD_HAVE_NEON
     return FD_ISA_NEON;   /* Advanced SIMD is part of every aarch64 core */
