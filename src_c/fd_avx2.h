@@ -82,7 +82,7 @@ static inline void fd_avx2_ctx_init(fd_avx2_ctx *ctx, const fd_mask_params *mp)
  * bytes (an involution: also the block of slot b). */
 static inline int fd_avx2_slot(int b)
 {
-    return (b & 4) | ((b & 1) << 1) | ((b >> 1) & 1);
+    return (0x75643120 >> (4 * b)) & 7;   /* bits 0 and 1 of b swapped */
 }
 
 /* An empty statement the compiler must assume reads and changes x1 and x3:
@@ -168,17 +168,15 @@ static inline FD_ALWAYS_INLINE void fd_avx2_decide_group(fd_avx2_group_rows *row
         memcpy(slots->a, a + 8 * chunks, sizeof slots->a);
     for (int c = 0; c < chunks; c++) {
         __m256i u[4];
-        uint32_t bits[4] = {0, 0, 0, 0};
+        uint32_t bits[4];
         fd_avx2_bytes(a + 8 * c, u);
         for (int k = 0; k < 4; k++) {
             _mm256_store_si256((__m256i *)(void *)(rows->row[c].drop + 32 * k), fd_avx2_at_least(u[k], ctx->top));
             if (want_ties)
                 bits[k] = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(u[k], ctx->top));
         }
-        if (want_ties) {
-            ties->bits[c][0] = bits[0] | (uint64_t)bits[1] << 32;
-            ties->bits[c][1] = bits[2] | (uint64_t)bits[3] << 32;
-        }
+        if (want_ties)   /* x86 is little-endian: the 32-bit halves in order */
+            memcpy(ties->bits[c], bits, sizeof bits);
     }
 }
 
@@ -197,14 +195,19 @@ static inline uint64_t fd_avx2_tied_words(const fd_avx2_group_ties *ties)
     return (uint32_t)~_mm256_movemask_epi8(packed);
 }
 
+/* Words are read as the 16-bit units they are in memory (x86 is
+ * little-endian); spare words follow the group's. */
+typedef uint16_t fd_avx2_word __attribute__((may_alias));
+
 static inline uint32_t fd_avx2_word_ties(const fd_avx2_group_ties *ties, int w)
 {
-    return fd_group_ties_word(ties, w);
+    return ((const fd_avx2_word *)(const void *)ties)[w];
 }
 
+/* The 16 drop bytes of word w: the rows and the spare slots are contiguous. */
 static inline unsigned char *fd_avx2_word_drop(fd_avx2_group_rows *rows, int w)
 {
-    return w < FD_TIE_WORDS ? rows->row[w >> 3].drop + FD_BLOCK_ELEMS * (w & 7) : rows->spare[w - FD_TIE_WORDS];
+    return (unsigned char *)(void *)rows + FD_BLOCK_ELEMS * w;
 }
 
 static inline uint32_t fd_avx2_word_keep(fd_avx2_group_rows *rows, int w)
