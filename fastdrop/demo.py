@@ -23,14 +23,13 @@ import time
 import numpy as np
 
 import fastdrop as fd
-from fastdrop import _registry
 from fastdrop import graph as G
 
 PS = (0.0, 0.2, 0.5, 0.8)
 # Plain SGD with momentum, as in Srivastava et al. (2014); a rate the p = 0.8
 # network still trains at (at 0.03 it diverges).
 LEARNING_RATE, MOMENTUM, BATCH = 0.01, 0.9, 32
-MISSING_DEPS_MESSAGE = ('fastdrop demo needs scikit-learn and matplotlib: pip install "fastdrop[demo]"')
+MISSING_DEPS_MESSAGE = ('fastdrop demo needs scikit-learn and matplotlib: pip install "fastdropout[demo]"')
 
 
 def parse_args(argv):
@@ -285,7 +284,7 @@ def main(argv=None):
             runs = [train_one(data, p, args, repeat, recorder, progress) for repeat in range(args.repeats)]
             results[p] = summarise(runs)
     finally:
-        _registry.unregister(recorder)
+        fd.unregister(recorder)
 
     found, finding_lines = findings(results)
     rows = table(results)

@@ -8,6 +8,8 @@ with :func:`fastdrop.register`.
 
 The markers are created once, here, and imported everywhere else.
 """
+from typing import Any, Optional, Sequence
+
 import pluggy
 
 hookspec = pluggy.HookspecMarker("fastdrop")
@@ -22,7 +24,7 @@ __all__ = ["hookspec", "hookimpl", "fastdrop_variants", "fastdrop_mask_drawn"]
 
 
 @hookspec
-def fastdrop_variants():
+def fastdrop_variants() -> Optional[Sequence[type]]:
     """Return the dropout variant classes this plugin provides.
 
     Called when the variant table is first needed (the first call of
@@ -31,7 +33,7 @@ def fastdrop_variants():
 
     :returns:
         A list (or tuple) of classes, each a subclass of
-        :class:`fastdrop.graph.Variant` that sets a unique ``name`` (a
+        :class:`fastdrop.Variant` that sets a unique ``name`` (a
         string without whitespace), a one-line ``description``, and
         overrides ``forward`` and ``backward``.  Each class must be
         constructible with no arguments.  ``None`` or an empty list means
@@ -40,7 +42,7 @@ def fastdrop_variants():
     The results of all plugins are collected.  A name claimed by two
     classes is an error naming both plugins; a class that breaks the rules
     above is an error naming its plugin.  A plugin whose hook raises is
-    reported with a :class:`fastdrop._registry.PluginWarning` and skipped.
+    reported with a :class:`fastdrop.PluginWarning` and skipped.
 
     Since version 0.1.
     """
@@ -52,7 +54,7 @@ def fastdrop_variants():
 
 
 @hookspec
-def fastdrop_mask_drawn(layer, handle):
+def fastdrop_mask_drawn(layer: Any, handle: Any) -> None:
     """Observe a mask (or noise) a variant has just drawn in training.
 
     Called by every variant, right after each random draw of a forward call
@@ -74,7 +76,7 @@ def fastdrop_mask_drawn(layer, handle):
 
     When no plugin implements this hook, calling it costs a single
     attribute test.  An implementation that raises is reported with a
-    :class:`fastdrop._registry.PluginWarning`; training goes on.
+    :class:`fastdrop.PluginWarning`; training goes on.
 
     Since version 0.1.
     """

@@ -182,48 +182,88 @@ static inline void fd_apply_contiguous(int dtype, const char *x, char *y, int64_
     }
 }
 
-/*
- * Any strides (in bytes, negative allowed): the logical index runs over
- * `shape` in C order, starting at 0.  ndim >= 1; a 0-d array is passed as
- * shape (1,).  Rows are processed in pieces through a small keep buffer.
- */
 #define FD_STRIDED_PIECE 2048
 #define FD_MAX_NDIM 64
 
+/*
+ * One run of n elements with consecutive logical indices first .. first+n-1
+ * at byte strides xs and ys (negative allowed).  Unit strides on aligned
+ * elements take the SIMD path; anything else goes through a small keep
+ * buffer, element by element with memcpy.
+ */
+static inline void fd_apply_run(int dtype, const char *x, char *y, int64_t n, int64_t xs, int64_t ys,
+                                uint64_t first, const fd_mask_params *mp, double scale, int isa)
+{
+    int64_t size = fd_itemsize(dtype);
+    if (xs == size && ys == size && (uintptr_t)x % (uintptr_t)size == 0 && (uintptr_t)y % (uintptr_t)size == 0) {
+        fd_apply_contiguous(dtype, x, y, n, first, mp, scale, isa);
+        return;
+    }
+    unsigned char keep[FD_STRIDED_PIECE];
+    for (int64_t k = 0; k < n; k += FD_STRIDED_PIECE) {
+        int64_t len = n - k < FD_STRIDED_PIECE ? n - k : FD_STRIDED_PIECE;
+        fd_keep_range(keep, len, first + (uint64_t)k, mp, isa);
+        fd_scale_elements(dtype, x + k * xs, y + k * ys, keep, len, xs, ys, scale);
+    }
+}
+
+/*
+ * A view of ndim >= 1 axes: element (i_0, ..., i_{ndim-1}) lies at byte
+ * offset sum_d i_d * xstrides[d] of x (ystrides of y) and has the logical
+ * index first + sum_d i_d * lstrides[d].  The last axis has logical stride 1,
+ * so every row is one run of consecutive logical indices.  A plain call
+ * passes the C strides of its own shape and first = 0; a block of a larger
+ * logical array passes that array's strides and the logical index of the
+ * block's first element, and gets exactly the part of the larger array's
+ * mask that covers it.
+ */
+static inline void fd_apply_view(int dtype, const char *x, char *y, int ndim, const int64_t *shape,
+                                 const int64_t *xstrides, const int64_t *ystrides, const int64_t *lstrides,
+                                 uint64_t first, const fd_mask_params *mp, double scale, int isa)
+{
+    if (ndim < 1)
+        return;
+    for (int d = 0; d < ndim; d++)
+        if (shape[d] == 0)
+            return;
+    int last = ndim - 1;
+    int64_t index[FD_MAX_NDIM] = {0};
+    for (;;) {
+        const char *xr = x;
+        char *yr = y;
+        uint64_t row_first = first;
+        for (int d = 0; d < last; d++) {
+            xr += index[d] * xstrides[d];
+            yr += index[d] * ystrides[d];
+            row_first += (uint64_t)(index[d] * lstrides[d]);
+        }
+        fd_apply_run(dtype, xr, yr, shape[last], xstrides[last], ystrides[last], row_first, mp, scale, isa);
+        int d = last - 1;
+        while (d >= 0 && ++index[d] == shape[d])   /* odometer over the outer axes */
+            index[d--] = 0;
+        if (d < 0)
+            return;
+    }
+}
+
+/* Any strides, the logical index running over `shape` in C order from 0. */
 static inline void fd_apply_strided(int dtype, const char *x, char *y, int ndim, const int64_t *shape,
                                     const int64_t *xstrides, const int64_t *ystrides,
                                     const fd_mask_params *mp, double scale, int isa)
 {
     if (ndim < 1)
         return;
-    int64_t total = 1;
-    for (int d = 0; d < ndim; d++)
-        total *= shape[d];
-    if (total == 0)
-        return;
-    int64_t row = shape[ndim - 1];
-    int64_t index[FD_MAX_NDIM] = {0};
-    unsigned char keep[FD_STRIDED_PIECE];
-    for (int64_t first = 0; first < total; first += row) {
-        const char *xr = x;
-        char *yr = y;
-        for (int d = 0; d < ndim - 1; d++) {
-            xr += index[d] * xstrides[d];
-            yr += index[d] * ystrides[d];
-        }
-        for (int64_t k = 0; k < row; k += FD_STRIDED_PIECE) {
-            int64_t len = row - k < FD_STRIDED_PIECE ? row - k : FD_STRIDED_PIECE;
-            fd_keep_range(keep, len, (uint64_t)(first + k), mp, isa);
-            fd_scale_elements(dtype, xr + k * xstrides[ndim - 1], yr + k * ystrides[ndim - 1], keep, len,
-                              xstrides[ndim - 1], ystrides[ndim - 1], scale);
-        }
-        for (int d = ndim - 2; d >= 0; d--) {   /* odometer over the outer axes */
-            if (++index[d] < shape[d])
-                break;
-            index[d] = 0;
-        }
+    int64_t lstrides[FD_MAX_NDIM];
+    int64_t step = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        lstrides[d] = step;
+        step *= shape[d];
     }
+    fd_apply_view(dtype, x, y, ndim, shape, xstrides, ystrides, lstrides, 0, mp, scale, isa);
 }
+
+/* Normal deviates per counter block: two Box-Muller pairs of 32-bit words. */
+#define FD_NORMALS_PER_BLOCK 4
 
 /*
  * Standard normal noise, element i of a call: Box-Muller on block
@@ -238,8 +278,8 @@ static inline void fd_normal_range(double *z, int64_t n, uint64_t first, fd_key2
     const double two_m32 = 2.3283064365386962890625e-10;
     for (int64_t k = 0; k < n; k++) {
         uint64_t i = first + (uint64_t)k;
-        fd_ctr4 out = fd_philox4x32(fd_block_counter(counter + i / 4, FD_STREAM_NORMAL), key, rounds);
-        int q = (int)((i % 4) / 2);
+        fd_ctr4 out = fd_philox4x32(fd_block_counter(counter + i / FD_NORMALS_PER_BLOCK, FD_STREAM_NORMAL), key, rounds);
+        int q = (int)((i % FD_NORMALS_PER_BLOCK) / 2);
         double u1 = ((double)out.v[2 * q] + 1.0) * two_m32;
         double u2 = (double)out.v[2 * q + 1] * two_m32;
         double r = sqrt(-2.0 * log(u1));

@@ -24,6 +24,7 @@
 #ifndef FD_MASK_H
 #define FD_MASK_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 #include "fd_philox.h"
@@ -42,6 +43,21 @@ typedef struct {
     int rounds;
     uint64_t threshold; /* keep iff u < threshold; 0 drops all, 2^32 keeps all */
 } fd_mask_params;
+
+/* The keep threshold of drop probability p in [0, 1]: t = round((1 - p) * 2^32),
+ * ties to even, so the keep probability t / 2^32 is within 2^-33 of 1 - p and
+ * p = 0 and p = 1 are exact. */
+static inline uint64_t fd_threshold_for(double p)
+{
+    return (uint64_t)nearbyint((1.0 - p) * 4294967296.0);
+}
+
+/* The factor of kept elements in inverted dropout: 1 / (1 - p), or 0 when
+ * every element is dropped. */
+static inline double fd_inverted_scale(double p)
+{
+    return p >= 1.0 ? 0.0 : 1.0 / (1.0 - p);
+}
 
 static inline fd_ctr4 fd_block_counter(uint64_t block, uint32_t stream)
 {
