@@ -111,23 +111,28 @@ static inline void fd_scale_elements(int dtype, const char *x, char *y, const un
     }
 }
 
+static inline int64_t fd_itemsize(int dtype)
+{
+    return dtype == FD_FLOAT64 ? 8 : dtype == FD_FLOAT32 ? 4 : 2;
+}
+
 /*
- * One chunk, portable: y = x * (keep ? s : 0), in place (x == y) or with no
- * overlap.  Each case has its own loop with restrict pointers: a single
- * loop would get a run-time overlap check from the vectorizer, whose scalar
- * fallback (taken in place, the common call) branches on every element and
- * mispredicts half of them at p = 0.5.
+ * n elements (a chunk, or a piece of one), portable: y = x * (keep ? s : 0),
+ * in place (x == y) or with no overlap.  Each case has its own loop with
+ * restrict pointers: a single loop would get a run-time overlap check from
+ * the vectorizer, whose scalar fallback (taken in place, the common call)
+ * branches on every element and mispredicts half of them at p = 0.5.
  */
 #define FD_PORTABLE_SCALE(name, T, SCALE)                                                          \
     static inline void name(const T *restrict x, T *restrict y, const unsigned char *restrict keep, \
-                            double scale)                                                        \
+                            double scale, int n)                                                 \
     {                                                                                            \
-        for (int e = 0; e < FD_CHUNK_ELEMS; e++)                                                 \
+        for (int e = 0; e < n; e++)                                                              \
             y[e] = SCALE(x[e], keep[e], scale);                                                  \
     }                                                                                            \
-    static inline void name##_inplace(T *restrict x, const unsigned char *restrict keep, double scale) \
+    static inline void name##_inplace(T *restrict x, const unsigned char *restrict keep, double scale, int n) \
     {                                                                                            \
-        for (int e = 0; e < FD_CHUNK_ELEMS; e++)                                                 \
+        for (int e = 0; e < n; e++)                                                              \
             x[e] = SCALE(x[e], keep[e], scale);                                                  \
     }
 /* keep is 0 or 1 and the scale finite and >= 0, so (float)keep * s is s or
@@ -139,15 +144,25 @@ FD_PORTABLE_SCALE(fd_portable_scale_f32, float, FD_SCALE_F32_D)
 FD_PORTABLE_SCALE(fd_portable_scale_f64, double, FD_SCALE_F64_D)
 FD_PORTABLE_SCALE(fd_portable_scale_f16, uint16_t, FD_SCALE_F16_D)
 
-#define FD_PORTABLE_SCALE_CHUNK(name, T)                                                  \
+#define FD_PORTABLE_SCALE_CASE(name, T)                                                   \
     {                                                                                     \
-        const T *xc = (const T *)x + c * FD_CHUNK_ELEMS;                                  \
-        T *yc = (T *)y + c * FD_CHUNK_ELEMS;                                              \
-        if ((const void *)xc == (const void *)yc)                                         \
-            name##_inplace(yc, keep, scale);                                              \
+        if ((const void *)x == (const void *)y)                                           \
+            name##_inplace((T *)y, keep, scale, n);                                       \
         else                                                                              \
-            name(xc, yc, keep, scale);                                                    \
+            name((const T *)x, (T *)y, keep, scale, n);                                   \
     }
+
+/* n contiguous elements of one dtype through the loops above. */
+static inline void fd_portable_scale(int dtype, const char *x, char *y, const unsigned char *keep, int n,
+                                     double scale)
+{
+    if (dtype == FD_FLOAT32)
+        FD_PORTABLE_SCALE_CASE(fd_portable_scale_f32, float)
+    else if (dtype == FD_FLOAT64)
+        FD_PORTABLE_SCALE_CASE(fd_portable_scale_f64, double)
+    else
+        FD_PORTABLE_SCALE_CASE(fd_portable_scale_f16, uint16_t)
+}
 
 /* Whole chunks, portable: decisions into a small buffer, then a loop the
  * compiler vectorizes. */
@@ -155,14 +170,10 @@ static inline void fd_portable_apply_chunks(int dtype, const char *x, char *y, i
                                             uint64_t block0, const fd_mask_params *mp, double scale)
 {
     unsigned char keep[FD_CHUNK_ELEMS];
+    int64_t bytes = FD_CHUNK_ELEMS * fd_itemsize(dtype);
     for (int64_t c = 0; c < nchunks; c++) {
         fd_chunk_keep_portable(keep, block0 + 8 * (uint64_t)c, mp);
-        if (dtype == FD_FLOAT32)
-            FD_PORTABLE_SCALE_CHUNK(fd_portable_scale_f32, float)
-        else if (dtype == FD_FLOAT64)
-            FD_PORTABLE_SCALE_CHUNK(fd_portable_scale_f64, double)
-        else
-            FD_PORTABLE_SCALE_CHUNK(fd_portable_scale_f16, uint16_t)
+        fd_portable_scale(dtype, x + c * bytes, y + c * bytes, keep, FD_CHUNK_ELEMS, scale);
     }
 }
 
@@ -195,9 +206,19 @@ static inline void fd_apply_chunks(int dtype, const char *x, char *y, int64_t nc
     fd_portable_apply_chunks(dtype, x, y, nchunks, block0, mp, scale);
 }
 
-static inline int64_t fd_itemsize(int dtype)
+/*
+ * Part of one chunk, contiguous: elements first .. first+n-1, all inside the
+ * chunk that starts at c0.  Scaled by the vectorized loops rather than
+ * element by element: the head and tail of each row of a block that does not
+ * start and end on chunk boundaries (a Dask block, most tiles) come here.
+ */
+static inline void fd_apply_piece(int dtype, const char *x, char *y, int64_t n, uint64_t first,
+                                  const fd_mask_params *mp, double scale, int isa)
 {
-    return dtype == FD_FLOAT64 ? 8 : dtype == FD_FLOAT32 ? 4 : 2;
+    unsigned char keep[FD_CHUNK_ELEMS];
+    uint64_t c0 = first - first % FD_CHUNK_ELEMS;
+    fd_chunk_keep(keep, mp->counter + c0 / FD_BLOCK_ELEMS, mp, isa);
+    fd_portable_scale(dtype, x, y, keep + (first - c0), (int)n, scale);
 }
 
 /*
@@ -220,21 +241,17 @@ static inline void fd_apply_contiguous(int dtype, const char *x, char *y, int64_
     uint64_t head_end = first % FD_CHUNK_ELEMS ? first - first % FD_CHUNK_ELEMS + FD_CHUNK_ELEMS : first;
     if (head_end > end)
         head_end = end;
-    unsigned char keep[FD_CHUNK_ELEMS];
-    if (head_end > first) {
-        fd_keep_range(keep, (int64_t)(head_end - first), first, mp, isa);
-        fd_scale_elements(dtype, x, y, keep, (int64_t)(head_end - first), size, size, scale);
-    }
+    if (head_end > first)
+        fd_apply_piece(dtype, x, y, (int64_t)(head_end - first), first, mp, scale, isa);
     int64_t offset = (int64_t)(head_end - first);
     int64_t nchunks = (int64_t)((end - head_end) / FD_CHUNK_ELEMS);
     if (nchunks > 0)
         fd_apply_chunks(dtype, x + offset * size, y + offset * size, nchunks,
                         mp->counter + head_end / FD_BLOCK_ELEMS, mp, scale, isa);
     offset += nchunks * FD_CHUNK_ELEMS;
-    if (offset < n) {
-        fd_keep_range(keep, n - offset, first + (uint64_t)offset, mp, isa);
-        fd_scale_elements(dtype, x + offset * size, y + offset * size, keep, n - offset, size, size, scale);
-    }
+    if (offset < n)
+        fd_apply_piece(dtype, x + offset * size, y + offset * size, n - offset, first + (uint64_t)offset, mp, scale,
+                       isa);
 }
 
 #define FD_STRIDED_PIECE 2048
