@@ -1,15 +1,19 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Compiled core of fastdrop: thin, typed entry points over src_c/.
 
-Validation happens in the Python layer (fastdrop/_dropout.py); everything here
-assumes arguments that were already checked.  The kernels run without the
-GIL, split across OpenMP threads above a size threshold.
+Validation happens in the Python layer (fastdrop/_dropout.py and
+fastdrop/_validation.py); everything here assumes arguments that were
+already checked.  The kernels run without the GIL, split across OpenMP
+threads above a size threshold.  Two C-level types live here because the
+fast path reads them without Python attribute lookups: the counter state of
+a generator (reserved under its own lock) and the fields of a dropout
+handle (set once, by one function).
 """
 import numpy as np
 cimport numpy as cnp
+cimport cython
 from cython.parallel cimport prange
 from libc.stdint cimport uint32_t, uint64_t, int64_t, uint16_t
-from libc.math cimport nearbyint
 
 cnp.import_array()
 
@@ -17,25 +21,24 @@ cnp.import_array()
 # costs more than the work.
 cdef int64_t MIN_ELEMS_PER_THREAD = 65536
 
-cdef int _dtype_code(cnp.ndarray a) except -1:
-    cdef int num = cnp.PyArray_TYPE(a)
-    if num == cnp.NPY_FLOAT32:
-        return FD_FLOAT32
-    if num == cnp.NPY_FLOAT64:
-        return FD_FLOAT64
-    if num == cnp.NPY_FLOAT16:
-        return FD_FLOAT16
-    raise TypeError("unsupported dtype %s" % a.dtype)
+BLOCK_ELEMS = FD_BLOCK_ELEMS
+CHUNK_ELEMS = FD_CHUNK_ELEMS
+MAX_NDIM = FD_MAX_NDIM
+NORMALS_PER_BLOCK = FD_NORMALS_PER_BLOCK
+MIN_ROUNDS = FD_PHILOX_MIN_ROUNDS
+MAX_ROUNDS = FD_PHILOX_MAX_ROUNDS
+DEFAULT_ROUNDS = FD_PHILOX_DEFAULT_ROUNDS
+THRESHOLD_ONE = FD_THRESHOLD_ONE
+STREAM_NORMAL = FD_STREAM_NORMAL
+COUNTER_LIMIT = 1 << 64          # blocks in one generator's counter space
+ISA_CODES = {"portable": FD_ISA_PORTABLE, "avx2": FD_ISA_AVX2, "avx512": FD_ISA_AVX512, "neon": FD_ISA_NEON}
+BFLOAT16 = FD_BFLOAT16
+# The dtypes the kernels compute on; ml_dtypes.bfloat16 joins the first time
+# the Python layer meets one (fastdrop never imports ml_dtypes itself).
+DTYPE_CODES = {np.dtype(np.float16): FD_FLOAT16, np.dtype(np.float32): FD_FLOAT32,
+               np.dtype(np.float64): FD_FLOAT64}
 
-
-cdef fd_mask_params _params(uint32_t k0, uint32_t k1, uint64_t counter, int rounds, uint64_t threshold):
-    cdef fd_mask_params mp
-    mp.key.v[0] = k0
-    mp.key.v[1] = k1
-    mp.counter = counter
-    mp.rounds = rounds
-    mp.threshold = threshold
-    return mp
+cdef object _COUNTER_LIMIT = COUNTER_LIMIT
 
 
 cdef extern from *:
@@ -49,8 +52,10 @@ cdef extern from *:
     int FD_OPENMP
 
 
+# ---------------------------------------------------------------- the CPU
+
 def isa_best():
-    """Code of the best ISA path this CPU supports (0 portable, 1 AVX2, 2 AVX-512)."""
+    """Code of the best ISA path this CPU supports (see ISA_CODES)."""
     return fd_isa_best()
 
 
@@ -63,8 +68,124 @@ def openmp_enabled():
     return bool(FD_OPENMP)
 
 
+def threshold_for(double p):
+    """The 32-bit keep threshold round((1 - p) * 2**32) of src_c/fd_mask.h."""
+    return fd_threshold_for(p)
 
 
+def inverted_scale(double p):
+    """1 / (1 - p), or 0 for p = 1: the factor of kept elements."""
+    return fd_inverted_scale(p)
+
+
+# ---------------------------------------------------------------- counter state
+
+cdef class CounterStream:
+    """Key, rounds and next counter block of a Philox stream.
+
+    Every reservation, from Python (:meth:`reserve`) or from compiled code
+    (``reserve_c``, without the GIL), goes through one function holding
+    this object's lock, so concurrent callers always get disjoint ranges,
+    with or without a GIL.
+    """
+
+    cdef int reserve_c(self, uint64_t blocks, uint64_t *start) noexcept nogil:
+        """Take `blocks` blocks; 0 and the first in *start, or -1 (nothing
+        taken) when they would pass 2**64.  1 means the range starts at
+        exactly 2**64 (only for blocks == 0)."""
+        cdef int status = 0
+        with self._lock:
+            if self._at_end:
+                status = 1 if blocks == 0 else -1
+            elif blocks > 0 and blocks - 1 > <uint64_t>0xFFFFFFFFFFFFFFFF - self._next:
+                status = -1
+            else:
+                start[0] = self._next
+                self._next += blocks          # wraps to 0 exactly at 2**64
+                if blocks > 0 and self._next == 0:
+                    self._at_end = True
+        return status
+
+    def _reserve(self, uint64_t blocks):
+        """The first block of `blocks` reserved ones, or None when they do not fit."""
+        cdef uint64_t start = 0
+        cdef int status = self.reserve_c(blocks, &start)
+        if status < 0:
+            return None
+        return _COUNTER_LIMIT if status == 1 else start
+
+    def _set_stream(self, uint32_t k0, uint32_t k1, int rounds, object counter):
+        """Replace key, rounds and counter (0 <= counter <= 2**64) at once."""
+        cdef bint at_end = counter == _COUNTER_LIMIT
+        cdef uint64_t next_block = 0 if at_end else <uint64_t>counter
+        with self._lock:
+            self._key.v[0] = k0
+            self._key.v[1] = k1
+            self._rounds = rounds
+            self._next = next_block
+            self._at_end = at_end
+
+    def _stream(self):
+        """(k0, k1, rounds, counter), read at once."""
+        cdef uint32_t k0, k1
+        cdef int rounds
+        cdef uint64_t next_block
+        cdef bint at_end
+        with self._lock:
+            k0, k1, rounds = self._key.v[0], self._key.v[1], self._rounds
+            next_block, at_end = self._next, self._at_end
+        return k0, k1, rounds, (_COUNTER_LIMIT if at_end else next_block)
+
+    @property
+    def key(self):
+        """The two 32-bit Philox key words."""
+        return (self._key.v[0], self._key.v[1])
+
+    @property
+    def counter(self):
+        """The next unused counter block (2**64 once every block is used)."""
+        return self._stream()[3]
+
+    @property
+    def rounds(self):
+        """Philox rounds, 7 to 16."""
+        return self._rounds
+
+
+# ---------------------------------------------------------------- handle fields
+
+cdef class MaskHandle:
+    """The fields of a dropout handle: set once by :meth:`set_fields`, the
+    single initializer that the Python constructor and the fast path share,
+    then read-only."""
+
+    cdef int set_fields(self, tuple key, object counter, int rounds, double p, tuple shape,
+                        tuple mask_shape, str mode, bint training) except -1:
+        if self.ready:
+            raise AttributeError("a DropoutHandle is immutable")
+        self.key, self.counter, self.rounds, self.p = key, counter, rounds, p
+        self.shape, self.mask_shape, self.mode, self.training = shape, mask_shape, mode, training
+        self.params.key.v[0] = key[0]
+        self.params.key.v[1] = key[1]
+        # a handle at exactly 2**64 covers no block: nothing ever reads it
+        self.params.counter = 0 if counter == _COUNTER_LIMIT else <uint64_t>counter
+        self.params.rounds = rounds
+        self.params.threshold = fd_threshold_for(p)
+        self.train_scale = 1.0 if mode == "standard" else fd_inverted_scale(p)
+        self.elementwise = mask_shape == shape
+        self.ready = True
+        return 0
+
+    def _set_fields(self, key, counter, rounds, p, shape, mask_shape, mode, training):
+        self.set_fields(key, counter, rounds, p, shape, mask_shape, mode, training)
+
+    @property
+    def threshold(self):
+        """The 32-bit keep threshold: an element is kept iff its uniform u < threshold."""
+        return self.params.threshold
+
+
+# ---------------------------------------------------------------- kernels
 
 def philox4x32(const uint32_t[:, ::1] counters, uint32_t k0, uint32_t k1, int rounds):
     """Raw block function over rows of a (n, 4) uint32 array."""
@@ -89,7 +210,21 @@ def philox4x32(const uint32_t[:, ::1] counters, uint32_t k0, uint32_t k1, int ro
     return out
 
 
-cdef int _threads_for(int64_t n, int nthreads) nogil:
+cdef int _dtype_code(cnp.ndarray a) except -1:
+    cdef int num = cnp.PyArray_TYPE(a)
+    if num == cnp.NPY_FLOAT32:
+        return FD_FLOAT32
+    if num == cnp.NPY_FLOAT64:
+        return FD_FLOAT64
+    if num == cnp.NPY_FLOAT16:
+        return FD_FLOAT16
+    code = DTYPE_CODES.get(a.dtype)
+    if code is None:
+        raise TypeError("unsupported dtype %s" % a.dtype)
+    return code
+
+
+cdef int _threads_for(int64_t n, int nthreads) noexcept nogil:
     cdef int64_t most = n // MIN_ELEMS_PER_THREAD
     if most < 1:
         return 1
@@ -98,31 +233,112 @@ cdef int _threads_for(int64_t n, int nthreads) nogil:
     return nthreads
 
 
-cdef int _apply_contiguous(cnp.ndarray x, cnp.ndarray y, uint32_t k0, uint32_t k1, uint64_t counter, int rounds,
-                           uint64_t threshold, double scale, int isa, int nthreads) except -1:
-    cdef fd_mask_params mp = _params(k0, k1, counter, rounds, threshold)
-    cdef int dtype = _dtype_code(x)
-    cdef int64_t n = cnp.PyArray_SIZE(x)
-    cdef const char *xp = <const char *>cnp.PyArray_DATA(x)
-    cdef char *yp = <char *>cnp.PyArray_DATA(y)
-    cdef int64_t itemsize = cnp.PyArray_ITEMSIZE(x)
+cdef int64_t _ONE = 1    # the logical stride of a single run
+
+
+cdef void _apply_run_threaded(int dtype, const char *x, char *y, int64_t n, int64_t xs, int64_t ys,
+                              uint64_t first, const fd_mask_params *mp, double scale, int isa,
+                              int nt) noexcept nogil:
+    """One run of consecutive logical indices, split into chunk-sized pieces
+    across nt threads (the split never changes a bit of the result)."""
     cdef int64_t piece, start, count
     cdef int t
-    cdef int nt = _threads_for(n, nthreads)
+    if nt <= 1:
+        fd_apply_view(dtype, x, y, 1, &n, &xs, &ys, &_ONE, first, mp, scale, isa)
+        return
+    piece = (n + nt - 1) // nt
+    piece = (piece + FD_CHUNK_ELEMS - 1) // FD_CHUNK_ELEMS * FD_CHUNK_ELEMS
+    for t in prange(nt, num_threads=nt, schedule="static"):
+        start = t * piece
+        if start < n:
+            count = piece if n - start > piece else n - start
+            fd_apply_view(dtype, x + start * xs, y + start * ys, 1, &count, &xs, &ys, &_ONE,
+                          first + <uint64_t>start, mp, scale, isa)
+
+
+cdef int _collapse(int ndim, int64_t *shape, int64_t *xs, int64_t *ys, int64_t *ls,
+                   int64_t itemsize) noexcept nogil:
+    """Drop axes of length 1 and merge neighbours whose memory and logical
+    strides both chain, in place; the last axis keeps logical stride 1.
+    Returns the new number of axes (>= 1)."""
+    cdef int d, k = 0
+    for d in range(ndim):
+        if shape[d] == 1:
+            continue
+        if k > 0 and (xs[k - 1] == xs[d] * shape[d] and ys[k - 1] == ys[d] * shape[d]
+                      and ls[k - 1] == ls[d] * shape[d]):
+            shape[k - 1] *= shape[d]
+            xs[k - 1], ys[k - 1], ls[k - 1] = xs[d], ys[d], ls[d]
+            continue
+        shape[k], xs[k], ys[k], ls[k] = shape[d], xs[d], ys[d], ls[d]
+        k += 1
+    if k == 0 or ls[k - 1] != 1:
+        shape[k], xs[k], ys[k], ls[k] = 1, itemsize, itemsize, 1
+        k += 1
+    return k
+
+
+cdef int _apply_array(cnp.ndarray x, cnp.ndarray y, const fd_mask_params *mp, double scale,
+                      const int64_t *lstrides, uint64_t first, int isa, int nthreads) except -1:
+    """y = x * (kept ? scale : 0), element (i_0, ...) of x having the logical
+    index first + sum i_d * lstrides[d] (in elements).  x and y: same shape
+    and dtype, y is x or does not overlap it."""
+    cdef int dtype = _dtype_code(x)
+    cdef int ndim = cnp.PyArray_NDIM(x), d, t, nt
+    cdef int64_t n = cnp.PyArray_SIZE(x)
+    cdef int64_t itemsize = cnp.PyArray_ITEMSIZE(x)
+    cdef int64_t shape[FD_MAX_NDIM + 1]
+    cdef int64_t xs[FD_MAX_NDIM + 1]
+    cdef int64_t ys[FD_MAX_NDIM + 1]
+    cdef int64_t ls[FD_MAX_NDIM + 1]
+    cdef const char *xp = <const char *>cnp.PyArray_DATA(x)
+    cdef char *yp = <char *>cnp.PyArray_DATA(y)
+    cdef int64_t piece, lo, rows
     if n == 0:
         return 0
+    for d in range(ndim):
+        shape[d] = cnp.PyArray_DIM(x, d)
+        xs[d] = cnp.PyArray_STRIDE(x, d)
+        ys[d] = cnp.PyArray_STRIDE(y, d)
+        ls[d] = lstrides[d]
     with nogil:
-        if nt <= 1:
-            fd_apply_contiguous(dtype, xp, yp, n, 0, &mp, scale, isa)
+        ndim = _collapse(ndim, shape, xs, ys, ls, itemsize)
+        nt = _threads_for(n, nthreads)
+        if ndim == 1:
+            _apply_run_threaded(dtype, xp, yp, shape[0], xs[0], ys[0], first, mp, scale, isa, nt)
+        elif nt <= 1 or shape[0] < 2:
+            fd_apply_view(dtype, xp, yp, ndim, shape, xs, ys, ls, first, mp, scale, isa)
         else:
-            piece = (n + nt - 1) // nt
-            piece = (piece + FD_CHUNK_ELEMS - 1) // FD_CHUNK_ELEMS * FD_CHUNK_ELEMS
+            # split the outer axis: each thread takes a band of it
+            if nt > shape[0]:
+                nt = <int>shape[0]
+            piece = (shape[0] + nt - 1) // nt
             for t in prange(nt, num_threads=nt, schedule="static"):
-                start = t * piece
-                if start < n:
-                    count = piece if n - start > piece else n - start
-                    fd_apply_contiguous(dtype, xp + start * itemsize, yp + start * itemsize,
-                                        count, <uint64_t>start, &mp, scale, isa)
+                lo = t * piece
+                if lo < shape[0]:
+                    rows = piece if shape[0] - lo > piece else shape[0] - lo
+                    _apply_band(dtype, xp + lo * xs[0], yp + lo * ys[0], ndim, rows, shape, xs, ys, ls,
+                                first + <uint64_t>(lo * ls[0]), mp, scale, isa)
+    return 0
+
+
+cdef void _apply_band(int dtype, const char *x, char *y, int ndim, int64_t rows, const int64_t *shape,
+                      const int64_t *xs, const int64_t *ys, const int64_t *ls, uint64_t first,
+                      const fd_mask_params *mp, double scale, int isa) noexcept nogil:
+    cdef int64_t band[FD_MAX_NDIM + 1]
+    cdef int d
+    band[0] = rows
+    for d in range(1, ndim):
+        band[d] = shape[d]
+    fd_apply_view(dtype, x, y, ndim, band, xs, ys, ls, first, mp, scale, isa)
+
+
+cdef int _c_strides(int ndim, const cnp.npy_intp *shape, int64_t *out) noexcept nogil:
+    cdef int64_t step = 1
+    cdef int d
+    for d in range(ndim - 1, -1, -1):
+        out[d] = step
+        step *= shape[d]
     return 0
 
 
@@ -133,42 +349,42 @@ def apply(cnp.ndarray x, cnp.ndarray y, uint32_t k0, uint32_t k1, uint64_t count
     x and y have the same shape and dtype; y may be x itself (in place) or
     any view that does not partly overlap x.
     """
-    cdef fd_mask_params mp = _params(k0, k1, counter, rounds, threshold)
-    cdef int dtype = _dtype_code(x)
-    cdef int64_t n = x.size
-    cdef const char *xp = <const char *>cnp.PyArray_DATA(x)
-    cdef char *yp = <char *>cnp.PyArray_DATA(y)
-    cdef int t
-    cdef int ndim = x.ndim
-    cdef int64_t shape[64]
-    cdef int64_t xstrides[64]
-    cdef int64_t ystrides[64]
-    if n == 0:
-        return
-    # typed SIMD loads need aligned elements; unaligned buffers take the
-    # strided path, which copies each element with memcpy
-    if (cnp.PyArray_IS_C_CONTIGUOUS(x) and cnp.PyArray_IS_C_CONTIGUOUS(y)
-            and cnp.PyArray_ISALIGNED(x) and cnp.PyArray_ISALIGNED(y)):
-        _apply_contiguous(x, y, k0, k1, counter, rounds, threshold, scale, isa, nthreads)
-        return
-    if ndim == 0:
-        ndim = 1
-        shape[0] = 1
-        xstrides[0] = 0
-        ystrides[0] = 0
+    cdef fd_mask_params mp
+    cdef int64_t ls[FD_MAX_NDIM]
+    mp.key.v[0] = k0
+    mp.key.v[1] = k1
+    mp.counter = counter
+    mp.rounds = rounds
+    mp.threshold = threshold
+    _c_strides(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), ls)
+    _apply_array(x, y, &mp, scale, ls, 0, isa, nthreads)
+
+
+def apply_handle(MaskHandle h, cnp.ndarray x, cnp.ndarray y, double scale, tuple lstrides, object first,
+                 int isa, int nthreads):
+    """y = x * (kept ? scale : 0) with the mask of handle `h`; element
+    (i_0, ...) of x has logical index first + sum i_d * lstrides[d] in
+    h's mask (lstrides None: C order over x's shape, first 0)."""
+    cdef int64_t ls[FD_MAX_NDIM]
+    cdef int d, ndim = cnp.PyArray_NDIM(x)
+    if lstrides is None:
+        _c_strides(ndim, cnp.PyArray_DIMS(x), ls)
+        first = 0
     else:
-        for t in range(ndim):
-            shape[t] = x.shape[t]
-            xstrides[t] = x.strides[t]
-            ystrides[t] = y.strides[t]
-    with nogil:
-        fd_apply_strided(dtype, xp, yp, ndim, shape, xstrides, ystrides, &mp, scale, isa)
+        for d in range(ndim):
+            ls[d] = lstrides[d]
+    _apply_array(x, y, &h.params, scale, ls, <uint64_t>first, isa, nthreads)
 
 
 def keep_mask(cnp.ndarray out, uint32_t k0, uint32_t k1, uint64_t counter, int rounds,
               uint64_t threshold, int isa, uint64_t first=0):
     """Fill a C-contiguous uint8/bool array with 1 (kept) and 0 (dropped)."""
-    cdef fd_mask_params mp = _params(k0, k1, counter, rounds, threshold)
+    cdef fd_mask_params mp
+    mp.key.v[0] = k0
+    mp.key.v[1] = k1
+    mp.counter = counter
+    mp.rounds = rounds
+    mp.threshold = threshold
     cdef unsigned char *p = <unsigned char *>cnp.PyArray_DATA(out)
     cdef int64_t n = out.size
     with nogil:
@@ -178,7 +394,12 @@ def keep_mask(cnp.ndarray out, uint32_t k0, uint32_t k1, uint64_t counter, int r
 def keep_elements(const uint64_t[::1] index, uint32_t k0, uint32_t k1, uint64_t counter, int rounds,
                   uint64_t threshold):
     """Scalar reference decisions for selected logical indices (for tests)."""
-    cdef fd_mask_params mp = _params(k0, k1, counter, rounds, threshold)
+    cdef fd_mask_params mp
+    mp.key.v[0] = k0
+    mp.key.v[1] = k1
+    mp.counter = counter
+    mp.rounds = rounds
+    mp.threshold = threshold
     cdef Py_ssize_t n = index.shape[0], i
     out = np.empty(n, dtype=np.bool_)
     cdef unsigned char[::1] o = out.view(np.uint8)
@@ -222,31 +443,31 @@ def float_to_half(const float[::1] f):
 # Python float p in [0, 1], training, 'inverted', no out= and no
 # mask_shape.  Everything else, and every call that would raise, returns
 # NotImplemented untouched (nothing reserved, nothing written), so the full
-# Python path gives the same results and the same errors.
+# Python path gives the same results and the same errors.  Reservation,
+# threshold, scale and handle fields come from the same functions the full
+# path uses.
 
-cdef object _Generator = None
-cdef object _Handle = None
-cdef object _default_generator = None
-cdef object _object_new = object.__new__
-cdef object _COUNTER_LIMIT = 1 << 64
-cdef double _TWO32 = 4294967296.0
+cdef object _handle_type = None
 
 
-def _init_fast(generator_type, handle_type, default_generator):
-    """Called once by fastdrop._dropout: the classes the fast path builds on."""
-    global _Generator, _Handle, _default_generator
-    _Generator = generator_type
-    _Handle = handle_type
-    _default_generator = default_generator
+def set_handle_type(cls):
+    """The MaskHandle subclass the fast path returns (fastdrop.DropoutHandle)."""
+    global _handle_type
+    if not (isinstance(cls, type) and issubclass(cls, MaskHandle)):
+        raise TypeError("cls must be a subclass of MaskHandle")
+    _handle_type = cls
 
 
-cdef inline bint _fast_array(cnp.ndarray x, bint writeable):
-    cdef int num = cnp.PyArray_TYPE(x)
+cdef inline bint _fast_array(object x, bint writeable):
+    if type(x) is not np.ndarray:
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>x
+    cdef int num = cnp.PyArray_TYPE(a)
     if num != cnp.NPY_FLOAT32 and num != cnp.NPY_FLOAT64 and num != cnp.NPY_FLOAT16:
         return False
-    if not (cnp.PyArray_IS_C_CONTIGUOUS(x) and cnp.PyArray_ISALIGNED(x)):
+    if not (cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISALIGNED(a)) or cnp.PyArray_SIZE(a) == 0:
         return False
-    return not writeable or cnp.PyArray_ISWRITEABLE(x)
+    return not writeable or cnp.PyArray_ISWRITEABLE(a)
 
 
 cdef inline cnp.ndarray _fast_destination(cnp.ndarray x, bint inplace):
@@ -255,83 +476,67 @@ cdef inline cnp.ndarray _fast_destination(cnp.ndarray x, bint inplace):
     return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), cnp.PyArray_TYPE(x), 0)
 
 
-cdef int _fast_apply(cnp.ndarray x, cnp.ndarray y, key, uint64_t counter, int rounds, double p, int isa,
-                     int nthreads) except -1:
-    """y = x * mask for drop probability p: the threshold and scale of
-    threshold_for() and DropoutHandle.scale, computed in C."""
-    cdef uint64_t threshold = <uint64_t>nearbyint((1.0 - p) * _TWO32)
-    cdef double scale = 0.0 if p >= 1.0 else 1.0 / (1.0 - p)
-    return _apply_contiguous(x, y, key[0], key[1], counter, rounds, threshold, scale, isa, nthreads)
+cdef inline int _fast_apply(cnp.ndarray x, cnp.ndarray y, const fd_mask_params *mp, double scale,
+                            tuple config) except -1:
+    cdef int64_t n = cnp.PyArray_SIZE(x)
+    cdef int isa = config[0], nthreads = config[1]
+    cdef int64_t size = cnp.PyArray_ITEMSIZE(x)
+    with nogil:
+        _apply_run_threaded(_dtype_code_nogil(cnp.PyArray_TYPE(x)), <const char *>cnp.PyArray_DATA(x),
+                            <char *>cnp.PyArray_DATA(y), n, size, size, 0, mp, scale, isa,
+                            _threads_for(n, nthreads))
+    return 0
 
 
-def fast_dropout(x, p, training, mode, inplace, out, mask_shape, generator, return_handle, int isa,
-                 int nthreads):
-    """dropout() for the common case, or NotImplemented (see above)."""
-    if (type(x) is not np.ndarray or type(p) is not float or training is not True or out is not None
-            or mask_shape is not None or not (inplace is True or inplace is False)
+cdef inline int _dtype_code_nogil(int num) noexcept nogil:
+    if num == cnp.NPY_FLOAT32:
+        return FD_FLOAT32
+    if num == cnp.NPY_FLOAT64:
+        return FD_FLOAT64
+    return FD_FLOAT16
+
+
+def fast_dropout(x, p, training, mode, inplace, out, mask_shape, generator, return_handle, tuple config):
+    """dropout() for the common case, or NotImplemented (see above).
+    `generator` is resolved (None stands for no generator of ours);
+    `config` is (isa code, threads)."""
+    if (type(p) is not float or not isinstance(generator, CounterStream) or training is not True or out is not None or mask_shape is not None
+            or not (inplace is True or inplace is False)
             or not (return_handle is True or return_handle is False) or mode != "inverted"):
         return NotImplemented
     cdef double pd = p
-    if not (0.0 <= pd <= 1.0):
+    if not (0.0 <= pd <= 1.0) or not _fast_array(x, inplace):
         return NotImplemented
     cdef cnp.ndarray xa = <cnp.ndarray>x
-    if not _fast_array(xa, inplace):
-        return NotImplemented
-    if generator is None:
-        generator = _default_generator()
-    elif type(generator) is not _Generator:
-        return NotImplemented
     cdef int64_t n = cnp.PyArray_SIZE(xa)
-    if n == 0:
-        return NotImplemented
-    cdef object blocks = (n + 15) // 16
-    # reservation: atomic under the GIL (no Python code runs in between);
-    # Generator.reserve goes through reserve_blocks below for the same reason
-    start = generator._counter
-    if start + blocks > _COUNTER_LIMIT:
-        return NotImplemented
-    key = generator._key
-    cdef int rounds = generator._rounds
+    cdef uint64_t start = 0
+    cdef CounterStream stream = <CounterStream>generator
     cdef cnp.ndarray y = _fast_destination(xa, inplace)   # before the counter moves
-    generator._counter = start + blocks
-    _fast_apply(xa, y, key, start, rounds, pd, isa, nthreads)
+    if stream.reserve_c(<uint64_t>((n + FD_BLOCK_ELEMS - 1) // FD_BLOCK_ELEMS), &start) != 0:
+        return NotImplemented     # the full path raises CounterExhaustedError
+    cdef fd_mask_params mp
+    mp.key = stream._key
+    mp.counter = start
+    mp.rounds = stream._rounds
+    mp.threshold = fd_threshold_for(pd)
+    _fast_apply(xa, y, &mp, fd_inverted_scale(pd), config)
     if not return_handle:
         return y
+    cdef MaskHandle h = _handle_type.__new__(_handle_type)
     shape = x.shape
-    h = _object_new(_Handle)
-    h.__dict__.update(key=key, counter=start, rounds=rounds, p=pd, shape=shape, mask_shape=shape,
-                      mode="inverted", training=True)
+    h.set_fields((mp.key.v[0], mp.key.v[1]), start, mp.rounds, pd, shape, shape, "inverted", True)
     return y, h
 
 
-def fast_backward(dy, handle, inplace, out, int isa, int nthreads):
+def fast_backward(dy, handle, inplace, out, tuple config):
     """dropout_backward() for the common case, or NotImplemented."""
-    if (type(dy) is not np.ndarray or type(handle) is not _Handle or out is not None
-            or not (inplace is True or inplace is False)):
+    if (out is not None or not isinstance(handle, MaskHandle) or not (inplace is True or inplace is False)
+            or not _fast_array(dy, inplace)):
         return NotImplemented
-    d = handle.__dict__
-    if d["training"] is not True or d["mode"] != "inverted":
+    cdef MaskHandle h = <MaskHandle>handle
+    if not h.training or not h.elementwise or h.mode != "inverted" or dy.shape != h.shape:
         return NotImplemented
     cdef cnp.ndarray da = <cnp.ndarray>dy
-    shape = dy.shape
-    if (d["shape"] != shape or d["mask_shape"] != shape or not _fast_array(da, inplace)
-            or cnp.PyArray_SIZE(da) == 0):
-        return NotImplemented
-    p = d["p"]
-    if type(p) is not float:
-        return NotImplemented
     cdef cnp.ndarray y = _fast_destination(da, inplace)
-    _fast_apply(da, y, d["key"], d["counter"], d["rounds"], p, isa, nthreads)
+    _fast_apply(da, y, &h.params, h.train_scale, config)
     return y
-
-
-def reserve_blocks(generator, blocks):
-    """Generator.reserve's update of the counter, atomic under the GIL.
-
-    Returns the first block, or None when the reservation would pass 2**64.
-    """
-    start = generator._counter
-    if start + blocks > _COUNTER_LIMIT:
-        return None
-    generator._counter = start + blocks
-    return start

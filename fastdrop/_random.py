@@ -5,21 +5,27 @@ bits of a call are a pure function of (key, the call's first block, logical
 element index), so the same seed gives the same masks on every machine,
 thread count and memory layout.
 """
-import numbers
-import operator
+from __future__ import annotations
+
+import math
 import threading
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _kernels
+from ._validation import check_int, check_shape
 
 __all__ = ["Generator", "CounterExhaustedError", "philox4x32", "seed", "default_generator",
-           "standard_normal", "normal_blocks"]
+           "standard_normal", "normal_blocks", "check_rounds"]
 
-MIN_ROUNDS, MAX_ROUNDS = 7, 16
-DEFAULT_ROUNDS = 10
-COUNTER_LIMIT = 1 << 64  # blocks in one generator's counter space
-_UINT32 = 1 << 32
+MIN_ROUNDS, MAX_ROUNDS = _kernels.MIN_ROUNDS, _kernels.MAX_ROUNDS
+DEFAULT_ROUNDS: int = _kernels.DEFAULT_ROUNDS
+COUNTER_LIMIT: int = _kernels.COUNTER_LIMIT
+_UINT32_MAX = (1 << 32) - 1
+
+SeedLike = Union[int, np.random.SeedSequence, None]
 
 
 class CounterExhaustedError(OverflowError):
@@ -30,43 +36,22 @@ class CounterExhaustedError(OverflowError):
     """
 
 
-def check_rounds(rounds, name="rounds"):
-    """Validate a Philox round count: an integer in [7, 16]."""
-    if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral):
-        raise TypeError(f"{name} must be an integer in [{MIN_ROUNDS}, {MAX_ROUNDS}], got {rounds!r}")
-    rounds = int(rounds)
-    if not MIN_ROUNDS <= rounds <= MAX_ROUNDS:
-        raise ValueError(f"{name} must be in [{MIN_ROUNDS}, {MAX_ROUNDS}] "
-                         f"(Philox4x32 has no known statistical failure from 7 rounds), got {rounds}")
-    return rounds
+def check_rounds(rounds: Any, name: str = "rounds") -> int:
+    """A Philox round count: an integer in [7, 16] (Philox4x32 has no known
+    statistical failure from 7 rounds; Salmon et al. 2011, Table 2)."""
+    return check_int(rounds, name, low=MIN_ROUNDS, high=MAX_ROUNDS)
 
 
-def _check_uint32(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer in [0, 2**32), got {value!r}")
-    value = int(value)
-    if not 0 <= value < _UINT32:
-        raise ValueError(f"{name} must be in [0, 2**32), got {value}")
-    return value
-
-
-def _check_key(key, name="key"):
+def _check_key(key: Any, name: str = "key") -> Tuple[int, int]:
     try:
         k0, k1 = key
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a pair of integers in [0, 2**32), got {key!r}") from None
-    return _check_uint32(k0, f"{name}[0]"), _check_uint32(k1, f"{name}[1]")
+    return (check_int(k0, f"{name}[0]", low=0, high=_UINT32_MAX),
+            check_int(k1, f"{name}[1]", low=0, high=_UINT32_MAX))
 
 
-def _check_count(n, name):
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"{name} must be a non-negative integer, got {n!r}")
-    if n < 0:
-        raise ValueError(f"{name} must be non-negative, got {n}")
-    return int(n)
-
-
-def _seed_seq_from_state(info, key):
+def _seed_seq_from_state(info: Any, key: Tuple[int, int]) -> np.random.SeedSequence:
     if info is None:
         return np.random.SeedSequence(list(key))
     if not isinstance(info, dict):
@@ -82,12 +67,12 @@ def _seed_seq_from_state(info, key):
         raise ValueError(f"state['seed_seq'] is not a valid SeedSequence state: {exc}") from None
 
 
-def _seed_sequence(seed):
+def _seed_sequence(seed: Any) -> np.random.SeedSequence:
     if isinstance(seed, np.random.SeedSequence):
         return seed
     if seed is None:
         return np.random.SeedSequence()
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be a non-negative integer, a numpy.random.SeedSequence or None, "
                         f"got {type(seed).__name__}")
     if seed < 0:
@@ -95,7 +80,7 @@ def _seed_sequence(seed):
     return np.random.SeedSequence(int(seed))
 
 
-class Generator:
+class Generator(_kernels.CounterStream):
     """A Philox4x32 stream: key from the seed, counter from 0.
 
     Parameters
@@ -106,12 +91,22 @@ class Generator:
     rounds : int, default 10
         Philox rounds, 7 to 16.
 
+    Attributes
+    ----------
+    key : (int, int)
+        The two 32-bit Philox key words.
+    counter : int
+        The next unused counter block, in [0, 2**64].
+    rounds : int
+
     Notes
     -----
     The counter counts 128-bit Philox blocks; one block decides 16 dropout
-    elements.  :meth:`reserve` hands out disjoint block ranges under a lock,
-    so threads may share a generator.  A generator never wraps its counter:
-    a reservation that would pass 2**64 raises :class:`CounterExhaustedError`.
+    elements.  :meth:`reserve` hands out disjoint block ranges under the
+    generator's own lock (the compiled kernels take the same lock, without
+    the GIL), so threads may share a generator.  A generator never wraps
+    its counter: a reservation that would pass 2**64 raises
+    :class:`CounterExhaustedError`.
 
     Examples
     --------
@@ -124,65 +119,46 @@ class Generator:
     True
     """
 
-    def __init__(self, seed=None, rounds=DEFAULT_ROUNDS):
-        self._rounds = check_rounds(rounds)
+    __slots__ = ("_seed_seq", "_spawn_lock")
+
+    def __init__(self, seed: SeedLike = None, rounds: int = DEFAULT_ROUNDS) -> None:
+        rounds = check_rounds(rounds)
         self._seed_seq = _seed_sequence(seed)
+        self._spawn_lock = threading.Lock()
         k0, k1 = (int(w) for w in self._seed_seq.generate_state(2, dtype=np.uint32))
-        self._key = (k0, k1)
-        self._counter = 0
-        self._lock = threading.Lock()
+        self._set_stream(k0, k1, rounds, 0)
 
-    @property
-    def key(self):
-        """The two 32-bit Philox key words."""
-        return self._key
-
-    @property
-    def counter(self):
-        """The next unused block counter."""
-        return self._counter
-
-    @property
-    def rounds(self):
-        return self._rounds
-
-    def reserve(self, blocks):
+    def reserve(self, blocks: int) -> int:
         """Take `blocks` consecutive counter blocks; return the first.
 
         Thread-safe.  Raises CounterExhaustedError instead of wrapping.
         """
-        blocks = _check_count(blocks, "blocks")
-        with self._lock:
-            # one compiled step, atomic under the GIL: the fast path of
-            # fastdrop.dropout reserves without the lock
-            start = _kernels.reserve_blocks(self, blocks)
-            if start is None:
-                raise CounterExhaustedError(
-                    f"generator counter exhausted: {blocks} blocks requested at counter {self._counter}, "
-                    f"but the counter space ends at 2**64; spawn or reseed a generator")
+        blocks = check_int(blocks, "blocks", low=0)
+        start = self._reserve(blocks) if blocks < COUNTER_LIMIT else None
+        if start is None:
+            raise CounterExhaustedError(
+                f"generator counter exhausted: {blocks} blocks requested at counter {self.counter}, "
+                f"but the counter space ends at 2**64; spawn or reseed a generator")
         return start
 
-    def spawn(self, n):
+    def spawn(self, n: int) -> List["Generator"]:
         """`n` independent generators with distinct keys (SeedSequence.spawn)."""
-        n = _check_count(n, "n")
-        with self._lock:
+        n = check_int(n, "n", low=0)
+        with self._spawn_lock:
             children = self._seed_seq.spawn(n)
-        return [Generator(child, rounds=self._rounds) for child in children]
+        return [Generator(child, rounds=self.rounds) for child in children]
 
-    def get_state(self):
+    def get_state(self) -> Dict[str, Any]:
         """A plain dict that :meth:`set_state` restores (also what pickling uses)."""
-        with self._lock:
+        k0, k1, rounds, counter = self._stream()
+        with self._spawn_lock:
             ss = self._seed_seq
-            return {
-                "bit_generator": "Philox4x32",
-                "rounds": self._rounds,
-                "key": self._key,
-                "counter": self._counter,
-                "seed_seq": {"entropy": ss.entropy, "spawn_key": tuple(ss.spawn_key),
-                             "pool_size": ss.pool_size, "n_children_spawned": ss.n_children_spawned},
-            }
+            seed_seq = {"entropy": ss.entropy, "spawn_key": tuple(ss.spawn_key),
+                        "pool_size": ss.pool_size, "n_children_spawned": ss.n_children_spawned}
+        return {"bit_generator": "Philox4x32", "rounds": rounds, "key": (k0, k1), "counter": counter,
+                "seed_seq": seed_seq}
 
-    def set_state(self, state):
+    def set_state(self, state: Dict[str, Any]) -> None:
         """Restore a state from :meth:`get_state`.
 
         ``seed_seq`` may be left out (spawning then derives children from the key).
@@ -195,36 +171,35 @@ class Generator:
         if missing:
             raise ValueError(f"state is missing {sorted(missing)}")
         rounds = check_rounds(state["rounds"], "state['rounds']")
-        key = _check_key(state["key"], "state['key']")
-        counter = state["counter"]
-        if isinstance(counter, bool) or not isinstance(counter, numbers.Integral):
-            raise TypeError(f"state['counter'] must be an integer, got {counter!r}")
-        if not 0 <= counter <= COUNTER_LIMIT:
-            raise ValueError(f"state['counter'] must be in [0, 2**64], got {counter}")
-        seed_seq = _seed_seq_from_state(state.get("seed_seq"), key)
-        with self._lock:
-            self._rounds, self._key, self._counter, self._seed_seq = rounds, key, int(counter), seed_seq
+        k0, k1 = _check_key(state["key"], "state['key']")
+        counter = check_int(state["counter"], "state['counter']", low=0, high=COUNTER_LIMIT)
+        seed_seq = _seed_seq_from_state(state.get("seed_seq"), (k0, k1))
+        with self._spawn_lock:
+            self._seed_seq = seed_seq
+            self._set_stream(k0, k1, rounds, counter)
 
     @classmethod
-    def from_state(cls, state):
+    def from_state(cls, state: Dict[str, Any]) -> "Generator":
+        """A new generator in the state `state` (from :meth:`get_state`)."""
         g = cls.__new__(cls)
-        g._lock = threading.Lock()
+        g._spawn_lock = threading.Lock()
+        g._seed_seq = None
         g.set_state(state)
         return g
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Any, ...]:
         return (Generator.from_state, (self.get_state(),))
 
-    def __repr__(self):
-        return (f"fastdrop.Generator(key=(0x{self._key[0]:08x}, 0x{self._key[1]:08x}), "
-                f"counter={self._counter}, rounds={self._rounds})")
+    def __repr__(self) -> str:
+        k0, k1, rounds, counter = self._stream()
+        return f"fastdrop.Generator(key=(0x{k0:08x}, 0x{k1:08x}), counter={counter}, rounds={rounds})"
 
 
 _default_lock = threading.Lock()
-_default = None
+_default: Optional[Generator] = None
 
 
-def seed(seed=None, rounds=DEFAULT_ROUNDS):
+def seed(seed: SeedLike = None, rounds: int = DEFAULT_ROUNDS) -> Generator:
     """Replace the default generator with ``Generator(seed, rounds)`` and return it."""
     global _default
     g = Generator(seed, rounds)
@@ -233,16 +208,19 @@ def seed(seed=None, rounds=DEFAULT_ROUNDS):
     return g
 
 
-def default_generator():
+def default_generator() -> Generator:
     """The generator used when a call is given none (seeded from OS entropy until :func:`seed`)."""
     global _default
-    with _default_lock:
-        if _default is None:
-            _default = Generator()
-        return _default
+    g = _default
+    if g is None:
+        with _default_lock:
+            if _default is None:
+                _default = Generator()
+            g = _default
+    return g
 
 
-def philox4x32(counters, key, rounds=DEFAULT_ROUNDS):
+def philox4x32(counters: npt.ArrayLike, key: Sequence[int], rounds: int = DEFAULT_ROUNDS) -> npt.NDArray[np.uint32]:
     """The raw Philox4x32 block function, vectorized over counters.
 
     Parameters
@@ -273,17 +251,20 @@ def philox4x32(counters, key, rounds=DEFAULT_ROUNDS):
     if arr.ndim == 0 or arr.shape[-1] != 4:
         raise ValueError(f"counters must have shape (..., 4), got {arr.shape}")
     if arr.dtype != np.uint32:
-        if arr.size and (arr.min() < 0 or arr.max() >= _UINT32):
+        if arr.size and (arr.min() < 0 or arr.max() > _UINT32_MAX):
             raise ValueError("counters must hold values in [0, 2**32)")
         arr = arr.astype(np.uint32)
     flat = np.ascontiguousarray(arr.reshape(-1, 4))
     return _kernels.philox4x32(flat, k0, k1, rounds).reshape(arr.shape)
 
 
-NORMALS_PER_BLOCK = 4
+def normal_blocks(n: int) -> int:
+    """Counter blocks :func:`standard_normal` reads for n deviates."""
+    return -(-check_int(n, "n", low=0) // _kernels.NORMALS_PER_BLOCK)
 
 
-def standard_normal(shape, key, counter, rounds=DEFAULT_ROUNDS):
+def standard_normal(shape: Union[int, Sequence[int]], key: Sequence[int], counter: int,
+                    rounds: int = DEFAULT_ROUNDS) -> npt.NDArray[np.float64]:
     """Standard normal deviates from a Philox stream, as float64.
 
     A pure function of (key, counter, logical index): element i uses
@@ -311,22 +292,11 @@ def standard_normal(shape, key, counter, rounds=DEFAULT_ROUNDS):
     """
     rounds = check_rounds(rounds)
     k0, k1 = _check_key(key)
-    try:
-        shape = tuple(operator.index(d) for d in (shape if isinstance(shape, (tuple, list)) else (shape,)))
-    except TypeError:
-        raise TypeError(f"shape must be an integer or a tuple of integers, got {shape!r}") from None
-    if any(d < 0 for d in shape):
-        raise ValueError(f"shape must have non-negative dimensions, got {shape}")
-    if isinstance(counter, bool) or not isinstance(counter, numbers.Integral):
-        raise TypeError(f"counter must be an integer, got {counter!r}")
-    n = int(np.prod(shape, dtype=np.int64))
+    shape = check_shape(shape)
+    n = math.prod(shape)
+    counter = check_int(counter, "counter")
     if not 0 <= counter or counter + normal_blocks(n) > COUNTER_LIMIT:
         raise ValueError(f"counter must be in [0, 2**64 - blocks], got {counter}")
     out = np.empty(n, dtype=np.float64)
-    _kernels.normal(out, k0, k1, int(counter), rounds)
+    _kernels.normal(out, k0, k1, counter if counter < COUNTER_LIMIT else 0, rounds)
     return out.reshape(shape)
-
-
-def normal_blocks(n):
-    """Counter blocks :func:`standard_normal` reads for n deviates."""
-    return -(-_check_count(n, "n") // NORMALS_PER_BLOCK)

@@ -2,187 +2,80 @@
 
 Plugins are found through the entry-point group ``fastdrop`` the first time
 the registry is used (not at ``import fastdrop``), or registered at run time
-with :func:`register`.  The hooks are specified in :mod:`fastdrop.hookspecs`.
+with :func:`register`.  The hooks are specified in :mod:`fastdrop.hookspecs`;
+discovery lives in ``_discovery``, the rules a plugin must follow in
+``_plugin_checks``, the relay of the training hook in ``_hooks``.
 
 Faults are contained: a plugin that fails to import or raises in its hook is
 reported with a :class:`PluginWarning` and skipped; two variants claiming one
 name, or a variant class that breaks the rules, is a :class:`PluginError`
 naming the plugins involved.
 """
+from __future__ import annotations
+
 import threading
 import warnings
 from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple, Type
 
 import pluggy
 
-from . import hookspecs
+from . import _builtin, hookspecs
+from ._discovery import BrokenPlugin, PluginInfo, installed_entry_points
+from ._layer import Variant
+from ._plugin_checks import (DuplicateVariantError, InvalidVariantError, PluginError, PluginWarning,
+                             check_plugin_object, is_plugin_class, variant_classes)
+from ._version import __version__
 from .hookspecs import hookimpl
 
-__all__ = ["hookimpl", "variants", "layer", "register", "unregister", "mask_drawn", "plugins_main",
-           "Registry", "PluginInfo", "VariantInfo", "BrokenPlugin", "PluginWarning", "PluginError",
-           "DuplicateVariantError", "InvalidVariantError", "ENTRY_POINT_GROUP"]
+__all__ = ["Registry", "VariantInfo"]
 
 PROJECT = "fastdrop"
-ENTRY_POINT_GROUP = "fastdrop"
 BUILTIN_PLUGIN = "builtin"
-
-
-class PluginWarning(UserWarning):
-    """A plugin was skipped (failed to import, or raised in a hook)."""
-
-
-class PluginError(Exception):
-    """A plugin breaks the rules of the registry; the message names it."""
-
-
-class DuplicateVariantError(PluginError, ValueError):
-    """Two variant classes claim one name; the message names both plugins."""
-
-    def __init__(self, name, first, second):
-        super().__init__(f"variant name {name!r} is claimed by two plugins: {first} and {second}; "
-                         f"uninstall or unregister one of them")
-        self.name = name
-        self.plugins = (first.name, second.name)
-
-
-class InvalidVariantError(PluginError, TypeError):
-    """A plugin returned something that is not a valid variant class."""
-
-    def __init__(self, origin, problem):
-        super().__init__(f"plugin {origin}: {problem}")
-        self.plugin = origin.name
-
-
-@dataclass(frozen=True)
-class PluginInfo:
-    """Where a plugin comes from: its name (the entry-point name for an
-    installed plugin), and its distribution and version (None for a plugin
-    registered at run time)."""
-
-    name: str
-    distribution: str = None
-    version: str = None
-
-    @property
-    def source(self):
-        """'distribution version', or 'registered at run time'."""
-        if self.distribution is None:
-            return "registered at run time"
-        return f"{self.distribution} {self.version}"
-
-    def __str__(self):
-        return f"{self.name!r} ({self.source})"
 
 
 @dataclass(frozen=True)
 class VariantInfo:
     """A registered variant class and the plugin that provides it."""
 
-    cls: type
+    cls: Type[Variant]
     plugin: PluginInfo
 
     @property
-    def name(self):
-        return self.cls.name
+    def name(self) -> str:
+        return str(self.cls.name)
 
     @property
-    def description(self):
+    def description(self) -> str:
         return self.cls.description
-
-
-@dataclass(frozen=True)
-class BrokenPlugin:
-    """A plugin that was skipped, the stage at which it failed, and why."""
-
-    plugin: PluginInfo
-    stage: str
-    error: BaseException
-
-    @property
-    def message(self):
-        return (f"fastdrop plugin {self.plugin} was skipped: {self.stage} failed with "
-                f"{type(self.error).__name__}: {self.error}")
-
-
-# ---------------------------------------------------------------- validation
-
-def _check_variant_class(cls, origin):
-    """Raise InvalidVariantError (naming the plugin) unless `cls` is a usable variant."""
-    from .graph import Layer, Variant
-    if not isinstance(cls, type) or not issubclass(cls, Variant):
-        raise InvalidVariantError(origin, f"fastdrop_variants() returned {cls!r}, which is not a "
-                                          f"subclass of fastdrop.graph.Variant")
-    name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not name or any(c.isspace() for c in name):
-        raise InvalidVariantError(origin, f"variant class {cls.__qualname__} has no valid `name` "
-                                          f"(a non-empty string without spaces), got {name!r}")
-    for method in ("forward", "backward"):
-        impl = getattr(cls, method, None)
-        if impl is getattr(Layer, method) or not callable(impl):
-            raise InvalidVariantError(origin, f"variant class {cls.__qualname__} ({name!r}) does not "
-                                              f"define `{method}`")
-    description = getattr(cls, "description", None)
-    if not isinstance(description, str) or "\n" in description.strip():
-        raise InvalidVariantError(origin, f"variant class {cls.__qualname__} ({name!r}) must have a "
-                                          f"one-line string `description`, got {description!r}")
-
-
-def _variant_classes(result, origin):
-    """The classes a fastdrop_variants() implementation returned, validated."""
-    if result is None:
-        return []
-    if not isinstance(result, (list, tuple)):
-        raise InvalidVariantError(origin, f"fastdrop_variants() must return a list of variant "
-                                          f"classes, got {type(result).__name__}")
-    for cls in result:
-        _check_variant_class(cls, origin)
-    return list(result)
-
-
-def _is_variant_class(obj):
-    from .graph import Variant
-    return isinstance(obj, type) and issubclass(obj, Variant)
 
 
 class _ClassPlugin:
     """The plugin that ``register(SomeVariant)`` creates for a bare class."""
 
-    def __init__(self, cls):
+    def __init__(self, cls: Type[Variant]) -> None:
         self.cls = cls
 
     @hookimpl
-    def fastdrop_variants(self):
+    def fastdrop_variants(self) -> List[Type[Variant]]:
         return [self.cls]
 
 
-def _call_impl(impl, **kwargs):
+def _call_impl(impl: Any, **kwargs: Any) -> Any:
     return impl.function(*(kwargs[arg] for arg in impl.argnames))
 
 
-# ---------------------------------------------------------------- entry points
+Report = Tuple[Dict[str, VariantInfo], List[PluginError], List[BrokenPlugin]]
 
-def _installed_entry_points():
-    """(entry point, PluginInfo) for each entry point of the group, once per distribution."""
-    import importlib.metadata
-    seen = set()
-    for dist in list(importlib.metadata.distributions()):
-        dist_name = dist.metadata["name"] or "<unnamed distribution>"
-        for ep in dist.entry_points:
-            key = (dist_name.lower().replace("_", "-"), ep.name)
-            if ep.group != ENTRY_POINT_GROUP or key in seen:
-                continue
-            seen.add(key)
-            yield ep, PluginInfo(ep.name, dist_name, dist.version)
-
-
-# ---------------------------------------------------------------- the registry
 
 class Registry:
     """A plugin manager for fastdrop's hooks and the table of variants.
 
-    The module-level functions (:func:`variants`, :func:`layer`,
-    :func:`register`, ...) use one shared instance; tests and embedding
-    applications may build their own.
+    The module-level functions (:func:`fastdrop.variants`,
+    :func:`fastdrop.layer`, :func:`fastdrop.register`, ...) use one shared
+    instance (fastdrop/_shared.py); tests and embedding applications may
+    build their own and install it with
+    :func:`fastdrop.plugin.registry_context`.
 
     Parameters
     ----------
@@ -193,35 +86,34 @@ class Registry:
 
     Examples
     --------
-    >>> from fastdrop._registry import Registry
-    >>> reg = Registry(entry_points=False)
-    >>> sorted(reg.variants())
+    >>> from fastdrop.plugin import Registry
+    >>> sorted(Registry(entry_points=False).variants())
     ['dropout']
     """
 
-    def __init__(self, entry_points=True):
+    def __init__(self, entry_points: bool = True) -> None:
         self._pm = pluggy.PluginManager(PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._lock = threading.RLock()
-        self._origins = {}
-        self._class_plugins = {}
-        self._import_broken = []
-        self._warned = set()
-        self._cache = None
-        self.observers = None
+        self._origins: Dict[str, PluginInfo] = {}
+        self._class_plugins: Dict[type, _ClassPlugin] = {}
+        self._import_broken: List[BrokenPlugin] = []
+        self._warned: set = set()
+        self._cache: Optional[Report] = None
+        self.observers: Optional[Tuple[Any, ...]] = None
         self._entry_points_pending = bool(entry_points)
-        self._add(_builtin_module(), _builtin_info())
+        self._add(_builtin, PluginInfo(BUILTIN_PLUGIN, "fastdrop", __version__))
         if not entry_points:
             self._refresh_observers()
 
     @property
-    def plugin_manager(self):
+    def plugin_manager(self) -> pluggy.PluginManager:
         """The underlying :class:`pluggy.PluginManager` (register through this class)."""
         return self._pm
 
     # ------------------------------------------------------------ loading
 
-    def load_entry_points(self):
+    def load_entry_points(self) -> None:
         """Load the ``fastdrop`` entry-point plugins, once; later calls do nothing."""
         if not self._entry_points_pending:
             return
@@ -229,11 +121,11 @@ class Registry:
             if not self._entry_points_pending:
                 return
             self._entry_points_pending = False
-            for ep, info in _installed_entry_points():
+            for ep, info in installed_entry_points():
                 self._load_entry_point(ep, info)
             self._changed()
 
-    def _load_entry_point(self, ep, info):
+    def _load_entry_point(self, ep: Any, info: PluginInfo) -> None:
         if self._pm.get_plugin(info.name) is not None or self._pm.is_blocked(info.name):
             info = PluginInfo(f"{info.distribution}:{info.name}", info.distribution, info.version)
         try:
@@ -246,19 +138,21 @@ class Registry:
         except Exception as exc:
             self._skip(BrokenPlugin(info, "registration", exc), persistent=True)
 
-    def _add(self, plugin, info):
+    def _add(self, plugin: Any, info: PluginInfo) -> str:
         """Register `plugin` under info.name, or raise having registered nothing."""
         name = self._pm.register(plugin, name=info.name)
+        if name is None:
+            raise PluginError(f"plugin {info} is blocked")
         try:
             self._pm.check_pending()
-            _reject_wrappers(self._pm, plugin, info)
+            check_plugin_object(self._pm, plugin, info)
         except Exception:
             self._pm.unregister(plugin)
             raise
         self._origins[name] = info
         return name
 
-    def _skip(self, broken, persistent=False):
+    def _skip(self, broken: BrokenPlugin, persistent: bool = False) -> None:
         if persistent:
             self._import_broken.append(broken)
         key = (broken.plugin, broken.stage, type(broken.error), str(broken.error))
@@ -266,18 +160,20 @@ class Registry:
             self._warned.add(key)
             warnings.warn(broken.message, PluginWarning, stacklevel=4)
 
-    def _changed(self):
+    def _changed(self) -> None:
         self._cache = None
         self._refresh_observers()
 
-    def _refresh_observers(self):
+    def _refresh_observers(self) -> None:
         self.observers = tuple(self._pm.hook.fastdrop_mask_drawn.get_hookimpls())
 
     # ------------------------------------------------------------ the table
 
-    def _collect(self):
+    def _collect(self) -> Report:
         """(table, problems, hook failures) from every fastdrop_variants() implementation."""
-        table, problems, failures = {}, [], []
+        table: Dict[str, VariantInfo] = {}
+        problems: List[PluginError] = []
+        failures: List[BrokenPlugin] = []
         for impl in self._pm.hook.fastdrop_variants.get_hookimpls():
             origin = self._origins.get(impl.plugin_name, PluginInfo(impl.plugin_name))
             try:
@@ -286,31 +182,37 @@ class Registry:
                 failures.append(BrokenPlugin(origin, "the fastdrop_variants() hook", exc))
                 continue
             try:
-                classes = _variant_classes(result, origin)
+                classes = variant_classes(result, origin)
             except InvalidVariantError as exc:
                 problems.append(exc)
                 continue
             for cls in classes:
-                known = table.get(cls.name)
+                known = table.get(str(cls.name))
                 if known is not None:
-                    problems.append(DuplicateVariantError(cls.name, known.plugin, origin))
+                    problems.append(DuplicateVariantError(str(cls.name), known.plugin, origin))
                 else:
-                    table[cls.name] = VariantInfo(cls, origin)
+                    table[str(cls.name)] = VariantInfo(cls, origin)
         return dict(sorted(table.items())), problems, failures
 
-    def _report(self):
+    def report(self) -> Report:
+        """(variant table, problems, broken plugins), without warnings or raising:
+        what ``fastdrop plugins`` prints."""
+        table, problems, failures = self._cached()
+        return dict(table), list(problems), list(self._import_broken) + list(failures)
+
+    def _cached(self) -> Report:
         self.load_entry_points()
         with self._lock:
             if self._cache is None:
                 self._cache = self._collect()
             return self._cache
 
-    def _warn_failures(self, failures, exclude=None):
+    def _warn_failures(self, failures: List[BrokenPlugin], exclude: Optional[str] = None) -> None:
         for broken in failures:
             if broken.plugin.name != exclude:
                 self._skip(broken)
 
-    def variant_table(self):
+    def variant_table(self) -> Dict[str, VariantInfo]:
         """{name: VariantInfo} for every registered variant, sorted by name.
 
         Raises
@@ -320,23 +222,23 @@ class Registry:
         InvalidVariantError
             A plugin returned something that is not a valid variant class.
         """
-        table, problems, failures = self._report()
+        table, problems, failures = self._cached()
         self._warn_failures(failures)
         if problems:
             raise problems[0]
         return dict(table)
 
-    def variants(self):
+    def variants(self) -> Dict[str, Type[Variant]]:
         """{name: variant class} for every registered variant (a new dict each call)."""
         return {name: info.cls for name, info in self.variant_table().items()}
 
-    def broken(self):
+    def broken(self) -> List[BrokenPlugin]:
         """Every plugin skipped so far, as :class:`BrokenPlugin` records."""
-        _, _, failures = self._report()
+        _, _, failures = self._cached()
         self._warn_failures(failures)
         return list(self._import_broken) + list(failures)
 
-    def layer(self, name, **kwargs):
+    def layer(self, name: str, **kwargs: Any) -> Variant:
         """Build the variant registered as `name` with keyword arguments `kwargs`."""
         if not isinstance(name, str):
             raise TypeError(f"name must be a string naming a registered variant, got {name!r}")
@@ -350,24 +252,29 @@ class Registry:
 
     # ------------------------------------------------------------ run-time plugins
 
-    def register(self, obj, name=None):
+    def register(self, obj: Any, name: Optional[str] = None) -> Any:
         """Register a plugin object or module, or a bare Variant subclass.
 
-        Checked at once: if the plugin raises in its hook, returns an
-        invalid class or claims a name already taken, it is unregistered
-        again and the error is raised.  Returns `obj`, so that it can be used
-        as a class decorator.
+        Checked at once: a class that is neither a Variant subclass nor a
+        namespace of hook implementations, a plugin that raises in its hook,
+        returns an invalid class or claims a name already taken is refused
+        (unregistered again) and the error raised.  Returns `obj`, so that
+        it can be used as a class decorator.
         """
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string or None, got {name!r}")
         self.load_entry_points()
         with self._lock:
             plugin = obj
-            if _is_variant_class(obj):
+            if isinstance(obj, type) and issubclass(obj, Variant):
                 if obj in self._class_plugins:
                     raise ValueError(f"obj: variant class {obj.__qualname__} is already registered")
                 plugin = _ClassPlugin(obj)
                 name = name or f"{obj.__module__}.{obj.__qualname__}"
+            elif isinstance(obj, type) and not is_plugin_class(obj):
+                raise InvalidVariantError(PluginInfo(name or f"{obj.__module__}.{obj.__qualname__}"),
+                                          f"obj: {obj.__qualname__} is not a subclass of fastdrop.graph.Variant "
+                                          f"and implements no fastdrop hook")
             info = PluginInfo(name or self._pm.get_canonical_name(obj))
             registered = self._add(plugin, info)
             try:
@@ -379,9 +286,9 @@ class Registry:
                 self._class_plugins[obj] = plugin
         return obj
 
-    def _check_registered(self, name):
+    def _check_registered(self, name: str) -> None:
         self._changed()
-        table, problems, failures = self._report()
+        _, problems, failures = self._cached()
         for broken in failures:
             if broken.plugin.name == name:
                 raise PluginError(f"plugin {broken.plugin} raised in fastdrop_variants(): "
@@ -391,7 +298,7 @@ class Registry:
                 raise problem
         self._warn_failures(failures, exclude=name)
 
-    def unregister(self, obj):
+    def unregister(self, obj: Any) -> None:
         """Remove a plugin given as the registered object, bare class, or plugin name."""
         with self._lock:
             name = self._plugin_name(obj)
@@ -400,7 +307,7 @@ class Registry:
                 if self._pm.get_name(plugin) is None:
                     del self._class_plugins[cls]
 
-    def _plugin_name(self, obj):
+    def _plugin_name(self, obj: Any) -> str:
         self.load_entry_points()
         if isinstance(obj, str):
             if self._pm.get_plugin(obj) is None:
@@ -412,14 +319,14 @@ class Registry:
             raise ValueError(f"obj: {obj!r} is not a registered plugin")
         return name
 
-    def _remove(self, name):
+    def _remove(self, name: str) -> None:
         self._pm.unregister(name=name)
         self._origins.pop(name, None)
         self._changed()
 
     # ------------------------------------------------------------ observers
 
-    def notify(self, layer, handle):
+    def notify(self, layer: Any, handle: Any) -> None:
         """Call every fastdrop_mask_drawn implementation; one that raises is warned about."""
         for impl in self.observers or ():
             try:
@@ -427,204 +334,3 @@ class Registry:
             except Exception as exc:
                 origin = self._origins.get(impl.plugin_name, PluginInfo(impl.plugin_name))
                 self._skip(BrokenPlugin(origin, "the fastdrop_mask_drawn() hook", exc))
-
-
-def _reject_wrappers(pm, plugin, info):
-    for caller in pm.get_hookcallers(plugin) or ():
-        for impl in caller.get_hookimpls():
-            if impl.plugin is plugin and (impl.wrapper or impl.hookwrapper):
-                raise PluginError(f"plugin {info}: hook wrappers are not supported "
-                                  f"(in {impl.function.__name__})")
-
-
-def _builtin_module():
-    from . import _builtin
-    return _builtin
-
-
-def _builtin_info():
-    from . import __version__
-    return PluginInfo(BUILTIN_PLUGIN, "fastdrop", __version__)
-
-
-# ---------------------------------------------------------------- the shared registry
-
-_REGISTRY = None
-_REGISTRY_LOCK = threading.Lock()
-
-
-def _current():
-    global _REGISTRY
-    if _REGISTRY is None:
-        with _REGISTRY_LOCK:
-            if _REGISTRY is None:
-                _REGISTRY = Registry()
-    return _REGISTRY
-
-
-def variants():
-    """Every registered dropout variant.
-
-    Returns
-    -------
-    dict
-        ``{name: variant class}``, sorted by name; a new dict on each call.
-
-    Raises
-    ------
-    DuplicateVariantError
-        Two plugins claim one name (the message names both).
-    InvalidVariantError
-        A plugin returned an invalid class (the message names the plugin).
-
-    Notes
-    -----
-    The first call loads the ``fastdrop`` entry-point plugins.  A plugin
-    that fails to import or raises in its hook is skipped with a
-    :class:`PluginWarning`.
-
-    Examples
-    --------
-    >>> import fastdrop as fd
-    >>> fd.variants()["dropout"].name
-    'dropout'
-    """
-    return _current().variants()
-
-
-def layer(name, **kwargs):
-    """Build a registered variant by name.
-
-    Parameters
-    ----------
-    name : str
-        A key of :func:`variants`.
-    **kwargs
-        Passed to the variant's constructor.
-
-    Returns
-    -------
-    fastdrop.graph.Variant
-
-    Raises
-    ------
-    TypeError
-        `name` is not a string.
-    ValueError
-        No variant is registered under `name` (the message lists the names).
-
-    Examples
-    --------
-    >>> import fastdrop as fd
-    >>> fd.layer("dropout", p=0.1).p
-    0.1
-    """
-    return _current().layer(name, **kwargs)
-
-
-def register(obj, name=None):
-    """Register a plugin defined in a script or notebook.
-
-    Parameters
-    ----------
-    obj : module, object or Variant subclass
-        An object with ``@fastdrop.hookimpl`` hook functions, or a bare
-        :class:`fastdrop.graph.Variant` subclass (then registered as a
-        plugin providing that one class).
-    name : str, optional
-        Plugin name.  Default: the module or class's qualified name.
-
-    Returns
-    -------
-    obj
-        Unchanged, so ``@fd.register`` works as a class decorator.
-
-    Raises
-    ------
-    PluginError
-        The plugin raised in its hook, returned an invalid class
-        (:class:`InvalidVariantError`) or claims a taken name
-        (:class:`DuplicateVariantError`).  Nothing is registered then.
-    ValueError
-        The object (or the name) is already registered.
-
-    Examples
-    --------
-    >>> import fastdrop as fd
-    >>> from fastdrop import graph
-    >>> @fd.register
-    ... class Halve(graph.Variant):
-    ...     name, description = "halve_doc", "Multiplies by 0.5 (an example)."
-    ...     def forward(self, x):
-    ...         return x * 0.5
-    ...     def backward(self, dy):
-    ...         return dy * 0.5
-    >>> fd.layer("halve_doc")(2.0)
-    1.0
-    >>> fd._registry.unregister(Halve)
-    """
-    return _current().register(obj, name=name)
-
-
-def unregister(obj):
-    """Remove a plugin: the object given to :func:`register`, or a plugin name."""
-    _current().unregister(obj)
-
-
-def mask_drawn(layer, handle):
-    """Tell the ``fastdrop_mask_drawn`` observers that `layer` drew a mask.
-
-    Every variant calls this after each draw in training.  Without
-    observers it returns after one attribute test.
-    """
-    registry = _REGISTRY if _REGISTRY is not None else _current()
-    if registry.observers is None:
-        registry.load_entry_points()
-    if registry.observers:
-        registry.notify(layer, handle)
-
-
-# ---------------------------------------------------------------- `fastdrop plugins`
-
-def _columns(rows):
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1]
-            for row in rows]
-
-
-def _variant_lines(table):
-    rows = [("variant", "plugin", "distribution", "description")]
-    rows += [(name, info.plugin.name, info.plugin.source, info.description)
-             for name, info in table.items()]
-    return [f"variants ({len(table)}):"] + _columns(rows)
-
-
-def plugins_main(argv=None, registry=None):
-    """``fastdrop plugins``: list every variant and every broken plugin.
-
-    Prints, for each variant, its plugin (the entry-point name), the
-    distribution and version that provide it, and its description; then
-    each broken plugin with its error, and each conflict.  Returns 0, or 1
-    when some plugin is broken or in conflict.
-    """
-    import argparse
-    parser = argparse.ArgumentParser(prog="fastdrop plugins",
-                                     description="List the registered dropout variants and broken plugins.")
-    try:
-        parser.parse_args(argv)
-    except SystemExit as exc:
-        return exc.code
-    registry = registry or _current()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PluginWarning)
-        table, problems, _ = registry._report()
-        broken = registry.broken()
-    lines = _variant_lines(table)
-    if broken:
-        lines.append(f"broken plugins ({len(broken)}):")
-        lines += [f"  {b.plugin}: {b.stage} failed: {type(b.error).__name__}: {b.error}" for b in broken]
-    if problems:
-        lines.append(f"conflicts and invalid variants ({len(problems)}):")
-        lines += [f"  {problem}" for problem in problems]
-    print("\n".join(lines))
-    return 1 if broken or problems else 0

@@ -23,7 +23,6 @@ import time
 import numpy as np
 
 import fastdrop as fd
-from fastdrop import _registry
 from fastdrop import graph as G
 
 PS = (0.0, 0.2, 0.5, 0.8)
@@ -285,7 +284,7 @@ def main(argv=None):
             runs = [train_one(data, p, args, repeat, recorder, progress) for repeat in range(args.repeats)]
             results[p] = summarise(runs)
     finally:
-        _registry.unregister(recorder)
+        fd.unregister(recorder)
 
     found, finding_lines = findings(results)
     rows = table(results)

@@ -31,7 +31,7 @@ def fastdrop_variants():
 
     :returns:
         A list (or tuple) of classes, each a subclass of
-        :class:`fastdrop.graph.Variant` that sets a unique ``name`` (a
+        :class:`fastdrop.Variant` that sets a unique ``name`` (a
         string without whitespace), a one-line ``description``, and
         overrides ``forward`` and ``backward``.  Each class must be
         constructible with no arguments.  ``None`` or an empty list means
@@ -40,7 +40,7 @@ def fastdrop_variants():
     The results of all plugins are collected.  A name claimed by two
     classes is an error naming both plugins; a class that breaks the rules
     above is an error naming its plugin.  A plugin whose hook raises is
-    reported with a :class:`fastdrop._registry.PluginWarning` and skipped.
+    reported with a :class:`fastdrop.PluginWarning` and skipped.
 
     Since version 0.1.
     """
@@ -74,7 +74,7 @@ def fastdrop_mask_drawn(layer, handle):
 
     When no plugin implements this hook, calling it costs a single
     attribute test.  An implementation that raises is reported with a
-    :class:`fastdrop._registry.PluginWarning`; training goes on.
+    :class:`fastdrop.PluginWarning`; training goes on.
 
     Since version 0.1.
     """

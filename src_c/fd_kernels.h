@@ -16,12 +16,13 @@
 #include <string.h>
 #include "fd_philox.h"
 #include "fd_mask.h"
-#include "fd_half.h"
+#include "fd_dtype.h"
+#include "fd_portable.h"
 #include "fd_avx2.h"
 #include "fd_avx512.h"
+#include "fd_neon.h"
 
-enum { FD_ISA_PORTABLE = 0, FD_ISA_AVX2 = 1, FD_ISA_AVX512 = 2 };
-enum { FD_FLOAT16 = 0, FD_FLOAT32 = 1, FD_FLOAT64 = 2 };
+enum { FD_ISA_PORTABLE = 0, FD_ISA_AVX2 = 1, FD_ISA_AVX512 = 2, FD_ISA_NEON = 3 };
 
 /* Best path the running CPU supports. */
 static inline int fd_isa_best(void)
@@ -34,13 +35,22 @@ static inline int fd_isa_best(void)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
         return FD_ISA_AVX2;
 #endif
+#ifdef FD_HAVE_NEON
+    return FD_ISA_NEON;   /* Advanced SIMD is part of every aarch64 core */
+#endif
     return FD_ISA_PORTABLE;
 }
 
 static inline int fd_isa_supported(int isa)
 {
+    if (isa == FD_ISA_PORTABLE)
+        return 1;
+#ifdef FD_HAVE_AVX2
     /* each x86 path needs a superset of the previous one's features */
-    return isa >= FD_ISA_PORTABLE && isa <= fd_isa_best();
+    return (isa == FD_ISA_AVX2 || isa == FD_ISA_AVX512) && isa <= fd_isa_best();
+#else
+    return isa == fd_isa_best();
+#endif
 }
 
 static inline void fd_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS], uint64_t block0,
@@ -58,8 +68,14 @@ static inline void fd_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS], uint64_t bl
         return;
     }
 #endif
+#ifdef FD_HAVE_NEON
+    if (isa == FD_ISA_NEON) {
+        fd_neon_chunk_keep(keep, block0, mp);
+        return;
+    }
+#endif
     (void)isa;
-    fd_chunk_keep_portable(keep, block0, mp);
+    fd_portable_chunk_keep(keep, block0, mp);
 }
 
 /* keep[k] = 1 if logical element first+k is kept, else 0. */
@@ -81,89 +97,13 @@ static inline void fd_keep_range(unsigned char *keep, int64_t n, uint64_t first,
     }
 }
 
-/* Element-wise scaling for one dtype: y = x * (kept ? scale : 0), computed
- * in float32 for float16 and float32, in float64 for float64. */
-#define FD_SCALE_F32(x, keep, s) ((x) * ((keep) ? (s) : 0.0f))
-#define FD_SCALE_F64(x, keep, s) ((x) * ((keep) ? (s) : 0.0))
-
+/* Element by element, any strides: y = x * (kept ? scale : 0), keep NULL
+ * meaning every element kept. */
 static inline void fd_scale_elements(int dtype, const char *x, char *y, const unsigned char *keep,
                                      int64_t n, int64_t xstride, int64_t ystride, double scale)
 {
-    float s32 = (float)scale;
-    for (int64_t k = 0; k < n; k++, x += xstride, y += ystride) {
-        int kept = keep ? keep[k] : 1;
-        if (dtype == FD_FLOAT32) {
-            float v;
-            memcpy(&v, x, 4);
-            v = FD_SCALE_F32(v, kept, s32);
-            memcpy(y, &v, 4);
-        } else if (dtype == FD_FLOAT64) {
-            double v;
-            memcpy(&v, x, 8);
-            v = FD_SCALE_F64(v, kept, scale);
-            memcpy(y, &v, 8);
-        } else {
-            uint16_t h;
-            memcpy(&h, x, 2);
-            h = fd_float_to_half(FD_SCALE_F32(fd_half_to_float(h), kept, s32));
-            memcpy(y, &h, 2);
-        }
-    }
-}
-
-/*
- * One chunk, portable: y = x * (keep ? s : 0), in place (x == y) or with no
- * overlap.  Each case has its own loop with restrict pointers: a single
- * loop would get a run-time overlap check from the vectorizer, whose scalar
- * fallback (taken in place, the common call) branches on every element and
- * mispredicts half of them at p = 0.5.
- */
-#define FD_PORTABLE_SCALE(name, T, SCALE)                                                          \
-    static inline void name(const T *restrict x, T *restrict y, const unsigned char *restrict keep, \
-                            double scale)                                                        \
-    {                                                                                            \
-        for (int e = 0; e < FD_CHUNK_ELEMS; e++)                                                 \
-            y[e] = SCALE(x[e], keep[e], scale);                                                  \
-    }                                                                                            \
-    static inline void name##_inplace(T *restrict x, const unsigned char *restrict keep, double scale) \
-    {                                                                                            \
-        for (int e = 0; e < FD_CHUNK_ELEMS; e++)                                                 \
-            x[e] = SCALE(x[e], keep[e], scale);                                                  \
-    }
-/* keep is 0 or 1 and the scale finite and >= 0, so (float)keep * s is s or
- * +0, exactly the value FD_SCALE_F32 selects, without a select to vectorize */
-#define FD_SCALE_F32_D(x, keep, s) ((x) * ((float)(keep) * (float)(s)))
-#define FD_SCALE_F64_D(x, keep, s) ((x) * ((double)(keep) * (s)))
-#define FD_SCALE_F16_D(x, keep, s) fd_float_to_half(FD_SCALE_F32_D(fd_half_to_float(x), keep, s))
-FD_PORTABLE_SCALE(fd_portable_scale_f32, float, FD_SCALE_F32_D)
-FD_PORTABLE_SCALE(fd_portable_scale_f64, double, FD_SCALE_F64_D)
-FD_PORTABLE_SCALE(fd_portable_scale_f16, uint16_t, FD_SCALE_F16_D)
-
-#define FD_PORTABLE_SCALE_CHUNK(name, T)                                                  \
-    {                                                                                     \
-        const T *xc = (const T *)x + c * FD_CHUNK_ELEMS;                                  \
-        T *yc = (T *)y + c * FD_CHUNK_ELEMS;                                              \
-        if ((const void *)xc == (const void *)yc)                                         \
-            name##_inplace(yc, keep, scale);                                              \
-        else                                                                              \
-            name(xc, yc, keep, scale);                                                    \
-    }
-
-/* Whole chunks, portable: decisions into a small buffer, then a loop the
- * compiler vectorizes. */
-static inline void fd_portable_apply_chunks(int dtype, const char *x, char *y, int64_t nchunks,
-                                            uint64_t block0, const fd_mask_params *mp, double scale)
-{
-    unsigned char keep[FD_CHUNK_ELEMS];
-    for (int64_t c = 0; c < nchunks; c++) {
-        fd_chunk_keep_portable(keep, block0 + 8 * (uint64_t)c, mp);
-        if (dtype == FD_FLOAT32)
-            FD_PORTABLE_SCALE_CHUNK(fd_portable_scale_f32, float)
-        else if (dtype == FD_FLOAT64)
-            FD_PORTABLE_SCALE_CHUNK(fd_portable_scale_f64, double)
-        else
-            FD_PORTABLE_SCALE_CHUNK(fd_portable_scale_f16, uint16_t)
-    }
+    for (int64_t k = 0; k < n; k++, x += xstride, y += ystride)
+        fd_scale_element(dtype, x, y, keep ? keep[k] : 1, scale);
 }
 
 static inline void fd_apply_chunks(int dtype, const char *x, char *y, int64_t nchunks, uint64_t block0,
@@ -171,23 +111,19 @@ static inline void fd_apply_chunks(int dtype, const char *x, char *y, int64_t nc
 {
 #ifdef FD_HAVE_AVX512
     if (isa == FD_ISA_AVX512) {
-        if (dtype == FD_FLOAT32)
-            fd_avx512_apply_f32((const float *)x, (float *)y, nchunks, block0, mp, (float)scale);
-        else if (dtype == FD_FLOAT64)
-            fd_avx512_apply_f64((const double *)x, (double *)y, nchunks, block0, mp, scale);
-        else
-            fd_avx512_apply_f16((const uint16_t *)x, (uint16_t *)y, nchunks, block0, mp, (float)scale);
+        fd_avx512_apply_chunks(dtype, x, y, nchunks, block0, mp, scale);
         return;
     }
 #endif
 #ifdef FD_HAVE_AVX2
     if (isa == FD_ISA_AVX2) {
-        if (dtype == FD_FLOAT32)
-            fd_avx2_apply_f32((const float *)x, (float *)y, nchunks, block0, mp, (float)scale);
-        else if (dtype == FD_FLOAT64)
-            fd_avx2_apply_f64((const double *)x, (double *)y, nchunks, block0, mp, scale);
-        else
-            fd_avx2_apply_f16((const uint16_t *)x, (uint16_t *)y, nchunks, block0, mp, (float)scale);
+        fd_avx2_apply_chunks(dtype, x, y, nchunks, block0, mp, scale);
+        return;
+    }
+#endif
+#ifdef FD_HAVE_NEON
+    if (isa == FD_ISA_NEON) {
+        fd_neon_apply_chunks(dtype, x, y, nchunks, block0, mp, scale);
         return;
     }
 #endif
@@ -195,16 +131,12 @@ static inline void fd_apply_chunks(int dtype, const char *x, char *y, int64_t nc
     fd_portable_apply_chunks(dtype, x, y, nchunks, block0, mp, scale);
 }
 
-static inline int64_t fd_itemsize(int dtype)
-{
-    return dtype == FD_FLOAT64 ? 8 : dtype == FD_FLOAT32 ? 4 : 2;
-}
-
 /*
  * Contiguous buffers: y[k] = x[k] * (element first+k kept ? scale : 0) for
  * k < n.  x == y is allowed (in place); partial overlap is not.  scale is
  * finite and >= 0 also in float32 (1 / (1 - p) with a non-zero threshold
- * is at most 2^33): the portable path relies on it.
+ * is at most 2^33): the portable path relies on it.  dtype is one of
+ * FD_FLOAT16, FD_FLOAT32, FD_FLOAT64, FD_BFLOAT16.
  */
 static inline void fd_apply_contiguous(int dtype, const char *x, char *y, int64_t n, uint64_t first,
                                        const fd_mask_params *mp, double scale, int isa)
@@ -237,46 +169,88 @@ static inline void fd_apply_contiguous(int dtype, const char *x, char *y, int64_
     }
 }
 
-/*
- * Any strides (in bytes, negative allowed): the logical index runs over
- * `shape` in C order, starting at 0.  ndim >= 1; a 0-d array is passed as
- * shape (1,).  Rows are processed in pieces through a small keep buffer.
- */
 #define FD_STRIDED_PIECE 2048
 #define FD_MAX_NDIM 64
 
+/*
+ * One run of n elements with consecutive logical indices first .. first+n-1
+ * at byte strides xs and ys (negative allowed).  Unit strides on aligned
+ * elements take the SIMD path; anything else goes through a small keep
+ * buffer, element by element with memcpy.
+ */
+static inline void fd_apply_run(int dtype, const char *x, char *y, int64_t n, int64_t xs, int64_t ys,
+                                uint64_t first, const fd_mask_params *mp, double scale, int isa)
+{
+    int64_t size = fd_itemsize(dtype);
+    if (xs == size && ys == size && (uintptr_t)x % (uintptr_t)size == 0 && (uintptr_t)y % (uintptr_t)size == 0) {
+        fd_apply_contiguous(dtype, x, y, n, first, mp, scale, isa);
+        return;
+    }
+    unsigned char keep[FD_STRIDED_PIECE];
+    for (int64_t k = 0; k < n; k += FD_STRIDED_PIECE) {
+        int64_t len = n - k < FD_STRIDED_PIECE ? n - k : FD_STRIDED_PIECE;
+        fd_keep_range(keep, len, first + (uint64_t)k, mp, isa);
+        fd_scale_elements(dtype, x + k * xs, y + k * ys, keep, len, xs, ys, scale);
+    }
+}
+
+/*
+ * A view of ndim >= 1 axes: element (i_0, ..., i_{ndim-1}) lies at byte
+ * offset sum_d i_d * xstrides[d] of x (ystrides of y) and has the logical
+ * index first + sum_d i_d * lstrides[d].  The last axis has logical stride 1,
+ * so every row is one run of consecutive logical indices.  A plain call
+ * passes the C strides of its own shape and first = 0; a block of a larger
+ * logical array passes that array's strides and the logical index of the
+ * block's first element, and gets exactly the part of the larger array's
+ * mask that covers it.
+ */
+static inline void fd_apply_view(int dtype, const char *x, char *y, int ndim, const int64_t *shape,
+                                 const int64_t *xstrides, const int64_t *ystrides, const int64_t *lstrides,
+                                 uint64_t first, const fd_mask_params *mp, double scale, int isa)
+{
+    if (ndim < 1)
+        return;
+    for (int d = 0; d < ndim; d++)
+        if (shape[d] == 0)
+            return;
+    int last = ndim - 1;
+    int64_t index[FD_MAX_NDIM] = {0};
+    for (;;) {
+        const char *xr = x;
+        char *yr = y;
+        uint64_t row_first = first;
+        for (int d = 0; d < last; d++) {
+            xr += index[d] * xstrides[d];
+            yr += index[d] * ystrides[d];
+            row_first += (uint64_t)(index[d] * lstrides[d]);
+        }
+        fd_apply_run(dtype, xr, yr, shape[last], xstrides[last], ystrides[last], row_first, mp, scale, isa);
+        int d = last - 1;
+        while (d >= 0 && ++index[d] == shape[d])   /* odometer over the outer axes */
+            index[d--] = 0;
+        if (d < 0)
+            return;
+    }
+}
+
+/* Any strides, the logical index running over `shape` in C order from 0. */
 static inline void fd_apply_strided(int dtype, const char *x, char *y, int ndim, const int64_t *shape,
                                     const int64_t *xstrides, const int64_t *ystrides,
                                     const fd_mask_params *mp, double scale, int isa)
 {
-    int64_t total = 1;
-    for (int d = 0; d < ndim; d++)
-        total *= shape[d];
-    if (total == 0)
+    if (ndim < 1)
         return;
-    int64_t row = shape[ndim - 1];
-    int64_t index[FD_MAX_NDIM] = {0};
-    unsigned char keep[FD_STRIDED_PIECE];
-    for (int64_t first = 0; first < total; first += row) {
-        const char *xr = x;
-        char *yr = y;
-        for (int d = 0; d < ndim - 1; d++) {
-            xr += index[d] * xstrides[d];
-            yr += index[d] * ystrides[d];
-        }
-        for (int64_t k = 0; k < row; k += FD_STRIDED_PIECE) {
-            int64_t len = row - k < FD_STRIDED_PIECE ? row - k : FD_STRIDED_PIECE;
-            fd_keep_range(keep, len, (uint64_t)(first + k), mp, isa);
-            fd_scale_elements(dtype, xr + k * xstrides[ndim - 1], yr + k * ystrides[ndim - 1], keep, len,
-                              xstrides[ndim - 1], ystrides[ndim - 1], scale);
-        }
-        for (int d = ndim - 2; d >= 0; d--) {   /* odometer over the outer axes */
-            if (++index[d] < shape[d])
-                break;
-            index[d] = 0;
-        }
+    int64_t lstrides[FD_MAX_NDIM];
+    int64_t step = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        lstrides[d] = step;
+        step *= shape[d];
     }
+    fd_apply_view(dtype, x, y, ndim, shape, xstrides, ystrides, lstrides, 0, mp, scale, isa);
 }
+
+/* Normal deviates per counter block: two Box-Muller pairs of 32-bit words. */
+#define FD_NORMALS_PER_BLOCK 4
 
 /*
  * Standard normal noise, element i of a call: Box-Muller on block
@@ -291,8 +265,8 @@ static inline void fd_normal_range(double *z, int64_t n, uint64_t first, fd_key2
     const double two_m32 = 2.3283064365386962890625e-10;
     for (int64_t k = 0; k < n; k++) {
         uint64_t i = first + (uint64_t)k;
-        fd_ctr4 out = fd_philox4x32(fd_block_counter(counter + i / 4, FD_STREAM_NORMAL), key, rounds);
-        int q = (int)((i % 4) / 2);
+        fd_ctr4 out = fd_philox4x32(fd_block_counter(counter + i / FD_NORMALS_PER_BLOCK, FD_STREAM_NORMAL), key, rounds);
+        int q = (int)((i % FD_NORMALS_PER_BLOCK) / 2);
         double u1 = ((double)out.v[2 * q] + 1.0) * two_m32;
         double u2 = (double)out.v[2 * q + 1] * two_m32;
         double r = sqrt(-2.0 * log(u1));

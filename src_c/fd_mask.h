@@ -24,6 +24,7 @@
 #ifndef FD_MASK_H
 #define FD_MASK_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 #include "fd_philox.h"
@@ -42,6 +43,21 @@ typedef struct {
     int rounds;
     uint64_t threshold; /* keep iff u < threshold; 0 drops all, 2^32 keeps all */
 } fd_mask_params;
+
+/* The keep threshold of drop probability p in [0, 1]: t = round((1 - p) * 2^32),
+ * ties to even, so the keep probability t / 2^32 is within 2^-33 of 1 - p and
+ * p = 0 and p = 1 are exact. */
+static inline uint64_t fd_threshold_for(double p)
+{
+    return (uint64_t)nearbyint((1.0 - p) * 4294967296.0);
+}
+
+/* The factor of kept elements in inverted dropout: 1 / (1 - p), or 0 when
+ * every element is dropped. */
+static inline double fd_inverted_scale(double p)
+{
+    return p >= 1.0 ? 0.0 : 1.0 / (1.0 - p);
+}
 
 static inline fd_ctr4 fd_block_counter(uint64_t block, uint32_t stream)
 {
@@ -105,61 +121,6 @@ static inline int fd_keep_element(const fd_mask_params *mp, uint64_t i)
     if (b != tb)
         return b < tb;
     return fd_threshold_last_level(mp->threshold) > 0 && fd_refine_keep(mp, block, j);
-}
-
-/* After level-0 decisions: fix the elements that tied.  flags[e] is keep_flag
- * or drop_flag for the FD_CHUNK_ELEMS elements of the chunk whose first block is block0;
- * level0[e] their level-0 bytes. */
-static inline void fd_fix_ties(unsigned char *flags, const unsigned char *level0, uint64_t block0,
-                               const fd_mask_params *mp, unsigned char keep_flag, unsigned char drop_flag)
-{
-    uint32_t t0 = fd_threshold_byte(mp->threshold, 0);
-    for (int e = 0; e < FD_CHUNK_ELEMS; e++)
-        if (level0[e] == t0)
-            flags[e] = fd_refine_keep(mp, block0 + e / FD_BLOCK_ELEMS, e % FD_BLOCK_ELEMS) ? keep_flag : drop_flag;
-}
-
-/* Portable chunk: the level-0 bytes of 8 blocks in element order. */
-static inline void fd_chunk_bytes_portable(unsigned char bytes[FD_CHUNK_ELEMS], uint64_t block0,
-                                           const fd_mask_params *mp)
-{
-    uint32_t w[4][FD_LANES];
-    for (int j = 0; j < FD_LANES; j++) {
-        uint64_t b = block0 + (uint64_t)j;
-        w[0][j] = (uint32_t)b;
-        w[1][j] = (uint32_t)(b >> 32);
-        w[2][j] = 0;
-        w[3][j] = 0;
-    }
-    fd_philox4x32_lanes(w, mp->key, mp->rounds);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    /* byte m of a word is its m-th byte in memory: a 4 x 8 word transpose */
-    for (int j = 0; j < FD_LANES; j++)
-        for (int k = 0; k < 4; k++)
-            memcpy(bytes + 16 * j + 4 * k, &w[k][j], 4);
-#else
-    for (int j = 0; j < FD_LANES; j++)
-        for (int k = 0; k < 4; k++)
-            for (int m = 0; m < 4; m++)
-                bytes[16 * j + 4 * k + m] = (unsigned char)(w[k][j] >> (8 * m));
-#endif
-}
-
-/* Portable chunk decisions: keep[e] in {0, 1}.  threshold strictly inside
- * (0, 2^32); the callers handle the two ends. */
-static inline void fd_chunk_keep_portable(unsigned char keep[FD_CHUNK_ELEMS], uint64_t block0,
-                                          const fd_mask_params *mp)
-{
-    unsigned char bytes[FD_CHUNK_ELEMS];
-    fd_chunk_bytes_portable(bytes, block0, mp);
-    uint32_t t0 = fd_threshold_byte(mp->threshold, 0);
-    int ties = 0;
-    for (int e = 0; e < FD_CHUNK_ELEMS; e++) {
-        keep[e] = bytes[e] < t0;
-        ties |= bytes[e] == t0;
-    }
-    if (ties && fd_threshold_last_level(mp->threshold) > 0)
-        fd_fix_ties(keep, bytes, block0, mp, 1, 0);
 }
 
 #endif /* FD_MASK_H */

@@ -199,18 +199,16 @@ CASES = [
 
 
 def _params():
-    for case in CASES:
-        marks = [pytest.mark.xfail(strict=True, reason=case.xfail)] if case.xfail else []
-        yield pytest.param(case, id=case.id, marks=marks)
+    return [pytest.param(case, id=case.id,
+                         marks=[pytest.mark.xfail(strict=True, reason=case.xfail)] if case.xfail else [])
+            for case in CASES]
 
 
 @pytest.fixture(autouse=True)
-def restore_settings():
-    threads, isa, default = fd.get_num_threads(), fd.get_isa(), fd.default_generator()
+def restore_default_generator():
+    state = fd.default_generator().get_state()
     yield
-    fd.set_num_threads(threads)
-    fd.set_isa(isa)
-    fd._random._default = default
+    fd.default_generator().set_state(state)
 
 
 @pytest.mark.parametrize("case", _params())

@@ -12,13 +12,6 @@ TWO32, TWO64 = 1 << 32, 1 << 64
 ISAS = tuple(fd.available_isas())
 
 
-@pytest.fixture(autouse=True)
-def restore_settings():
-    isa, threads = fd.get_isa(), fd.get_num_threads()
-    yield
-    fd.set_isa(isa)
-    fd.set_num_threads(threads)
-
 
 def generator_at(counter, seed=3):
     g = fd.Generator(seed)
@@ -60,9 +53,9 @@ def test_reaching_exactly_two_to_the_64_is_allowed_and_gives_the_reference(dtype
 
 
 @pytest.mark.parametrize("isa", ISAS)
-def test_last_blocks_of_the_counter_space_on_every_path(isa):
+def test_last_blocks_of_the_counter_space_on_every_path(isa, scoped_config):
     """The final chunk's 8 blocks would pass 2**64; only those used count."""
-    fd.set_isa(isa)
+    scoped_config(isa=isa)
     for blocks in (1, 7, 8, 9, 17):
         g = generator_at(TWO64 - blocks)
         x = ref.fill((blocks * 16,), np.float32, special=False)
@@ -121,8 +114,8 @@ WRAP_BASES = [TWO32 - k for k in (1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 130)] + \
 
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_low_counter_word_carry_gives_reference_bits(isa, dtype):
-    fd.set_isa(isa)
+def test_low_counter_word_carry_gives_reference_bits(isa, dtype, scoped_config):
+    scoped_config(isa=isa)
     for base in WRAP_BASES:
         for n in (16 * 20 + 5, 128 * 3, 1):
             for offset_view in (False, True):
@@ -134,23 +127,23 @@ def test_low_counter_word_carry_gives_reference_bits(isa, dtype):
                 assert np.array_equal(h.mask(), ref.keep_mask((n,), 1.0 / 3.0, g.key, base))
 
 
-def test_low_counter_word_carry_in_strided_buffers():
+def test_low_counter_word_carry_in_strided_buffers(scoped_config):
     for isa in ISAS:
-        fd.set_isa(isa)
+        scoped_config(isa=isa)
         x = ref.fill((40, 30), np.float64)[::-2, ::3]
         g = generator_at(TWO32 - 4)
         assert ref.same_values(fd.dropout(x, 0.45, generator=g), ref.dropout(x, 0.45, g.key, TWO32 - 4))
 
 
 @pytest.mark.parametrize("isa", ISAS)
-def test_low_counter_word_carry_inside_a_threaded_call(isa):
+def test_low_counter_word_carry_inside_a_threaded_call(isa, scoped_config):
     """A buffer big enough to be split across threads, with the carry in the
     middle of the second thread's piece."""
-    fd.set_isa(isa)
+    scoped_config(isa=isa)
     n = 3 * 65536 + 1000
     x = ref.fill((n,), np.float32, special=False)
     base = TWO32 - (n // 16) // 2
     expected = ref.dropout(x, 0.2, fd.Generator(3).key, base)
     for threads in (1, 2, 3):
-        fd.set_num_threads(threads)
+        scoped_config(threads=threads)
         assert ref.same_values(fd.dropout(x, 0.2, generator=generator_at(base)), expected), threads

@@ -208,7 +208,7 @@ def test_mask_depends_only_on_logical_index_not_on_chunking():
     g = fd.Generator(21)
     _, h = fd.dropout(np.ones(5000, np.float32), 0.3, generator=g, return_handle=True)
     whole = h.mask().view(np.uint8)
-    isa = fd._dropout._isa_code()
+    isa = _kernels.ISA_CODES[fd.get_isa()]
     for first, n in [(0, 1), (1, 127), (127, 130), (1000, 2048), (4999, 1)]:
         part = np.empty(n, np.uint8)
         _kernels.keep_mask(part, h.key[0], h.key[1], h.counter, h.rounds, h.threshold, isa, first)
@@ -217,16 +217,12 @@ def test_mask_depends_only_on_logical_index_not_on_chunking():
 
 def test_threads_do_not_change_results(rng):
     x = rng.standard_normal(1_000_003).astype(np.float32)
-    before = fd.get_num_threads()
-    try:
-        fd.set_num_threads(1)
+    with fd.config_context(threads=1):
         a = fd.dropout(x, 0.1, generator=fd.Generator(8))
-        fd.set_num_threads(2)
+    with fd.config_context(threads=2):
         b = fd.dropout(x, 0.1, generator=fd.Generator(8))
-        fd.set_num_threads(3)
+    with fd.config_context(threads=3):
         c = fd.dropout(x, 0.1, generator=fd.Generator(8))
-    finally:
-        fd.set_num_threads(before)
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(a, c)
 

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 import fastdrop as fd
+from fastdrop.plugin import current_registry
 from fastdrop import graph
 from fastdrop.__main__ import main as cli_main
 
-from variant_util import MaskRecorder, binomial_sigma, fresh_shared_registry, numeric_grad
+from variant_util import MaskRecorder, binomial_sigma, numeric_grad
 
 DIST_NAME = "fastdrop-example-plugin"
 try:
@@ -36,7 +37,7 @@ def morerio_drop_rate(p, gamma, t):
 
 def test_found_through_its_entry_point_with_distribution_and_version():
     [ep] = [ep for ep in DIST.entry_points if ep.group == "fastdrop"]
-    info = fd._registry._current().variant_table()["curriculum"]
+    info = current_registry().variant_table()["curriculum"]
     assert (info.plugin.name, info.plugin.distribution, info.plugin.version) == (ep.name, DIST_NAME, DIST.version)
     assert info.cls.__module__ == ep.value
     assert issubclass(info.cls, graph.Variant)
@@ -106,9 +107,9 @@ def test_same_seed_same_masks():
         np.testing.assert_array_equal(a(x), b(x))
 
 
-def test_observers_see_every_training_draw(monkeypatch):
+def test_observers_see_every_training_draw(monkeypatch, fresh_registry):
     layer = curriculum(p=0.5, gamma=1.0, generator=fd.Generator(5))
-    registry = fresh_shared_registry(monkeypatch)
+    registry = fresh_registry()
     recorder = MaskRecorder()
     registry.register(recorder, name="recorder")
     handles = []

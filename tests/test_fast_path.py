@@ -6,7 +6,8 @@ import pytest
 
 import fastdrop as fd
 from fastdrop import _kernels
-from fastdrop._dropout import _isa_code
+
+CONFIG = (_kernels.ISA_CODES[fd.get_isa()], 1)   # (isa code, threads) as the Python layer passes them
 
 FLOATS = [np.float16, np.float32, np.float64]
 
@@ -15,8 +16,10 @@ def fast(x, p, inplace=False, generator=None, return_handle=False, **overrides):
     args = dict(training=True, mode="inverted", inplace=inplace, out=None, mask_shape=None,
                 generator=generator, return_handle=return_handle)
     args.update(overrides)
+    if args["generator"] is None:   # the Python layer resolves the default generator
+        args["generator"] = fd.default_generator()
     return _kernels.fast_dropout(x, p, args["training"], args["mode"], args["inplace"], args["out"],
-                                 args["mask_shape"], args["generator"], args["return_handle"], _isa_code(), 1)
+                                 args["mask_shape"], args["generator"], args["return_handle"], CONFIG)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -45,7 +48,7 @@ def test_common_calls_take_the_fast_path():
     x = np.ones(100, np.float32)
     assert fast(x, 0.5) is not NotImplemented
     _, h = fast(x, 0.5, return_handle=True)
-    assert _kernels.fast_backward(x, h, False, None, _isa_code(), 1) is not NotImplemented
+    assert _kernels.fast_backward(x, h, False, None, CONFIG) is not NotImplemented
 
 
 @pytest.mark.parametrize("case", [
@@ -99,7 +102,7 @@ def test_backward_with_a_foreign_handle_shape_is_declined():
     x = np.ones(32, np.float32)
     _, h = fd.dropout(x, 0.5, generator=fd.Generator(0), return_handle=True)
     dy = np.ones(33, np.float32)
-    assert _kernels.fast_backward(dy, h, True, None, _isa_code(), 1) is NotImplemented
+    assert _kernels.fast_backward(dy, h, True, None, CONFIG) is NotImplemented
     with pytest.raises(ValueError, match="shape"):
         fd.dropout_backward(dy, h, inplace=True)
     np.testing.assert_array_equal(dy, np.ones(33, np.float32))

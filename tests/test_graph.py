@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import fastdrop as fd
-from fastdrop import _registry
 from fastdrop import graph as G
+
+from variant_util import MaskRecorder
 
 # Central differences in float64 with step EPS: the truncation error is
 # about EPS**2 * |f'''| ~ 1e-12 and the rounding error about
@@ -135,6 +136,25 @@ def test_residual_with_drop_path_gradients():
                     np.random.default_rng(5).standard_normal((16, 5)), generators=[g])
 
 
+@pytest.mark.parametrize("make_drop", [
+    lambda g: fd.layer("droppath", p=0.5, generator=g),
+    lambda g: G.Dropout(0.3, generator=g),
+], ids=["droppath", "dropout"])
+def test_residual_takes_any_layer_for_its_branch(make_drop):
+    g = fd.Generator(7)
+    block = G.Sequential([G.Linear(5, 5, rng=0, dtype=np.float64), G.Tanh()])
+    residual = G.Residual(block, drop=make_drop(g))
+    assert residual.children()[1] is residual.drop
+    check_gradients(residual, np.random.default_rng(5).standard_normal((16, 5)), generators=[g])
+
+
+def test_residual_refuses_both_drop_and_drop_path():
+    with pytest.raises(ValueError, match="drop"):
+        G.Residual(G.ReLU(), drop=G.Dropout(0.1), drop_path=0.1)
+    with pytest.raises(TypeError, match="drop"):
+        G.Residual(G.ReLU(), drop="droppath")
+
+
 # ---------------------------------------------------------------- gradients, whole models
 
 def test_mlp_with_dropout_gradients():
@@ -257,16 +277,15 @@ def test_variant_contract():
     assert G.Dropout.description and "\n" not in G.Dropout.description
 
 
-def test_mask_drawn_is_announced_in_training_only(monkeypatch):
-    seen = []
-    monkeypatch.setattr(_registry, "mask_drawn", lambda layer, handle: seen.append((layer, handle)),
-                        raising=False)
+def test_mask_drawn_is_announced_in_training_only(fresh_registry):
+    recorder = MaskRecorder()
+    fresh_registry().register(recorder, name="recorder")
     layer = G.Dropout(0.5, generator=fd.Generator(0))
     x = np.ones((4, 4), np.float32)
     layer(x)
-    assert len(seen) == 1 and seen[0][0] is layer and seen[0][1] is layer.handle
+    assert len(recorder.seen) == 1 and recorder.seen[0][0] is layer and recorder.seen[0][1] is layer.handle
     layer.eval()(x)
-    assert len(seen) == 1
+    assert len(recorder.seen) == 1
 
 
 def test_mask_drawn_reaches_registered_observers():
@@ -285,7 +304,7 @@ def test_mask_drawn_reaches_registered_observers():
     try:
         y = target(np.ones((3, 8), np.float32))
     finally:
-        _registry.unregister(observer)
+        fd.unregister(observer)
     assert len(observer.masks) == 1
     np.testing.assert_array_equal(observer.masks[0], y != 0)
 

@@ -11,12 +11,6 @@ FLOATS = [np.float16, np.float32, np.float64]
 P_VALUES = [0.5, 0.25, 0.1, 0.3, 0.999, 0.001, 1 - 2**-20]
 
 
-@pytest.fixture(autouse=True)
-def restore_isa():
-    before = fd.get_isa()
-    yield
-    fd.set_isa(before)
-
 
 def test_portable_is_always_available():
     assert fd.available_isas()[0] == "portable"
@@ -25,8 +19,8 @@ def test_portable_is_always_available():
 
 
 def run_on(isa, fn):
-    fd.set_isa(isa)
-    return fn()
+    with fd.config_context(isa=isa):
+        return fn()
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -64,7 +58,7 @@ def _level_bytes(handle, n_blocks, stream):
     return words.view(np.uint8).reshape(n_blocks, 16)
 
 
-def test_paths_agree_on_crowded_tie_groups_and_second_ties():
+def test_paths_agree_on_crowded_tie_groups_and_second_ties(scoped_config):
     # The SIMD paths settle at most four tied blocks of a group of 32 blocks
     # in the main loop and the rest on a side branch; a tie on byte 1 as
     # well goes on to streams 2 and 3.  Check that this buffer has both
@@ -85,7 +79,7 @@ def test_paths_agree_on_crowded_tie_groups_and_second_ties():
     assert (b0 & b1).sum() >= 4                # 16 +- 4 second ties (Poisson), 3 sigma
     results = {}
     for isa in fd.available_isas():
-        fd.set_isa(isa)
+        scoped_config(isa=isa)
         results[isa] = fd.dropout(x, p, generator=fd.Generator(6))
     for isa, y in results.items():
         np.testing.assert_array_equal(y.view(np.uint32), results["portable"].view(np.uint32), err_msg=isa)
@@ -96,13 +90,13 @@ def test_paths_agree_on_crowded_tie_groups_and_second_ties():
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("p", [0.1, 0.3, 1 - 2**-20])
 @pytest.mark.parametrize("offset", [0, 5])
-def test_paths_bit_identical_in_place(dtype, p, offset):
+def test_paths_bit_identical_in_place(dtype, p, offset, scoped_config):
     # in place, the settling of ties must read inputs that the chunk's own
     # stores did not overwrite; 40_000 elements hold about 80 groups of ties
     source = special_values(40_000, dtype, 11)
     results = {}
     for isa in fd.available_isas():
-        fd.set_isa(isa)
+        scoped_config(isa=isa)
         x = source.copy()
         fd.dropout(x[offset:], p, inplace=True, generator=fd.Generator(29))
         results[isa] = x
@@ -110,7 +104,7 @@ def test_paths_bit_identical_in_place(dtype, p, offset):
     for isa, y in results.items():
         np.testing.assert_array_equal(y.view(np.uint8), ref, err_msg=isa)
     # and out of place gives the same bits
-    fd.set_isa(fd.available_isas()[-1])
+    scoped_config(isa=fd.available_isas()[-1])
     y = fd.dropout(source[offset:], p, generator=fd.Generator(29))
     np.testing.assert_array_equal(y.view(np.uint8), results["portable"][offset:].view(np.uint8))
 
@@ -123,7 +117,7 @@ BOUNDARY_CHUNKS = [0, 1, 2, 3, 4, 5, 7, 8, 9, 31, 32, 33, 35, 36, 37, 40, 41, 64
 
 @pytest.mark.parametrize("p", [0.5, 0.1, 1 - 2**-20])
 @pytest.mark.parametrize("tail", [0, 1, 77])
-def test_paths_bit_identical_at_group_boundaries(p, tail):
+def test_paths_bit_identical_at_group_boundaries(p, tail, scoped_config):
     source = special_values(100 * 128 + 77, np.float32, 3)
     for chunks in BOUNDARY_CHUNKS:
         n = chunks * 128 + tail
@@ -131,7 +125,7 @@ def test_paths_bit_identical_at_group_boundaries(p, tail):
             continue
         results = {}
         for isa in fd.available_isas():
-            fd.set_isa(isa)
+            scoped_config(isa=isa)
             gen = fd.Generator(41)
             gen.reserve(3)   # a counter that is not a multiple of the group
             results[isa] = fd.dropout(source[:n], p, generator=gen)
@@ -141,14 +135,14 @@ def test_paths_bit_identical_at_group_boundaries(p, tail):
 
 
 @pytest.mark.parametrize("p", P_VALUES)
-def test_paths_agree_with_scalar_reference(p):
+def test_paths_agree_with_scalar_reference(p, scoped_config):
     n = 4099
     g = fd.Generator(23)
     _, h = fd.dropout(np.ones(n, np.float32), p, generator=g, return_handle=True)
     scalar = _kernels.keep_elements(np.arange(n, dtype=np.uint64), h.key[0], h.key[1], h.counter,
                                     h.rounds, h.threshold)
     for isa in fd.available_isas():
-        fd.set_isa(isa)
+        scoped_config(isa=isa)
         np.testing.assert_array_equal(h.mask(), scalar, err_msg=isa)
 
 

@@ -26,12 +26,6 @@ ISAS = tuple(fd.available_isas())
 SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
-@pytest.fixture(autouse=True)
-def restore_isa():
-    before = fd.get_isa()
-    yield
-    fd.set_isa(before)
-
 
 # ---------------------------------------------------------------- layouts
 
@@ -164,6 +158,11 @@ def assert_same(actual, expected, what):
 @settings(max_examples=4000, **SETTINGS)
 @given(calls())
 def test_dropout_equals_reference_and_touches_only_its_target(case):
+    with fd.config_context(isa=case["isa"]):
+        check_call_against_reference(case)
+
+
+def check_call_against_reference(case):
     shape, dtype, mode = case["shape"], case["dtype"], case["mode"]
     mask_shape = case["mask_shape"] if case["mask_shape"] is not None else shape
     blocks = ref.blocks_consumed(mask_shape)
@@ -175,7 +174,6 @@ def test_dropout_equals_reference_and_touches_only_its_target(case):
         assume(n > 0)
         u = int(ref.uniforms(n, g.key, counter, g.rounds)[case["tie_element"] % n])
         p = p_tied_with(u, case["tie_depth"], case["tie_nudge"])
-    fd.set_isa(case["isa"])
 
     values = ref.fill(shape, dtype, seed=case["seed"] % 1000)
     buffer, x = case["layout"].make(dtype, values)
@@ -274,8 +272,8 @@ EDGE_CASES = list(ref.edge_arrays())
 
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("p, mode", [(0.3, "inverted"), (0.5, "standard"), (1.0 - 2.0 ** -9 / 3, "inverted")])
-def test_edge_arrays_match_reference_in_every_form(isa, p, mode):
-    fd.set_isa(isa)
+def test_edge_arrays_match_reference_in_every_form(isa, p, mode, scoped_config):
+    scoped_config(isa=isa)
     for label, x in EDGE_CASES:
         values = x.copy()
         g = fd.Generator(len(label))
@@ -310,9 +308,9 @@ def test_partly_overlapping_out_gives_the_values_of_the_original_input():
 
 
 @pytest.mark.parametrize("isa", ISAS)
-def test_long_strided_rows_cross_the_piece_size(isa):
+def test_long_strided_rows_cross_the_piece_size(isa, scoped_config):
     """Rows longer than any internal piece buffer, strided and reversed."""
-    fd.set_isa(isa)
+    scoped_config(isa=isa)
     for dtype in DTYPES:
         base = ref.fill((3, 9000), dtype, seed=9)
         x = base[::-1, ::-2]

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 
 import fastdrop as fd
-from fastdrop import _registry, graph, hookspecs
+import fastdrop.plugin
+from fastdrop import graph, hookspecs
 from fastdrop.__main__ import main as cli_main
-from fastdrop._registry import (DuplicateVariantError, InvalidVariantError, PluginError, PluginWarning,
-                                Registry)
+from fastdrop.__main__ import plugins_main
+from fastdrop.plugin import DuplicateVariantError, InvalidVariantError, PluginError, PluginWarning, Registry
 
-from variant_util import MaskRecorder, fresh_shared_registry
+from variant_util import MaskRecorder
 
 
 # ---------------------------------------------------------------- fakes
@@ -91,7 +92,7 @@ def variants_quietly(registry):
 # ---------------------------------------------------------------- the hook specs
 
 def test_hookimpl_marker_is_defined_once_and_exported():
-    assert fd.hookimpl is hookspecs.hookimpl is _registry.hookimpl
+    assert fd.hookimpl is hookspecs.hookimpl is fastdrop.plugin.hookimpl
     assert hookspecs.hookimpl.project_name == "fastdrop"
     assert hookspecs.hookspec.project_name == "fastdrop"
 
@@ -305,13 +306,13 @@ def test_unregister_unknown_plugin_raises(installed):
         registry.unregister(Provides())
 
 
-def test_module_level_functions_use_the_shared_registry(monkeypatch):
-    fresh_shared_registry(monkeypatch)
+def test_module_level_functions_use_the_shared_registry(monkeypatch, fresh_registry):
+    fresh_registry()
     cls = fd.register(make_variant("shared_v", __init__=lambda self, scale=1: setattr(self, "scale", scale)))
     assert fd.variants()["shared_v"] is cls
     built = fd.layer("shared_v", scale=3)
     assert isinstance(built, cls) and built.scale == 3
-    _registry.unregister(cls)
+    fd.unregister(cls)
     assert "shared_v" not in fd.variants()
 
 
@@ -341,17 +342,17 @@ def test_layer_name_must_be_a_string(installed):
 
 # ---------------------------------------------------------------- mask observers
 
-def test_mask_drawn_without_observers_does_not_notify(monkeypatch):
-    registry = fresh_shared_registry(monkeypatch)
+def test_mask_drawn_without_observers_does_not_notify(monkeypatch, fresh_registry):
+    registry = fresh_registry()
     assert registry.observers == ()
     monkeypatch.setattr(registry, "notify", lambda layer, handle: pytest.fail("notified"))
-    _registry.mask_drawn(object(), object())
+    fd.mask_drawn(object(), object())
     layer = graph.Dropout(0.5, generator=fd.Generator(0))
     layer(np.ones(8))
 
 
-def test_mask_drawn_reaches_registered_observers(monkeypatch):
-    registry = fresh_shared_registry(monkeypatch)
+def test_mask_drawn_reaches_registered_observers(monkeypatch, fresh_registry):
+    registry = fresh_registry()
     recorder = MaskRecorder()
     registry.register(recorder, name="recorder")
     layer = graph.Dropout(0.5, generator=fd.Generator(0))
@@ -363,8 +364,8 @@ def test_mask_drawn_reaches_registered_observers(monkeypatch):
     assert len(recorder.seen) == 1
 
 
-def test_observer_raising_warns_and_others_still_see_the_mask(monkeypatch):
-    registry = fresh_shared_registry(monkeypatch)
+def test_observer_raising_warns_and_others_still_see_the_mask(monkeypatch, fresh_registry):
+    registry = fresh_registry()
 
     class Broken:
         @fd.hookimpl
@@ -380,10 +381,10 @@ def test_observer_raising_warns_and_others_still_see_the_mask(monkeypatch):
     assert np.array_equal(y != 0, layer.handle.mask())
 
 
-def test_mask_drawn_loads_entry_point_observers(monkeypatch, installed):
+def test_mask_drawn_loads_entry_point_observers(monkeypatch, installed, fresh_registry):
     recorder = MaskRecorder()
     calls = installed(FakeDistribution("stats-dist", "1", FakeEntryPoint("stats", recorder)))
-    fresh_shared_registry(monkeypatch, entry_points=True)
+    fresh_registry(entry_points=True)
     layer = graph.Dropout(0.5, generator=fd.Generator(0))
     layer(np.ones(8))
     layer(np.ones(8))
@@ -393,10 +394,10 @@ def test_mask_drawn_loads_entry_point_observers(monkeypatch, installed):
 
 # ---------------------------------------------------------------- `fastdrop plugins`
 
-def test_plugins_command_lists_variants_with_plugin_distribution_version(monkeypatch, installed, capsys):
+def test_plugins_command_lists_variants_with_plugin_distribution_version(monkeypatch, installed, capsys, fresh_registry):
     installed(FakeDistribution("dist-a", "1.2", FakeEntryPoint("alpha_plug", Provides(
         make_variant("va", description="Does the first thing.")))))
-    fresh_shared_registry(monkeypatch, entry_points=True)
+    fresh_registry(entry_points=True)
     assert cli_main(["plugins"]) == 0
     out = capsys.readouterr().out
     va_line = next(line for line in out.splitlines() if line.split()[:1] == ["va"])
@@ -414,7 +415,7 @@ def test_plugins_command_lists_broken_plugins_and_conflicts(installed, capsys):
               FakeDistribution("d2", "1", FakeEntryPoint("second", Provides(make_variant("same")))))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert _registry.plugins_main([], registry=Registry()) == 1
+        assert plugins_main([], registry=Registry()) == 1
     out = capsys.readouterr().out
     assert "broken plugins (2):" in out
     assert "'bad' (broken-dist 0.3): import failed: ImportError: no module named nowhere" in out
@@ -423,7 +424,7 @@ def test_plugins_command_lists_broken_plugins_and_conflicts(installed, capsys):
 
 
 def test_plugins_command_rejects_unknown_arguments(capsys):
-    assert _registry.plugins_main(["--bogus"]) == 2
+    assert plugins_main(["--bogus"]) == 2
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
 
 
@@ -458,3 +459,84 @@ def test_broken_installed_plugin_never_breaks_import_or_the_builtins(tmp_path):
     assert cli.returncode == 1
     assert "'ghost' (ghost-plugin 9.9): import failed: ModuleNotFoundError" in cli.stdout
     assert "spatial2d" in cli.stdout
+
+
+# ---------------------------------------------------------------- what register() refuses or warns about
+
+def test_register_a_class_that_is_not_a_variant_raises_and_registers_nothing():
+    registry = Registry(entry_points=False)
+    before = registry.plugin_manager.get_plugins()
+
+    class NotAVariant:
+        name = "plain"
+
+    with pytest.raises(InvalidVariantError, match=r"NotAVariant.*not a subclass of fastdrop.graph.Variant"):
+        registry.register(NotAVariant)
+    assert registry.plugin_manager.get_plugins() == before
+    assert "plain" not in registry.variants()
+
+
+def test_a_plugin_written_as_a_class_of_hook_implementations_is_accepted():
+    class Namespace:
+        @staticmethod
+        @fd.hookimpl
+        def fastdrop_variants():
+            return [make_variant("from_namespace")]
+
+    registry = Registry(entry_points=False)
+    registry.register(Namespace, name="namespace")
+    assert "from_namespace" in registry.variants()
+
+
+def test_variant_needing_constructor_arguments_is_refused_naming_the_plugin():
+    class NeedsWidth(graph.Variant):
+        name, description = "needs_width", "Needs an argument (a test)."
+
+        def __init__(self, width):
+            self.width = width
+
+        def forward(self, x):
+            return x
+
+        def backward(self, dy):
+            return dy
+
+    registry = Registry(entry_points=False)
+    with pytest.raises(InvalidVariantError, match=r"plugin 'widthy'.*needs_width.*cannot be built with no arguments"):
+        registry.register(Provides(NeedsWidth), name="widthy")
+    assert "needs_width" not in registry.variants()
+    assert registry.plugin_manager.get_plugin("widthy") is None
+
+
+def test_installed_variant_needing_arguments_is_an_error_naming_its_plugin(installed):
+    cls = make_variant("argful", __init__=lambda self, size: None)
+    installed(FakeDistribution("dist-b", "2", FakeEntryPoint("argplugin", Provides(cls))))
+    with pytest.raises(InvalidVariantError, match=r"plugin 'argplugin' \(dist-b 2\).*no arguments"):
+        Registry().variants()
+
+
+def test_hook_function_without_the_marker_warns_naming_it():
+    class Forgetful:
+        def fastdrop_variants(self):          # no @fd.hookimpl: pluggy would ignore it silently
+            return [make_variant("forgotten")]
+
+    registry = Registry(entry_points=False)
+    with pytest.warns(PluginWarning, match=r"fastdrop_variants\(\) is not marked with @fastdrop.hookimpl"):
+        registry.register(Forgetful(), name="forgetful")
+    assert "forgotten" not in registry.variants()
+
+
+def test_module_plugin_with_an_unmarked_observer_warns(installed):
+    module = type(sys)("fake_observer_module")
+    module.fastdrop_mask_drawn = lambda layer, handle: None
+    installed(FakeDistribution("dist-c", "3", FakeEntryPoint("observer", module)))
+    with pytest.warns(PluginWarning, match=r"'observer'.*fastdrop_mask_drawn\(\)"):
+        Registry().variants()
+
+
+def test_marked_hooks_give_no_warning():
+    registry = Registry(entry_points=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PluginWarning)
+        registry.register(Provides(make_variant("quiet")), name="quiet-plugin")
+    assert "quiet" in registry.variants()

@@ -58,12 +58,8 @@ def test_no_byte_position_or_simd_lane_bias(isa, p):
     offset (i // 16) % 8 inside an 8-block chunk (the SIMD lane): 128 cells
     of 16384 elements each, one binomial z per cell, plus the chi-square of
     all 128 (mean 128, sigma sqrt(2 * 128) = 16) against over-uniformity too."""
-    previous = fd.get_isa()
-    fd.set_isa(isa)
-    try:
+    with fd.config_context(isa=isa):
         keep = keep_indicators(1 << 21, p, fd.Generator(101))
-    finally:
-        fd.set_isa(previous)
     q = realised_keep_prob(p)
     cells = keep.reshape(-1, 8, 16).sum(axis=0)          # [lane, byte position]
     n_cell = keep.size // 128

@@ -19,13 +19,6 @@ CALLS_PER_THREAD = 40
 BIG = 128 * 1024 + 777          # above the size at which the kernels split work
 
 
-@pytest.fixture(autouse=True)
-def restore_settings():
-    isa, threads = fd.get_isa(), fd.get_num_threads()
-    yield
-    fd.set_isa(isa)
-    fd.set_num_threads(threads)
-
 
 def run_in_threads(target, n=N_THREADS):
     """Start n threads on target(index) together; re-raise the first error."""
@@ -113,9 +106,9 @@ def test_default_generator_shared_by_threads():
     assert_tiles([h.counter_range for per in handles for h in per], start, fd.default_generator().counter)
 
 
-def test_threads_running_big_calls_with_kernel_threads_do_not_interfere():
+def test_threads_running_big_calls_with_kernel_threads_do_not_interfere(scoped_config):
     """Python threads, each a large call that the kernel itself splits."""
-    fd.set_num_threads(2)
+    scoped_config(threads=2)
     g = fd.Generator(5)
     outputs = [None] * 4
 
@@ -130,12 +123,12 @@ def test_threads_running_big_calls_with_kernel_threads_do_not_interfere():
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("isa", fd.available_isas())
-def test_kernel_thread_count_never_changes_the_result(dtype, isa):
-    fd.set_isa(isa)
+def test_kernel_thread_count_never_changes_the_result(dtype, isa, scoped_config):
+    scoped_config(isa=isa)
     x = ref.fill((BIG,), dtype, seed=1)
     results = {}
     for threads in (1, 2, 3, 4):
-        fd.set_num_threads(threads)
+        scoped_config(threads=threads)
         g = fd.Generator(77)
         y = fd.dropout(x, 0.3, generator=g)
         z = x.copy()

@@ -2,14 +2,6 @@
 import numpy as np
 
 import fastdrop as fd
-from fastdrop import _registry
-
-
-def fresh_shared_registry(monkeypatch, entry_points=False):
-    """Replace the registry behind fd.variants()/fd.layer()/mask_drawn() for one test."""
-    registry = _registry.Registry(entry_points=entry_points)
-    monkeypatch.setattr(_registry, "_REGISTRY", registry)
-    return registry
 
 
 class MaskRecorder:

@@ -13,9 +13,8 @@ import numpy as np
 
 import fastdrop as fd
 from fastdrop import graph
-from fastdrop._registry import mask_drawn
 
-from . import DropProbability, check_float_array, check_grad_shape, check_p_below_one
+from fastdrop.plugin import DropProbability, check_float_array, check_grad_shape, check_p_below_one, compute_dtype, mask_drawn
 
 __all__ = ["AlphaDropout", "SELU_ALPHA", "SELU_LAMBDA", "ALPHA_PRIME", "affine_coefficients"]
 
@@ -35,9 +34,6 @@ def affine_coefficients(keep_prob):
     a = 1.0 / math.sqrt(q + ALPHA_PRIME * ALPHA_PRIME * q * (1.0 - q))
     return a, -a * (1.0 - q) * ALPHA_PRIME
 
-
-def _compute_dtype(dtype):
-    return np.float64 if dtype == np.float64 else np.float32
 
 
 class AlphaDropout(DropProbability, graph.Variant):
@@ -91,7 +87,7 @@ class AlphaDropout(DropProbability, graph.Variant):
             return x
         y, handle = fd.dropout(x, self._p, mode="standard", generator=self.generator, return_handle=True)
         a, b = affine_coefficients(handle.keep_prob)
-        kept = handle.mask_values(_compute_dtype(x.dtype))
+        kept = handle.mask_values(compute_dtype(x.dtype))
         kept *= ALPHA_PRIME
         y -= kept
         y *= a

@@ -10,9 +10,8 @@ import numpy as np
 
 import fastdrop as fd
 from fastdrop import graph
-from fastdrop._registry import mask_drawn
 
-from . import DropProbability, check_float_array
+from fastdrop.plugin import DropProbability, check_float_array, mask_drawn
 
 __all__ = ["DropConnectLinear"]
 

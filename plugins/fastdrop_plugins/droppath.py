@@ -3,12 +3,12 @@
 Huang et al., "Deep Networks with Stochastic Depth", ECCV 2016.  Scaling
 the kept samples by 1 / (1 - p) in training follows timm's ``DropPath`` and
 torchvision's ``StochasticDepth``, so evaluation is the identity.
-``fastdrop.graph.Residual(block, drop_path=p)`` puts this layer on the
-branch.
+``fastdrop.graph.Residual(block, drop=fd.layer("droppath", p=0.1))`` puts
+this layer on the branch.
 """
 import fastdrop as fd
 
-from . import BroadcastDropout
+from fastdrop.plugin import BroadcastDropout, check_bool
 
 __all__ = ["DropPath"]
 
@@ -28,6 +28,9 @@ class DropPath(BroadcastDropout):
     mode : {'row', 'batch'}, default 'row'
         'row': one draw per sample (first axis), mask shape (N, 1, ..., 1);
         'batch': one draw for the whole batch, mask shape (1, ..., 1).
+    scale_by_keep : bool, default True
+        Scale kept samples by 1 / (1 - p) in training (timm's default), so
+        that evaluation is the identity; False keeps them as they are.
     generator : fastdrop.Generator, optional
         Default: :func:`fastdrop.default_generator` at call time.
 
@@ -48,11 +51,12 @@ class DropPath(BroadcastDropout):
     name = "droppath"
     description = "Stochastic depth: drops a residual branch per sample ('row') or per batch."
 
-    def __init__(self, p=0.1, *, mode="row", generator=None):
+    def __init__(self, p=0.1, *, mode="row", scale_by_keep=True, generator=None):
         super().__init__(p, generator=generator)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
+        self.scale_by_keep = check_bool(scale_by_keep, "scale_by_keep")
 
     def mask_shape(self, x):
         """(N, 1, ..., 1) in 'row' mode, (1, ..., 1) in 'batch' mode."""
@@ -63,7 +67,7 @@ class DropPath(BroadcastDropout):
         return (1,) * x.ndim
 
     def __repr__(self):
-        return f"DropPath(p={self.p}, mode={self.mode!r})"
+        return f"DropPath(p={self.p}, mode={self.mode!r}, scale_by_keep={self.scale_by_keep})"
 
 
 @fd.hookimpl

@@ -14,9 +14,8 @@ import numpy as np
 
 import fastdrop as fd
 from fastdrop import graph
-from fastdrop._registry import mask_drawn
 
-from . import DropProbability, check_float_array, check_grad_shape, check_p_below_one
+from fastdrop.plugin import DropProbability, check_float_array, check_grad_shape, check_p_below_one, compute_dtype, mask_drawn
 
 __all__ = ["GaussianDropout", "NoiseHandle"]
 
@@ -65,12 +64,9 @@ class NoiseHandle:
         return z.astype(dtype, copy=False)
 
 
-def _compute_dtype(dtype):
-    return np.float64 if dtype == np.float64 else np.float32
-
 
 def _times_noise(a, handle):
-    noise = handle.noise(_compute_dtype(a.dtype))
+    noise = handle.noise(compute_dtype(a.dtype))
     return np.multiply(a, noise, out=np.empty(a.shape, a.dtype), casting="same_kind")
 
 

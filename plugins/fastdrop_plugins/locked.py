@@ -8,7 +8,7 @@ Merity et al.'s AWD-LSTM (2018).
 """
 import fastdrop as fd
 
-from . import BroadcastDropout, check_int
+from fastdrop.plugin import BroadcastDropout, check_int
 
 __all__ = ["LockedDropout"]
 

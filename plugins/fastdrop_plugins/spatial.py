@@ -8,7 +8,7 @@ Networks", CVPR 2015).  The same as ``torch.nn.Dropout1d/2d/3d`` and Keras'
 """
 import fastdrop as fd
 
-from . import BroadcastDropout, check_bool
+from fastdrop.plugin import BroadcastDropout, check_bool
 
 __all__ = ["SpatialDropout1d", "SpatialDropout2d", "SpatialDropout3d"]
 

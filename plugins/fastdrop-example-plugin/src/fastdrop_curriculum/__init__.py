@@ -11,43 +11,15 @@ The plugin is this module; fastdrop finds it through the entry point
 ``pyproject.toml``) and calls :func:`fastdrop_variants`.
 """
 import math
-import numbers
 
 import fastdrop as fd
-from fastdrop import graph
-from fastdrop._registry import mask_drawn
+from fastdrop.plugin import Variant, check_generator, check_int, check_p, check_real, mask_drawn
 
 __all__ = ["CurriculumDropout"]
 __version__ = "0.1.0"
 
 
-def _check_p(p):
-    if isinstance(p, bool) or not isinstance(p, numbers.Real):
-        raise TypeError(f"p must be a real number in [0, 1], got {p!r}")
-    p = float(p)
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"p must be in [0, 1], got {p}")
-    return p
-
-
-def _check_gamma(gamma):
-    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
-        raise TypeError(f"gamma must be a positive real number, got {gamma!r}")
-    gamma = float(gamma)
-    if not (gamma > 0 and math.isfinite(gamma)):
-        raise ValueError(f"gamma must be a positive finite number, got {gamma}")
-    return gamma
-
-
-def _check_step(step):
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
-        raise TypeError(f"step must be a non-negative integer, got {step!r}")
-    if step < 0:
-        raise ValueError(f"step must be a non-negative integer, got {step}")
-    return int(step)
-
-
-class CurriculumDropout(graph.Variant):
+class CurriculumDropout(Variant):
     """Elementwise inverted dropout whose rate rises from 0 to `p` over training.
 
     Training forward call number t (counting from 0) drops each element
@@ -92,11 +64,9 @@ class CurriculumDropout(graph.Variant):
     description = "Curriculum dropout: the drop rate rises from 0 to p during training (Morerio et al. 2017)."
 
     def __init__(self, p=0.5, *, gamma=1e-3, generator=None):
-        self.p = _check_p(p)
-        self.gamma = _check_gamma(gamma)
-        if generator is not None and not isinstance(generator, fd.Generator):
-            raise TypeError(f"generator must be a fastdrop.Generator or None, got {type(generator).__name__}")
-        self.generator = generator
+        self.p = check_p(p)
+        self.gamma = check_real(gamma, "gamma", 0.0, math.inf, low_open=True, high_open=True)
+        self.generator = check_generator(generator)
         self.step = 0
         self.handle = None
 
@@ -106,7 +76,7 @@ class CurriculumDropout(graph.Variant):
 
     @step.setter
     def step(self, value):
-        self._step = _check_step(value)
+        self._step = check_int(value, "step", low=0)
 
     @property
     def current_p(self):

@@ -1,0 +1,188 @@
+"""Settings: the kernel path (ISA) and the number of kernel threads.
+
+Process-wide defaults come from the environment (``FASTDROP_NUM_THREADS``,
+``FASTDROP_ISA``) or :func:`set_config`; :func:`config_context` overrides
+them in the current thread (and asyncio task) only, and restores them on
+exit.  No result ever depends on a setting: every path and thread count
+gives the same bits.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import threading
+from typing import Dict, Iterator, List, Optional, Tuple, Union
+
+from . import _kernels
+from ._validation import check_int
+
+__all__ = ["get_config", "set_config", "config_context", "set_num_threads", "get_num_threads",
+           "set_isa", "get_isa", "available_isas"]
+
+_ISA_NAMES = {code: name for name, code in _kernels.ISA_CODES.items()}
+
+# The process-wide (isa code, threads), resolved at first use.
+_defaults: Optional[Tuple[int, int]] = None
+_defaults_lock = threading.Lock()
+# Overrides of config_context: (isa code, threads) or None.
+_scoped: contextvars.ContextVar[Optional[Tuple[int, int]]] = contextvars.ContextVar("fastdrop_config",
+                                                                                     default=None)
+
+
+def available_isas() -> List[str]:
+    """Names of the kernel paths this CPU can run, portable first.
+
+    Examples
+    --------
+    >>> import fastdrop as fd
+    >>> fd.available_isas()[0]
+    'portable'
+    """
+    return [name for name, code in _kernels.ISA_CODES.items() if _kernels.isa_supported(code)]
+
+
+def _isa_code(name: object, argname: str = "isa") -> int:
+    """The code of an ISA path name ('auto' is the best one)."""
+    if not isinstance(name, str):
+        raise TypeError(f"{argname} must be a string, one of {available_isas() + ['auto']}, got {name!r}")
+    if name.lower() == "auto":
+        return _kernels.isa_best()
+    code = _kernels.ISA_CODES.get(name.lower())
+    if code is None:
+        raise ValueError(f"{argname} must be one of {list(_kernels.ISA_CODES) + ['auto']}, got {name!r}")
+    if not _kernels.isa_supported(code):
+        raise ValueError(f"{argname}={name!r} is not supported by this CPU; available: {available_isas()}")
+    return code
+
+
+def _threads_from_env() -> int:
+    env = os.environ.get("FASTDROP_NUM_THREADS")
+    if env:
+        try:
+            threads = int(env)
+        except ValueError:
+            threads = 0
+        if threads < 1:
+            raise ValueError(f"FASTDROP_NUM_THREADS must be a positive integer, got {env!r}")
+        return threads
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _process_defaults() -> Tuple[int, int]:
+    global _defaults
+    with _defaults_lock:
+        if _defaults is None:
+            env_isa = os.environ.get("FASTDROP_ISA")
+            isa = _isa_code(env_isa, "FASTDROP_ISA") if env_isa else _kernels.isa_best()
+            _defaults = (isa, _threads_from_env())
+        return _defaults
+
+
+def current() -> Tuple[int, int]:
+    """(isa code, threads) in effect here: what the kernels are called with."""
+    scoped = _scoped.get()
+    if scoped is not None:
+        return scoped
+    return _defaults if _defaults is not None else _process_defaults()
+
+
+def _resolve(base: Tuple[int, int], isa: Optional[str], threads: Optional[int]) -> Tuple[int, int]:
+    code = base[0] if isa is None else _isa_code(isa)
+    count = base[1] if threads is None else check_int(threads, "threads", low=1)
+    return code, count
+
+
+def get_config() -> Dict[str, Union[str, int]]:
+    """The settings in effect here, as ``{"isa": name, "threads": n}``.
+
+    Examples
+    --------
+    >>> import fastdrop as fd
+    >>> with fd.config_context(threads=1):
+    ...     fd.get_config()["threads"]
+    1
+    """
+    isa, threads = current()
+    return {"isa": _ISA_NAMES[isa], "threads": threads}
+
+
+def set_config(isa: Optional[str] = None, threads: Optional[int] = None) -> None:
+    """Change the process-wide defaults; None leaves a setting as it is.
+
+    Parameters
+    ----------
+    isa : str, optional
+        A kernel path from :func:`available_isas`, or ``"auto"`` for the
+        best one.  Every path gives bit-identical results.
+    threads : int >= 1, optional
+        Threads the kernels may use for large buffers.  Results never
+        depend on it.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A bad value, named in the message; nothing is changed then.
+    """
+    global _defaults
+    new = _resolve(_process_defaults(), isa, threads)
+    with _defaults_lock:
+        _defaults = new
+
+
+@contextlib.contextmanager
+def config_context(isa: Optional[str] = None, threads: Optional[int] = None) -> Iterator[None]:
+    """Override settings inside a ``with`` block, in this thread only.
+
+    Parameters
+    ----------
+    isa, threads
+        As in :func:`set_config`; None keeps the value in effect.
+
+    Notes
+    -----
+    The overrides live in a :mod:`contextvars` variable: other threads (and
+    other asyncio tasks) keep their own settings, and the previous settings
+    come back when the block exits, also on an exception.
+
+    Examples
+    --------
+    >>> import numpy as np, fastdrop as fd
+    >>> x = np.ones(1000, np.float32)
+    >>> with fd.config_context(isa="portable", threads=1):
+    ...     a = fd.dropout(x, 0.5, generator=fd.Generator(0))
+    >>> b = fd.dropout(x, 0.5, generator=fd.Generator(0))
+    >>> bool((a == b).all())
+    True
+    """
+    token = _scoped.set(_resolve(current(), isa, threads))
+    try:
+        yield
+    finally:
+        _scoped.reset(token)
+
+
+def set_num_threads(n: int) -> None:
+    """Threads the kernels may use for large buffers (default: the CPUs this
+    process may run on, or ``FASTDROP_NUM_THREADS``).  Results never depend on it."""
+    set_config(threads=check_int(n, "n", low=1))
+
+
+def get_num_threads() -> int:
+    """Threads the kernels may use here (see :func:`config_context`)."""
+    return current()[1]
+
+
+def set_isa(name: str) -> None:
+    """Force a kernel path ('portable', 'avx2', ...) or 'auto' for the best.
+    Every path gives bit-identical results; this exists to prove it."""
+    _isa_code(name)
+    set_config(isa=name)
+
+
+def get_isa() -> str:
+    """The kernel path in effect here."""
+    return _ISA_NAMES[current()[0]]
