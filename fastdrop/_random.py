@@ -119,7 +119,7 @@ class Generator(_kernels.CounterStream):
     True
     """
 
-    __slots__ = ("_seed_seq", "_spawn_lock")
+    __slots__ = ("_seed_seq", "_spawn_lock", "__weakref__", "__dict__")
 
     def __init__(self, seed: SeedLike = None, rounds: int = DEFAULT_ROUNDS) -> None:
         rounds = check_rounds(rounds)
