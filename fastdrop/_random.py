@@ -183,7 +183,7 @@ class Generator(_kernels.CounterStream):
         """A new generator in the state `state` (from :meth:`get_state`)."""
         g = cls.__new__(cls)
         g._spawn_lock = threading.Lock()
-        g._seed_seq = None
+        g._seed_seq = None  # type: ignore[assignment]  # set_state sets it next
         g.set_state(state)
         return g
 

@@ -45,7 +45,7 @@ def numpy_view(t):
             import ml_dtypes
         except ImportError:
             raise TypeError("bfloat16 tensors need the ml_dtypes package "
-                            "(pip install 'fastdrop[torch]')") from None
+                            "(pip install 'fastdropout[torch]')") from None
         return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
     return t.numpy()
 
@@ -83,9 +83,9 @@ def alpha_product(x, handle, offset):
     """Alpha dropout of x with a 'standard'-mode handle (mask values 0 or 1)."""
     x_np = numpy_view(x)
     compute = np.float64 if x_np.dtype == np.float64 else np.float32
-    offset = tuple(offset)
-    kept = handle.apply(np.ones(x_np.shape, dtype=compute), offset=offset)
-    masked = handle.apply(x_np.astype(compute), offset=offset, inplace=True)
+    block = tuple(offset)
+    kept = handle.apply(np.ones(x_np.shape, dtype=compute), offset=block)
+    masked = handle.apply(x_np.astype(compute), offset=block, inplace=True)
     a, b = alpha_coefficients(handle.p)
     # a * (x * m - ALPHA * (1 - m)) + b, with the constants folded
     values = a * masked + (a * ALPHA) * kept + (b - a * ALPHA)
