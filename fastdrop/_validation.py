@@ -85,6 +85,7 @@ def check_int(value: Any, name: str, low: Optional[int] = None, high: Optional[i
 
     Examples
     --------
+    >>> from fastdrop.plugin import check_int
     >>> check_int(3, "n", low=1)
     3
     >>> check_int(0, "n", low=1)
