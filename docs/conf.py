@@ -18,7 +18,6 @@ version = release = fastdrop.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.doctest",
-    "sphinx.ext.mathjax",
     "numpydoc",
 ]
 
