@@ -30,7 +30,7 @@ from ._layer import Variant
 from ._plugin_checks import DuplicateVariantError, InvalidVariantError, PluginError, PluginWarning
 from ._random import (CounterExhaustedError, Generator, default_generator, normal_blocks, philox4x32, seed,
                       standard_normal)
-from ._registry import layer, register, unregister, variants
+from ._shared import layer, register, unregister, variants
 from .hookspecs import hookimpl
 
 __all__ = [

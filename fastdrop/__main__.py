@@ -7,7 +7,8 @@ import warnings
 from typing import List, Optional, Sequence
 
 from ._plugin_checks import PluginWarning
-from ._registry import Registry, current_registry
+from ._registry import Registry
+from ._shared import current_registry
 from ._version import __version__
 
 

@@ -33,7 +33,8 @@ from ._hooks import mask_drawn
 from ._layer import Layer, Parameter, Variant
 from ._plugin_checks import DuplicateVariantError, InvalidVariantError, PluginError, PluginWarning
 from ._random import Generator
-from ._registry import Registry, VariantInfo, current_registry, registry_context
+from ._registry import Registry, VariantInfo
+from ._shared import current_registry, registry_context
 from ._validation import (check_bool, check_float_array, check_generator, check_grad_shape, check_int, check_mask_shape,
                           check_p, check_p_below_one, check_real, check_shape, compute_dtype, float_dtypes)
 from .hookspecs import hookimpl

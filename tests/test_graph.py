@@ -136,6 +136,25 @@ def test_residual_with_drop_path_gradients():
                     np.random.default_rng(5).standard_normal((16, 5)), generators=[g])
 
 
+@pytest.mark.parametrize("make_drop", [
+    lambda g: fd.layer("droppath", p=0.5, generator=g),
+    lambda g: G.Dropout(0.3, generator=g),
+], ids=["droppath", "dropout"])
+def test_residual_takes_any_layer_for_its_branch(make_drop):
+    g = fd.Generator(7)
+    block = G.Sequential([G.Linear(5, 5, rng=0, dtype=np.float64), G.Tanh()])
+    residual = G.Residual(block, drop=make_drop(g))
+    assert residual.children()[1] is residual.drop
+    check_gradients(residual, np.random.default_rng(5).standard_normal((16, 5)), generators=[g])
+
+
+def test_residual_refuses_both_drop_and_drop_path():
+    with pytest.raises(ValueError, match="drop"):
+        G.Residual(G.ReLU(), drop=G.Dropout(0.1), drop_path=0.1)
+    with pytest.raises(TypeError, match="drop"):
+        G.Residual(G.ReLU(), drop="droppath")
+
+
 # ---------------------------------------------------------------- gradients, whole models
 
 def test_mlp_with_dropout_gradients():

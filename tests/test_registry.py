@@ -459,3 +459,84 @@ def test_broken_installed_plugin_never_breaks_import_or_the_builtins(tmp_path):
     assert cli.returncode == 1
     assert "'ghost' (ghost-plugin 9.9): import failed: ModuleNotFoundError" in cli.stdout
     assert "spatial2d" in cli.stdout
+
+
+# ---------------------------------------------------------------- what register() refuses or warns about
+
+def test_register_a_class_that_is_not_a_variant_raises_and_registers_nothing():
+    registry = Registry(entry_points=False)
+    before = registry.plugin_manager.get_plugins()
+
+    class NotAVariant:
+        name = "plain"
+
+    with pytest.raises(InvalidVariantError, match=r"NotAVariant.*not a subclass of fastdrop.graph.Variant"):
+        registry.register(NotAVariant)
+    assert registry.plugin_manager.get_plugins() == before
+    assert "plain" not in registry.variants()
+
+
+def test_a_plugin_written_as_a_class_of_hook_implementations_is_accepted():
+    class Namespace:
+        @staticmethod
+        @fd.hookimpl
+        def fastdrop_variants():
+            return [make_variant("from_namespace")]
+
+    registry = Registry(entry_points=False)
+    registry.register(Namespace, name="namespace")
+    assert "from_namespace" in registry.variants()
+
+
+def test_variant_needing_constructor_arguments_is_refused_naming_the_plugin():
+    class NeedsWidth(graph.Variant):
+        name, description = "needs_width", "Needs an argument (a test)."
+
+        def __init__(self, width):
+            self.width = width
+
+        def forward(self, x):
+            return x
+
+        def backward(self, dy):
+            return dy
+
+    registry = Registry(entry_points=False)
+    with pytest.raises(InvalidVariantError, match=r"plugin 'widthy'.*needs_width.*cannot be built with no arguments"):
+        registry.register(Provides(NeedsWidth), name="widthy")
+    assert "needs_width" not in registry.variants()
+    assert registry.plugin_manager.get_plugin("widthy") is None
+
+
+def test_installed_variant_needing_arguments_is_an_error_naming_its_plugin(installed):
+    cls = make_variant("argful", __init__=lambda self, size: None)
+    installed(FakeDistribution("dist-b", "2", FakeEntryPoint("argplugin", Provides(cls))))
+    with pytest.raises(InvalidVariantError, match=r"plugin 'argplugin' \(dist-b 2\).*no arguments"):
+        Registry().variants()
+
+
+def test_hook_function_without_the_marker_warns_naming_it():
+    class Forgetful:
+        def fastdrop_variants(self):          # no @fd.hookimpl: pluggy would ignore it silently
+            return [make_variant("forgotten")]
+
+    registry = Registry(entry_points=False)
+    with pytest.warns(PluginWarning, match=r"fastdrop_variants\(\) is not marked with @fastdrop.hookimpl"):
+        registry.register(Forgetful(), name="forgetful")
+    assert "forgotten" not in registry.variants()
+
+
+def test_module_plugin_with_an_unmarked_observer_warns(installed):
+    module = type(sys)("fake_observer_module")
+    module.fastdrop_mask_drawn = lambda layer, handle: None
+    installed(FakeDistribution("dist-c", "3", FakeEntryPoint("observer", module)))
+    with pytest.warns(PluginWarning, match=r"'observer'.*fastdrop_mask_drawn\(\)"):
+        Registry().variants()
+
+
+def test_marked_hooks_give_no_warning():
+    registry = Registry(entry_points=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PluginWarning)
+        registry.register(Provides(make_variant("quiet")), name="quiet-plugin")
+    assert "quiet" in registry.variants()

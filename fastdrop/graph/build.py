@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Sequence, Tuple, Union
 
 from .._layer import Layer
-from .._registry import layer as registered_layer
+from .._shared import layer as registered_layer
 from .containers import Residual, Sequential
 from .layers import Linear, ReLU, Tanh
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from .._layer import Layer
 from .._random import Generator
-from .._registry import layer as registered_layer
+from .._shared import layer as registered_layer
 from .._validation import check_float_array, check_generator, check_real
 
 __all__ = ["Sequential", "Residual", "check_layer"]
