@@ -6,7 +6,6 @@ and run every example in it with ``sphinx-build -W -b doctest docs docs/_build/d
 """
 import importlib.util
 import os
-import sys
 
 import fastdrop
 
@@ -24,13 +23,11 @@ extensions = [
 root_doc = "index"
 exclude_patterns = ["_build"]
 templates_path = []
-html_static_path = ["_static"]
+html_static_path = ["_static"] if os.path.isdir(os.path.join(os.path.dirname(__file__), "_static")) else []
 html_theme = "alabaster"
 html_title = f"fastdrop {release}"
 html_theme_options = {"description": "Fast, bit-reproducible dropout on NumPy buffers, on the CPU.",
                       "fixed_sidebar": True}
-# MathJax is loaded by the reader's browser; the build itself needs no network.
-nitpicky = False
 
 # -- autodoc and numpydoc ---------------------------------------------------
 
@@ -44,8 +41,7 @@ numpydoc_xref_param_type = False
 # The adapters' heavy dependencies are optional extras.  Where one is not
 # installed, autodoc documents the adapter against a stand-in module and the
 # doctest builder skips the examples that need it (see ``skip_examples``).
-OPTIONAL = {"torch": "torch", "dask": "dask"}
-MISSING = sorted(name for name, module in OPTIONAL.items() if importlib.util.find_spec(module) is None)
+MISSING = [module for module in ("torch", "dask") if importlib.util.find_spec(module) is None]
 autodoc_mock_imports = list(MISSING)
 
 # Pages whose examples need an optional dependency.
@@ -53,11 +49,9 @@ NEEDS = {"torch": "torch", "api/torch": "torch", "distributed": "dask", "api/das
 
 # -- doctest -----------------------------------------------------------------
 
-doctest_global_setup = """
-import importlib.util
-import numpy as np
-import fastdrop as fd
-"""
+# Every page and docstring imports what its examples use, as a reader would;
+# this setup only serves the ``:skipif:`` conditions.
+doctest_global_setup = "import importlib.util"
 doctest_test_doctest_blocks = "default"   # plain ``>>>`` blocks, docstrings included, are run too
 
 
