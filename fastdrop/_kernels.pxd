@@ -25,9 +25,11 @@ cdef extern from "fd_kernels.h" nogil:
     enum: FD_ISA_PORTABLE
     enum: FD_ISA_AVX2
     enum: FD_ISA_AVX512
+    enum: FD_ISA_NEON
     enum: FD_FLOAT16
     enum: FD_FLOAT32
     enum: FD_FLOAT64
+    enum: FD_BFLOAT16
     enum: FD_BLOCK_ELEMS
     enum: FD_CHUNK_ELEMS
     enum: FD_MAX_NDIM

@@ -31,7 +31,10 @@ DEFAULT_ROUNDS = FD_PHILOX_DEFAULT_ROUNDS
 THRESHOLD_ONE = FD_THRESHOLD_ONE
 STREAM_NORMAL = FD_STREAM_NORMAL
 COUNTER_LIMIT = 1 << 64          # blocks in one generator's counter space
-ISA_CODES = {"portable": FD_ISA_PORTABLE, "avx2": FD_ISA_AVX2, "avx512": FD_ISA_AVX512}
+ISA_CODES = {"portable": FD_ISA_PORTABLE, "avx2": FD_ISA_AVX2, "avx512": FD_ISA_AVX512, "neon": FD_ISA_NEON}
+BFLOAT16 = FD_BFLOAT16
+# The dtypes the kernels compute on; ml_dtypes.bfloat16 joins the first time
+# the Python layer meets one (fastdrop never imports ml_dtypes itself).
 DTYPE_CODES = {np.dtype(np.float16): FD_FLOAT16, np.dtype(np.float32): FD_FLOAT32,
                np.dtype(np.float64): FD_FLOAT64}
 

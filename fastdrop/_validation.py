@@ -24,6 +24,17 @@ __all__ = ["check_p", "check_p_below_one", "check_bool", "check_int", "check_rea
 _BUILTIN_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 
+def _known_dtype(dtype: np.dtype) -> bool:
+    """True for a kernel dtype; ``ml_dtypes.bfloat16`` is recognised (and
+    remembered) here, so that fastdrop never has to import ml_dtypes."""
+    if dtype in _kernels.DTYPE_CODES:
+        return True
+    if dtype.name == "bfloat16" and dtype.itemsize == 2 and dtype.type.__module__.startswith("ml_dtypes"):
+        _kernels.DTYPE_CODES[dtype] = _kernels.BFLOAT16
+        return True
+    return False
+
+
 def float_dtypes() -> Tuple[np.dtype, ...]:
     """The dtypes the kernels compute on: float16, float32, float64 (and
     ``ml_dtypes.bfloat16`` where the kernels support it)."""
@@ -32,7 +43,7 @@ def float_dtypes() -> Tuple[np.dtype, ...]:
 
 def is_float_dtype(dtype: Any) -> bool:
     """True for a dtype the kernels compute on."""
-    return np.dtype(dtype) in _kernels.DTYPE_CODES
+    return _known_dtype(np.dtype(dtype))
 
 
 def _dtype_names() -> str:
@@ -137,8 +148,8 @@ def check_float_array(x: Any, name: str = "x", writeable: bool = False) -> np.nd
         if writeable:
             raise TypeError(f"{name} must be a numpy.ndarray to be written in place, got {type(x).__name__}")
         x = np.asarray(x)
-    if x.dtype not in _kernels.DTYPE_CODES:
-        raise TypeError(f"{name} must have dtype {_dtype_names()}, got {x.dtype}")
+    if not _known_dtype(x.dtype):
+        raise TypeError(f"{name} must have dtype {_dtype_names()} (or ml_dtypes.bfloat16), got {x.dtype}")
     if writeable and not x.flags.writeable:
         raise ValueError(f"{name} is read-only; it cannot be written in place")
     return x

@@ -12,6 +12,7 @@ or throttled machine moves both sides alike.  Baselines:
   same memory, when torch is importable.
 """
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -37,6 +38,19 @@ def _median_ratio(fn, baseline, repeats, number):
     return statistics.median(fn_times) / statistics.median(base_times), statistics.median(base_times)
 
 
+def cpu_model():
+    """The CPU's model name, from /proc/cpuinfo where the system has one."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
 def _torch():
     try:
         import torch
@@ -53,8 +67,9 @@ def run(sizes=("4Ki", "1Mi", "16Mi"), threads=(1, 2), ps=(0.5, 0.1), dtypes=("fl
         fd.set_isa(isa)
     rows = []
     before = fd.get_num_threads()
-    print(f"fastdrop {fd.__version__}, path {fd.get_isa()}, numpy {np.__version__}, "
-          f"{platform.processor() or platform.machine()}, Python {platform.python_version()}", file=out)
+    print(f"fastdrop {fd.__version__}, kernel path {fd.get_isa()}, numpy {np.__version__}, "
+          f"Python {platform.python_version()}", file=out)
+    print(f"CPU: {cpu_model()} ({platform.machine()}, {os.cpu_count()} logical CPUs)", file=out)
     header = (f"{'dtype':8} {'size':>5} {'thr':>3} {'p':>4} | {'fwd/mul':>8} {'bwd/mul':>8} "
               f"{'recipe/mul':>10} {'torch/mul':>9} {'torch/fd':>8}")
     print(header, file=out)
@@ -114,16 +129,25 @@ def _one_row(dtype, size, n, nthreads, p, repeats, number, torch, out):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="fastdrop bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", nargs="+", default=["4Ki", "1Mi", "16Mi"], choices=list(SIZES))
-    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--p", nargs="+", type=float, default=[0.5, 0.1])
-    parser.add_argument("--dtypes", nargs="+", default=["float32"], choices=["float16", "float32", "float64"])
+    parser = argparse.ArgumentParser(
+        prog="fastdrop bench",
+        description="Dropout speed as ratios to one in-place np.multiply pass over the same bytes "
+                    "(medians of interleaved repeats), with the CPU and kernel path in the header.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=["4Ki", "1Mi", "16Mi"], choices=list(SIZES),
+                        help="buffer sizes in elements")
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="thread counts to run")
+    parser.add_argument("--p", nargs="+", type=float, default=[0.5, 0.1], help="drop probabilities")
+    parser.add_argument("--dtypes", nargs="+", default=["float32"], choices=["float16", "float32", "float64"],
+                        help="element types (the baseline is always float32 of the same bytes)")
     parser.add_argument("--repeats", type=int, default=9, help="interleaved repeats per figure (median)")
-    parser.add_argument("--isa", default=None, help="force a kernel path (see fastdrop.available_isas())")
+    parser.add_argument("--isa", default="auto",
+                        help="force a kernel path, one of fastdrop.available_isas(); auto: the path fastdrop "
+                             "would use (FASTDROP_ISA, else the best for this CPU)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     args = parser.parse_args(argv)
-    run(args.sizes, args.threads, args.p, args.dtypes, args.repeats, not args.no_torch, args.isa)
+    run(args.sizes, args.threads, args.p, args.dtypes, args.repeats, not args.no_torch,
+        None if args.isa == "auto" else args.isa)
     print("\nratios: time / time of np.multiply(x, 1, out=x) on a float32 buffer of the same bytes; "
           "median of interleaved repeats. torch/fd: how many times faster fastdrop is than torch.")
     return 0

@@ -1,7 +1,15 @@
 /*
- * fd_half.h -- IEEE binary16 <-> binary32, bit-exact with the hardware
- * conversions (F16C vcvtph2ps / vcvtps2ph with round-to-nearest-even, and
- * aarch64 fcvt), so that every ISA path gives the same float16 results.
+ * fd_half.h -- the two 16-bit float formats <-> binary32.
+ *
+ * IEEE binary16 (float16): bit-exact with the hardware conversions (F16C
+ * vcvtph2ps / vcvtps2ph with round-to-nearest-even, and aarch64 fcvtl /
+ * fcvtn), so that every ISA path gives the same float16 results.
+ *
+ * bfloat16: the top half of a binary32.  Widening is a 16-bit shift (exact,
+ * NaNs unchanged); narrowing rounds to nearest even, and a NaN keeps its
+ * sign and top seven payload bits and is made quiet (bit 6 set), as the
+ * float16 conversion does.  Every path does this with integer operations:
+ * x86's vcvtneps2bf16 flushes subnormals to zero, so it is never used.
  */
 #ifndef FD_HALF_H
 #define FD_HALF_H
@@ -58,6 +66,25 @@ static inline uint16_t fd_float_to_half(float f)
     /* normal: rebias the exponent and round the mantissa to nearest even */
     uint32_t rounded = ax + 0x0FFFu + ((ax >> 13) & 1u) - 0x38000000u;
     return (uint16_t)(sign | (rounded >> 13));
+}
+
+static inline float fd_bfloat16_to_float(uint16_t h)
+{
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static inline uint16_t fd_float_to_bfloat16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7FFFFFFFu) > 0x7F800000u)    /* NaN: quieted, top payload bits */
+        return (uint16_t)((x >> 16) | 0x0040u);
+    /* round to nearest even; a carry out of the mantissa bumps the exponent,
+     * up to infinity for the largest values, as it should */
+    return (uint16_t)((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
 }
 
 #endif /* FD_HALF_H */

@@ -16,12 +16,13 @@
 #include <string.h>
 #include "fd_philox.h"
 #include "fd_mask.h"
-#include "fd_half.h"
+#include "fd_dtype.h"
+#include "fd_portable.h"
 #include "fd_avx2.h"
 #include "fd_avx512.h"
+#include "fd_neon.h"
 
-enum { FD_ISA_PORTABLE = 0, FD_ISA_AVX2 = 1, FD_ISA_AVX512 = 2 };
-enum { FD_FLOAT16 = 0, FD_FLOAT32 = 1, FD_FLOAT64 = 2 };
+enum { FD_ISA_PORTABLE = 0, FD_ISA_AVX2 = 1, FD_ISA_AVX512 = 2, FD_ISA_NEON = 3 };
 
 /* Best path the running CPU supports. */
 static inline int fd_isa_best(void)
@@ -34,13 +35,22 @@ static inline int fd_isa_best(void)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
         return FD_ISA_AVX2;
 #endif
+#ifdef FD_HAVE_NEON
+    return FD_ISA_NEON;   /* Advanced SIMD is part of every aarch64 core */
+#endif
     return FD_ISA_PORTABLE;
 }
 
 static inline int fd_isa_supported(int isa)
 {
+    if (isa == FD_ISA_PORTABLE)
+        return 1;
+#ifdef FD_HAVE_AVX2
     /* each x86 path needs a superset of the previous one's features */
-    return isa >= FD_ISA_PORTABLE && isa <= fd_isa_best();
+    return (isa == FD_ISA_AVX2 || isa == FD_ISA_AVX512) && isa <= fd_isa_best();
+#else
+    return isa == fd_isa_best();
+#endif
 }
 
 static inline void fd_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS], uint64_t block0,
@@ -58,8 +68,14 @@ static inline void fd_chunk_keep(unsigned char keep[FD_CHUNK_ELEMS], uint64_t bl
         return;
     }
 #endif
+#ifdef FD_HAVE_NEON
+    if (isa == FD_ISA_NEON) {
+        fd_neon_chunk_keep(keep, block0, mp);
+        return;
+    }
+#endif
     (void)isa;
-    fd_chunk_keep_portable(keep, block0, mp);
+    fd_portable_chunk_keep(keep, block0, mp);
 }
 
 /* keep[k] = 1 if logical element first+k is kept, else 0. */
@@ -81,89 +97,13 @@ static inline void fd_keep_range(unsigned char *keep, int64_t n, uint64_t first,
     }
 }
 
-/* Element-wise scaling for one dtype: y = x * (kept ? scale : 0), computed
- * in float32 for float16 and float32, in float64 for float64. */
-#define FD_SCALE_F32(x, keep, s) ((x) * ((keep) ? (s) : 0.0f))
-#define FD_SCALE_F64(x, keep, s) ((x) * ((keep) ? (s) : 0.0))
-
+/* Element by element, any strides: y = x * (kept ? scale : 0), keep NULL
+ * meaning every element kept. */
 static inline void fd_scale_elements(int dtype, const char *x, char *y, const unsigned char *keep,
                                      int64_t n, int64_t xstride, int64_t ystride, double scale)
 {
-    float s32 = (float)scale;
-    for (int64_t k = 0; k < n; k++, x += xstride, y += ystride) {
-        int kept = keep ? keep[k] : 1;
-        if (dtype == FD_FLOAT32) {
-            float v;
-            memcpy(&v, x, 4);
-            v = FD_SCALE_F32(v, kept, s32);
-            memcpy(y, &v, 4);
-        } else if (dtype == FD_FLOAT64) {
-            double v;
-            memcpy(&v, x, 8);
-            v = FD_SCALE_F64(v, kept, scale);
-            memcpy(y, &v, 8);
-        } else {
-            uint16_t h;
-            memcpy(&h, x, 2);
-            h = fd_float_to_half(FD_SCALE_F32(fd_half_to_float(h), kept, s32));
-            memcpy(y, &h, 2);
-        }
-    }
-}
-
-/*
- * One chunk, portable: y = x * (keep ? s : 0), in place (x == y) or with no
- * overlap.  Each case has its own loop with restrict pointers: a single
- * loop would get a run-time overlap check from the vectorizer, whose scalar
- * fallback (taken in place, the common call) branches on every element and
- * mispredicts half of them at p = 0.5.
- */
-#define FD_PORTABLE_SCALE(name, T, SCALE)                                                          \
-    static inline void name(const T *restrict x, T *restrict y, const unsigned char *restrict keep, \
-                            double scale)                                                        \
-    {                                                                                            \
-        for (int e = 0; e < FD_CHUNK_ELEMS; e++)                                                 \
-            y[e] = SCALE(x[e], keep[e], scale);                                                  \
-    }                                                                                            \
-    static inline void name##_inplace(T *restrict x, const unsigned char *restrict keep, double scale) \
-    {                                                                                            \
-        for (int e = 0; e < FD_CHUNK_ELEMS; e++)                                                 \
-            x[e] = SCALE(x[e], keep[e], scale);                                                  \
-    }
-/* keep is 0 or 1 and the scale finite and >= 0, so (float)keep * s is s or
- * +0, exactly the value FD_SCALE_F32 selects, without a select to vectorize */
-#define FD_SCALE_F32_D(x, keep, s) ((x) * ((float)(keep) * (float)(s)))
-#define FD_SCALE_F64_D(x, keep, s) ((x) * ((double)(keep) * (s)))
-#define FD_SCALE_F16_D(x, keep, s) fd_float_to_half(FD_SCALE_F32_D(fd_half_to_float(x), keep, s))
-FD_PORTABLE_SCALE(fd_portable_scale_f32, float, FD_SCALE_F32_D)
-FD_PORTABLE_SCALE(fd_portable_scale_f64, double, FD_SCALE_F64_D)
-FD_PORTABLE_SCALE(fd_portable_scale_f16, uint16_t, FD_SCALE_F16_D)
-
-#define FD_PORTABLE_SCALE_CHUNK(name, T)                                                  \
-    {                                                                                     \
-        const T *xc = (const T *)x + c * FD_CHUNK_ELEMS;                                  \
-        T *yc = (T *)y + c * FD_CHUNK_ELEMS;                                              \
-        if ((const void *)xc == (const void *)yc)                                         \
-            name##_inplace(yc, keep, scale);                                              \
-        else                                                                              \
-            name(xc, yc, keep, scale);                                                    \
-    }
-
-/* Whole chunks, portable: decisions into a small buffer, then a loop the
- * compiler vectorizes. */
-static inline void fd_portable_apply_chunks(int dtype, const char *x, char *y, int64_t nchunks,
-                                            uint64_t block0, const fd_mask_params *mp, double scale)
-{
-    unsigned char keep[FD_CHUNK_ELEMS];
-    for (int64_t c = 0; c < nchunks; c++) {
-        fd_chunk_keep_portable(keep, block0 + 8 * (uint64_t)c, mp);
-        if (dtype == FD_FLOAT32)
-            FD_PORTABLE_SCALE_CHUNK(fd_portable_scale_f32, float)
-        else if (dtype == FD_FLOAT64)
-            FD_PORTABLE_SCALE_CHUNK(fd_portable_scale_f64, double)
-        else
-            FD_PORTABLE_SCALE_CHUNK(fd_portable_scale_f16, uint16_t)
-    }
+    for (int64_t k = 0; k < n; k++, x += xstride, y += ystride)
+        fd_scale_element(dtype, x, y, keep ? keep[k] : 1, scale);
 }
 
 static inline void fd_apply_chunks(int dtype, const char *x, char *y, int64_t nchunks, uint64_t block0,
@@ -171,23 +111,19 @@ static inline void fd_apply_chunks(int dtype, const char *x, char *y, int64_t nc
 {
 #ifdef FD_HAVE_AVX512
     if (isa == FD_ISA_AVX512) {
-        if (dtype == FD_FLOAT32)
-            fd_avx512_apply_f32((const float *)x, (float *)y, nchunks, block0, mp, (float)scale);
-        else if (dtype == FD_FLOAT64)
-            fd_avx512_apply_f64((const double *)x, (double *)y, nchunks, block0, mp, scale);
-        else
-            fd_avx512_apply_f16((const uint16_t *)x, (uint16_t *)y, nchunks, block0, mp, (float)scale);
+        fd_avx512_apply_chunks(dtype, x, y, nchunks, block0, mp, scale);
         return;
     }
 #endif
 #ifdef FD_HAVE_AVX2
     if (isa == FD_ISA_AVX2) {
-        if (dtype == FD_FLOAT32)
-            fd_avx2_apply_f32((const float *)x, (float *)y, nchunks, block0, mp, (float)scale);
-        else if (dtype == FD_FLOAT64)
-            fd_avx2_apply_f64((const double *)x, (double *)y, nchunks, block0, mp, scale);
-        else
-            fd_avx2_apply_f16((const uint16_t *)x, (uint16_t *)y, nchunks, block0, mp, (float)scale);
+        fd_avx2_apply_chunks(dtype, x, y, nchunks, block0, mp, scale);
+        return;
+    }
+#endif
+#ifdef FD_HAVE_NEON
+    if (isa == FD_ISA_NEON) {
+        fd_neon_apply_chunks(dtype, x, y, nchunks, block0, mp, scale);
         return;
     }
 #endif
@@ -195,16 +131,12 @@ static inline void fd_apply_chunks(int dtype, const char *x, char *y, int64_t nc
     fd_portable_apply_chunks(dtype, x, y, nchunks, block0, mp, scale);
 }
 
-static inline int64_t fd_itemsize(int dtype)
-{
-    return dtype == FD_FLOAT64 ? 8 : dtype == FD_FLOAT32 ? 4 : 2;
-}
-
 /*
  * Contiguous buffers: y[k] = x[k] * (element first+k kept ? scale : 0) for
  * k < n.  x == y is allowed (in place); partial overlap is not.  scale is
  * finite and >= 0 also in float32 (1 / (1 - p) with a non-zero threshold
- * is at most 2^33): the portable path relies on it.
+ * is at most 2^33): the portable path relies on it.  dtype is one of
+ * FD_FLOAT16, FD_FLOAT32, FD_FLOAT64, FD_BFLOAT16.
  */
 static inline void fd_apply_contiguous(int dtype, const char *x, char *y, int64_t n, uint64_t first,
                                        const fd_mask_params *mp, double scale, int isa)
@@ -276,6 +208,8 @@ static inline void fd_apply_view(int dtype, const char *x, char *y, int ndim, co
                                  const int64_t *xstrides, const int64_t *ystrides, const int64_t *lstrides,
                                  uint64_t first, const fd_mask_params *mp, double scale, int isa)
 {
+    if (ndim < 1)
+        return;
     for (int d = 0; d < ndim; d++)
         if (shape[d] == 0)
             return;
@@ -304,6 +238,8 @@ static inline void fd_apply_strided(int dtype, const char *x, char *y, int ndim,
                                     const int64_t *xstrides, const int64_t *ystrides,
                                     const fd_mask_params *mp, double scale, int isa)
 {
+    if (ndim < 1)
+        return;
     int64_t lstrides[FD_MAX_NDIM];
     int64_t step = 1;
     for (int d = ndim - 1; d >= 0; d--) {

@@ -7,8 +7,9 @@
  * "this chunk has a tie" is unpredictable, and a mispredicted branch that
  * depends on a Philox result is resolved only when that result arrives:
  * everything fetched behind it (most of the next group's Philox work) is
- * thrown away.  The SIMD paths therefore never branch on a tie.  Chunks are
- * decided FD_GROUP at a time (a group: 32 blocks), and in loop step g:
+ * thrown away.  The main loop (fd_simd_loop.h, the same for every path)
+ * therefore never branches on a tie.  Chunks are decided FD_GROUP at a
+ * time (a group: 32 blocks), and in loop step g:
  *
  *   - group g is decided: its level-0 decisions and tie bits go to small
  *     rings;
@@ -21,8 +22,7 @@
  *   - the slots taken in step g - 1 are compared with the threshold's byte
  *     1 and the kept elements marked in their group's decisions.  Using a
  *     Philox result one step after it is computed keeps the step's own
- *     chains free of consumers: settling in the same step cost about 20%
- *     more;
+ *     chains free of consumers;
  *   - group g - FD_APPLY_LAG, settled by now, is applied: one read and one
  *     write of the buffer, exactly as for a p that never ties.
  *
@@ -45,17 +45,17 @@
 #define FD_TIE_WORDS (8 * FD_GROUP)  /* 16-bit words of a group's tie bits: one per block */
 #define FD_SETTLE_LAG 1     /* loop steps from deciding a group to taking its ties */
 /* Loop steps from deciding a group to applying it: at least FD_SETTLE_LAG + 1
- * (its slots are compared before the apply step), and one more step measured
- * 5% faster in cache: the apply's loads then never wait for the 16-bit stores
- * of the correction to reach the cache. */
+ * (its slots are compared before the apply step), and one more so that the
+ * apply's loads never wait for the correction's narrow stores. */
 #define FD_APPLY_LAG 3
 #define FD_RING_GROUPS 4    /* groups of decisions kept (a power of two above FD_APPLY_LAG) */
 #define FD_TIE_GROUPS 4     /* groups of tie bits kept (a power of two above FD_SETTLE_LAG + 1) */
 
-typedef uint16_t fd_tie_word __attribute__((may_alias));
-
-/* One group's tie bits (8 words per chunk, in the path's order of blocks),
- * and spare words 32..35, always zero, for the empty slots. */
+/* One group's tie bits, bit 16 (w % 4) + j of bits[w / 8][(w / 4) % 2]
+ * for element j of word w (a path's word w stands for one block of chunk
+ * w / 8, in the path's order of blocks), and spare words 32..35, always
+ * zero, for the empty slots.  The x86 paths use this layout; NEON, with no
+ * byte-to-bit instruction, keeps byte masks instead. */
 typedef struct {
     uint64_t bits[FD_GROUP][2];
     uint64_t spare[2];
@@ -79,16 +79,34 @@ static inline void fd_ties_take(uint64_t *left, int w[4])
  * hardware prefetcher alone to keep the memory bus busy on large buffers. */
 #define FD_PREFETCH_AHEAD (8 * FD_GROUP)
 
-/* Prefetch the lines of the block of 16 items of type T that lies
- * FD_PREFETCH_AHEAD chunks after xb; called by the apply step for each
+#if defined(__GNUC__)
+#define FD_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define FD_ALWAYS_INLINE
+#endif
+
+/* Prefetch the lines of the `bytes` bytes that lie FD_PREFETCH_AHEAD
+ * chunks of `item` bytes after xb.  Called by the apply step for each
  * block, so the prefetches are spread among the stores (a burst of a
- * group's worth of prefetches leaves the memory bus idle in between).  A
- * prefetch never faults; the address is formed as an integer because it
- * may lie past the end of the buffer.  A macro: GCC deems a function made
- * of prefetches free of effects and drops calls to it. */
-#define FD_PREFETCH_BLOCK(T, xb)                                                                    \
-    for (size_t pf_at_ = 0; pf_at_ < 16 * sizeof(T); pf_at_ += 64)                                  \
-        __builtin_prefetch((const void *)((uintptr_t)(xb) + FD_PREFETCH_AHEAD * FD_CHUNK_ELEMS * sizeof(T) + pf_at_), 0, 3)
+ * group's worth leaves the memory bus idle in between).  A prefetch never
+ * faults; the address is formed as an integer because it may lie past the
+ * end of the buffer.  Always inlined: GCC deems a function made of
+ * prefetches free of effects and drops calls to it. */
+static inline FD_ALWAYS_INLINE void fd_prefetch_ahead(const void *xb, size_t bytes, size_t item)
+{
+    uintptr_t at = (uintptr_t)xb + FD_PREFETCH_AHEAD * FD_CHUNK_ELEMS * item;
+    for (size_t line = 0; line < bytes; line += 64)
+        __builtin_prefetch((const void *)(at + line), 0, 3);
+}
+
+/* Tie bits of word w of a group (fd_group_ties layout): 16 bits, zero for
+ * the spare words. */
+static inline uint32_t fd_group_ties_word(const fd_group_ties *t, int w)
+{
+    if (w >= FD_TIE_WORDS)
+        return 0;
+    return (uint32_t)(t->bits[w >> 3][(w >> 2) & 1] >> (16 * (w & 3))) & 0xFFFFu;
+}
 
 /* Keep bits of one block's tied elements, given its stream-1 bytes compared
  * with the threshold's byte 1: `below` (byte < t1) and `equal` (byte == t1)
@@ -106,73 +124,5 @@ static inline uint32_t fd_ties_keep(const fd_mask_params *mp, uint64_t block, ui
     }
     return keep;
 }
-
-/*
- * The main loop of a SIMD path, over nchunks whole chunks (uses x, y,
- * nchunks, block0, mp and rk from the enclosing scope; t1, byte 1 of the
- * threshold in every byte of a 256-bit vector, is its own).  Without ties
- * (dyadic p) a group is applied as soon as it is decided; with ties, see
- * above.  P names the path's pieces (mp, rk and t1 are passed on where
- * needed):
- *
- *   P##_ring_row        one chunk's decisions;
- *   P##_group_rows      a group's decisions (field row[FD_GROUP]) and
- *                       room for the spare words' slots;
- *   P##_tie_slots       four taken slots: w[4] and their Philox state;
- *   P##_tied_words(t)   bits 0..31: which words of *t hold a tie;
- *   P##_take_ties(s, left, gblock0)   fd_ties_take and the slots' counters;
- *   P##_slot_rounds(s)  the slots' Philox rounds alone;
- *   P##_settle_slots(s, rows, ties, gblock0)  mark the slots' kept elements;
- *   P##_settle_rest(left, rows, ties, gblock0)  settle the rest (rare);
- *   DECIDE(rows, bits, c, s)  decide the group from chunk c (decisions to
- *                       rows); unless s is a null P##_tie_slots pointer,
- *                       also its tie bits (to bits), running its rounds
- *                       alongside the slots' rounds;
- *   APPLY(T, c, row, APPLY_BLOCK)     apply chunk c with its decisions.
- *
- * The last group may run past nchunks; those decisions are never applied.
- */
-#define FD_TIES_APPLY_LOOP(T, P, DECIDE, APPLY, APPLY_BLOCK)                                        \
-    if (fd_threshold_last_level(mp->threshold) == 0) {                                              \
-        P##_ring_row rows[FD_GROUP] __attribute__((aligned(64)));                                   \
-        uint64_t no_ties[FD_GROUP][2];                                                              \
-        for (int64_t c = 0; c < nchunks; c += FD_GROUP) {                                           \
-            DECIDE(rows, no_ties, c, (P##_tie_slots *)NULL);                                        \
-            int live = nchunks - c < FD_GROUP ? (int)(nchunks - c) : FD_GROUP;                      \
-            for (int k = 0; k < live; k++)                                                          \
-                APPLY(T, c + k, rows[k], APPLY_BLOCK)                                               \
-        }                                                                                           \
-    } else {                                                                                        \
-        const __m256i t1 = _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 1));             \
-        P##_group_rows ring[FD_RING_GROUPS];                                                        \
-        fd_group_ties ties[FD_TIE_GROUPS];                                                          \
-        memset(ties, 0, sizeof ties);                                                               \
-        P##_tie_slots slots, taken;                                                                 \
-        uint64_t taken_block = block0, none = 0;                                                    \
-        P##_take_ties(&taken, &none, taken_block);   /* spare words only: settles nothing */        \
-        const int64_t lag = FD_APPLY_LAG * FD_GROUP;                                                \
-        for (int64_t c = 0; c < nchunks + lag; c += FD_GROUP) {                                     \
-            int64_t g = c / FD_GROUP, s0 = c - FD_SETTLE_LAG * FD_GROUP;                            \
-            P##_group_rows *rows = &ring[(g - FD_SETTLE_LAG) & (FD_RING_GROUPS - 1)];               \
-            const fd_group_ties *tied = &ties[(g - FD_SETTLE_LAG) & (FD_TIE_GROUPS - 1)];           \
-            uint64_t sb = block0 + 8 * (uint64_t)s0;                                                \
-            uint64_t left = s0 >= 0 && s0 < nchunks ? P##_tied_words(tied) : 0;                     \
-            P##_take_ties(&slots, &left, sb);                                                       \
-            if (c < nchunks)                                                                        \
-                DECIDE(ring[g & (FD_RING_GROUPS - 1)].row, ties[g & (FD_TIE_GROUPS - 1)].bits, c, &slots); \
-            else if (s0 < nchunks)                                                                  \
-                P##_slot_rounds(&slots, mp, rk);                                                    \
-            P##_settle_slots(&taken, &ring[(g - 1 - FD_SETTLE_LAG) & (FD_RING_GROUPS - 1)],         \
-                             &ties[(g - 1 - FD_SETTLE_LAG) & (FD_TIE_GROUPS - 1)], taken_block, mp, t1); \
-            taken = slots;                                                                          \
-            taken_block = sb;                                                                       \
-            if (__builtin_expect(left != 0, 0))                                                     \
-                P##_settle_rest(left, rows, tied, sb, mp, rk, t1);                                  \
-            int64_t a0 = c - lag;                                                                   \
-            if (a0 >= 0)                                                                            \
-                for (int k = 0; k < FD_GROUP && a0 + k < nchunks; k++)                              \
-                    APPLY(T, a0 + k, ring[(g - FD_APPLY_LAG) & (FD_RING_GROUPS - 1)].row[k], APPLY_BLOCK) \
-        }                                                                                           \
-    }
 
 #endif /* FD_TIES_H */

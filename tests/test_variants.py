@@ -16,7 +16,8 @@ from fastdrop.plugin import current_registry
 
 from variant_util import MaskRecorder, binomial_sigma, numeric_grad
 
-BUILTIN = {"spatial1d", "spatial2d", "spatial3d", "dropconnect", "droppath", "locked", "alpha", "gaussian"}
+BUILTIN = {"spatial1d", "spatial2d", "spatial3d", "dropconnect", "droppath", "locked", "alpha", "gaussian",
+           "dropblock2d", "embedding_dropout"}
 MASK_VARIANTS = {"dropout", "spatial1d", "spatial2d", "spatial3d", "droppath", "locked"}
 
 # (name, constructor kwargs, input shape); the generator is added by the tests.
@@ -29,10 +30,14 @@ CASES = [
     ("dropconnect", {"in_features": 5, "out_features": 3, "rng": 0, "dtype": np.float64}, (4, 5)),
     ("droppath", {"p": 0.5}, (6, 2, 3)),
     ("droppath", {"p": 0.5, "mode": "batch"}, (4, 3)),
+    ("droppath", {"p": 0.5, "scale_by_keep": False}, (6, 2, 3)),
     ("locked", {}, (5, 3, 4)),
     ("locked", {"time_axis": 1}, (3, 5, 4)),
     ("alpha", {"p": 0.3}, (4, 6)),
     ("gaussian", {}, (4, 6)),
+    ("dropblock2d", {"p": 0.5, "block_size": 3}, (2, 3, 6, 5)),
+    ("dropblock2d", {"p": 0.5, "block_size": 2}, (2, 2, 4, 4)),
+    ("dropblock2d", {"p": 0.5, "block_size": 7}, (3, 2, 3, 4)),
 ]
 CASE_IDS = [f"{name}-{'-'.join(map(str, kw.values()))}" if kw else name for name, kw, _ in CASES]
 PLUGIN_CASES = [case for case in CASES if case[0] != "dropout"]
@@ -459,9 +464,10 @@ def test_gaussian_refuses_p_one():
 
 # ---------------------------------------------------------------- p = 0 and p = 1
 
-@pytest.mark.parametrize("name", sorted(BUILTIN - {"dropconnect"}))
+@pytest.mark.parametrize("name", sorted(BUILTIN - {"dropconnect", "embedding_dropout"}))
 def test_p_zero_is_the_identity(name):
-    x = sample((4, 3, 2, 2, 2) if name == "spatial3d" else (4, 3, 2, 2) if name == "spatial2d" else (4, 3, 2))
+    four_d = name in ("spatial2d", "dropblock2d")
+    x = sample((4, 3, 2, 2, 2) if name == "spatial3d" else (4, 3, 2, 2) if four_d else (4, 3, 2))
     layer = fd.layer(name, p=0.0, generator=fd.Generator(0))
     np.testing.assert_array_equal(layer(x), x)
     assert layer.generator.counter == 0

@@ -2,8 +2,10 @@
 fastdrop's dropout.  Each layer keeps its backward next to its forward.
 
 The modules read top to bottom: ``layers`` (dense layers and activations),
-``containers``, ``losses``, ``optim``, ``io`` (save and load), ``build``
-(models as data) and ``mc`` (Monte Carlo dropout).  The base classes
+``conv`` (convolutions), ``pool`` (pooling and flattening), ``norm`` (layer
+and batch normalization), ``embedding``, ``attention`` (self-attention),
+``recurrent`` (GRU), ``containers``, ``losses``, ``optim``, ``io`` (save
+and load), ``build`` (models as data) and ``mc`` (Monte Carlo dropout).  The base classes
 (:class:`Parameter`, :class:`Layer`, :class:`Variant`) and the core's
 :class:`Dropout` come from fastdrop's core.
 
@@ -21,14 +23,21 @@ Examples
 """
 from .._builtin import Dropout
 from .._layer import Layer, Parameter, Variant
-from .build import CORE_LAYERS, build
+from .attention import SelfAttention
+from .build import CORE_LAYERS, build, register_core_layer
 from .containers import Residual, Sequential
-from .io import load, save
+from .conv import Conv1d, Conv2d
+from .embedding import Embedding
+from .io import buffers, load, save
 from .layers import Linear, ReLU, Tanh
 from .losses import mse, softmax_cross_entropy
 from .mc import mc_predict
+from .norm import BatchNorm, LayerNorm
 from .optim import SGD, Adam
+from .pool import Flatten, GlobalAvgPool, MaxPool2d
+from .recurrent import GRU
 
 __all__ = ["Parameter", "Layer", "Variant", "Linear", "ReLU", "Tanh", "Dropout", "Sequential",
-           "Residual", "softmax_cross_entropy", "mse", "SGD", "Adam", "save", "load", "build",
-           "mc_predict", "CORE_LAYERS"]
+           "Residual", "Conv1d", "Conv2d", "MaxPool2d", "GlobalAvgPool", "Flatten", "Embedding",
+           "LayerNorm", "BatchNorm", "SelfAttention", "GRU", "softmax_cross_entropy", "mse", "SGD", "Adam",
+           "save", "load", "buffers", "build", "register_core_layer", "mc_predict", "CORE_LAYERS"]

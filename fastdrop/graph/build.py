@@ -6,7 +6,13 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple, Union
 from .._layer import Layer
 from .._shared import layer as registered_layer
 from .containers import Residual, Sequential
+from .attention import SelfAttention
+from .conv import Conv1d, Conv2d
+from .embedding import Embedding
 from .layers import Linear, ReLU, Tanh
+from .norm import BatchNorm, LayerNorm
+from .pool import Flatten, GlobalAvgPool, MaxPool2d
+from .recurrent import GRU
 
 __all__ = ["build", "CORE_LAYERS", "register_core_layer"]
 
@@ -32,6 +38,16 @@ CORE_LAYERS: Dict[str, Callable[..., Layer]] = {
     "tanh": Tanh,
     "sequential": _build_sequential,
     "residual": _build_residual,
+    "conv1d": Conv1d,
+    "conv2d": Conv2d,
+    "maxpool2d": MaxPool2d,
+    "globalavgpool": GlobalAvgPool,
+    "flatten": Flatten,
+    "embedding": Embedding,
+    "layernorm": LayerNorm,
+    "batchnorm": BatchNorm,
+    "selfattention": SelfAttention,
+    "gru": GRU,
 }
 
 
@@ -46,7 +62,9 @@ def build(spec: Spec) -> Sequential:
 
     Core layer names ("linear", "relu", "tanh", "sequential" with
     ``layers=[...]``, "residual" with ``block=[...]`` and optionally
-    ``drop=(name, kwargs)``, and the other graph layers) are built here;
+    ``drop=(name, kwargs)``, "conv1d", "conv2d", "maxpool2d",
+    "globalavgpool", "flatten", "embedding", "layernorm", "batchnorm",
+    "selfattention", "gru": the keys of :data:`CORE_LAYERS`) are built here;
     any other name (every dropout variant, "dropout" included) is resolved
     through the plugin registry, :func:`fastdrop.layer`.  A bare name
     stands for ``(name, {})``.

@@ -1,15 +1,23 @@
-"""Saving and loading a model's parameters."""
+"""Saving and loading a model's parameters and buffers.
+
+A layer's trainable arrays are its ``parameters()``; arrays it updates
+without training them (batch normalization's running statistics) are its
+*buffers*: a layer that has some defines ``buffers()``, returning its own
+arrays (not its children's), which it updates in place.  Both kinds are
+saved in model order, so a file loads into any model of the same
+architecture.
+"""
 from __future__ import annotations
 
 import os
-from typing import Any, Union
+from typing import Any, Dict, List, Union
 
 import numpy as np
 
 from .._layer import Layer
 from .containers import check_layer
 
-__all__ = ["save", "load"]
+__all__ = ["save", "load", "buffers"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -20,37 +28,68 @@ def _check_path(path: Any) -> PathLike:
     return path
 
 
-def save(model: Layer, path: PathLike) -> None:
-    """Write ``model.parameters()`` to an ``.npz`` file, in order, as ``param_0``, ``param_1``, ...
+def buffers(model: Layer) -> List[np.ndarray]:
+    """Every non-trainable state array of `model` and its sub-layers, in
+    ``model.modules()`` order (each layer's ``buffers()``, where it has one)."""
+    check_layer(model, "model")
+    found: List[np.ndarray] = []
+    for layer in model.modules():
+        own = getattr(layer, "buffers", None)
+        if callable(own):
+            found.extend(own())
+    return found
 
-    Every layer's trainable arrays are saved, whatever the layer (running
-    statistics that are not parameters, such as batch normalization's, are
-    saved by the layer's own ``state`` where it has one).
+
+def _named_arrays(model: Layer) -> Dict[str, np.ndarray]:
+    arrays = {f"param_{i}": p.data for i, p in enumerate(model.parameters())}
+    arrays.update({f"buffer_{i}": b for i, b in enumerate(buffers(model))})
+    return arrays
+
+
+def save(model: Layer, path: PathLike) -> None:
+    """Write the model's parameters and buffers to an ``.npz`` file.
+
+    ``model.parameters()`` are saved in order as ``param_0``, ``param_1``,
+    ...; the buffers (:func:`buffers`: running statistics of batch
+    normalization) as ``buffer_0``, ``buffer_1``, ...
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> from fastdrop import graph
+    >>> model = graph.Sequential([graph.Linear(3, 4, rng=0), graph.BatchNorm(4)])
+    >>> _ = model(np.ones((8, 3), np.float32))
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+    >>> graph.save(model, path)
+    >>> sorted(np.load(path).files)
+    ['buffer_0', 'buffer_1', 'param_0', 'param_1', 'param_2', 'param_3']
     """
     check_layer(model, "model")
     path = _check_path(path)
-    np.savez(path, **{f"param_{i}": p.data for i, p in enumerate(model.parameters())})
+    np.savez(path, **_named_arrays(model))
 
 
 def load(model: Layer, path: PathLike) -> Layer:
-    """Copy the parameters saved by :func:`save` into `model` (same architecture).
+    """Copy the parameters and buffers saved by :func:`save` into `model` (same architecture).
 
     Raises ValueError, changing nothing, if the file does not match the
-    model's parameter count or shapes.
+    model's parameter or buffer count or shapes.
     """
     check_layer(model, "model")
     path = _check_path(path)
-    params = model.parameters()
-    names = [f"param_{i}" for i in range(len(params))]
+    targets = _named_arrays(model)
     with np.load(path) as saved:
-        if sorted(saved.files) != sorted(names):
-            raise ValueError(f"path {os.fspath(path)!r} holds {len(saved.files)} arrays, "
-                             f"but the model has {len(params)} parameters")
-        arrays = [saved[name] for name in names]
-    for i, (param, array) in enumerate(zip(params, arrays)):
-        if array.shape != param.data.shape:
-            raise ValueError(f"parameter {i} in {os.fspath(path)!r} has shape {array.shape}, "
-                             f"but the model's has shape {param.data.shape}")
-    for param, array in zip(params, arrays):
-        np.copyto(param.data, array, casting="same_kind")
+        if sorted(saved.files) != sorted(targets):
+            n_params = len(model.parameters())
+            raise ValueError(f"path {os.fspath(path)!r} holds {len(saved.files)} arrays, but the model has "
+                             f"{n_params} parameters and {len(targets) - n_params} buffers")
+        arrays = {name: saved[name] for name in targets}
+    for name, target in targets.items():
+        if arrays[name].shape != target.shape:
+            kind, i = name.split("_")
+            what = "parameter" if kind == "param" else "buffer"
+            raise ValueError(f"{what} {i} in {os.fspath(path)!r} has shape {arrays[name].shape}, "
+                             f"but the model's has shape {target.shape}")
+    for name, target in targets.items():
+        np.copyto(target, arrays[name], casting="same_kind")
     return model

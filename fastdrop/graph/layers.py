@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import math
-from typing import Any, List, Optional, Union
+from typing import Any, List, Optional, Tuple, Union
 
 import numpy as np
 
 from .._layer import Layer, Parameter
 from .._validation import check_bool, check_float_array, check_int
 
-__all__ = ["Linear", "ReLU", "Tanh", "make_rng", "check_float_dtype"]
+__all__ = ["Linear", "ReLU", "Tanh", "make_rng", "check_float_dtype", "check_sizes", "fan_in_uniform",
+           "check_input_shape"]
 
 RngLike = Union[np.random.Generator, int, None]
 
@@ -29,6 +30,33 @@ def check_float_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
     if dtype.kind != "f":
         raise TypeError(f"{name} must be a floating-point dtype, got {dtype}")
     return dtype
+
+
+def check_sizes(value: Any, name: str, dims: int, low: int = 1) -> Tuple[int, ...]:
+    """An int, or a tuple of `dims` ints, each >= `low`: a kernel size, stride or padding per spatial axis."""
+    items = value if isinstance(value, (tuple, list)) else (value,) * dims
+    if len(items) != dims:
+        raise ValueError(f"{name} must be an integer or a tuple of {dims} integers, got {value!r}")
+    return tuple(check_int(item, name, low=low) for item in items)
+
+
+def fan_in_uniform(rng: np.random.Generator, shape: Tuple[int, ...], fan_in: int, dtype: np.dtype) -> np.ndarray:
+    """Uniform on [-1/sqrt(fan_in), 1/sqrt(fan_in)]: torch's default for the
+    weights and biases of convolutions and recurrent layers (its
+    ``kaiming_uniform_(a=sqrt(5))`` reduces to this bound)."""
+    bound = 1.0 / math.sqrt(fan_in)
+    return rng.uniform(-bound, bound, shape).astype(dtype)
+
+
+def check_input_shape(x: Any, ndim: Union[int, Tuple[int, ...]], layout: str, axis: Optional[int] = None,
+                      size: Optional[int] = None, name: str = "x") -> np.ndarray:
+    """A float array with `ndim` dimensions (one of them, given a tuple) and,
+    if `axis` is given, `size` along it; the message shows the expected `layout`."""
+    x = check_float_array(x, name)
+    allowed = ndim if isinstance(ndim, tuple) else (ndim,)
+    if x.ndim not in allowed or (axis is not None and x.shape[axis] != size):
+        raise ValueError(f"{name} must have shape {layout}, got shape {x.shape}")
+    return x
 
 
 class Linear(Layer):

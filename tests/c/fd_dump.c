@@ -7,18 +7,21 @@
  * Every ISA path the running CPU supports is computed, and every way of
  * splitting a call (pieces at odd offsets, the strided entry point with a
  * negative stride); any disagreement is reported on stderr and makes the
- * exit status 1.  Stdout holds the results of the portable path only, so it
- * is the same text on every architecture.
+ * exit status 1.  Stdout holds the results of one path, the portable one
+ * unless the first argument names another (0 portable, 1 AVX2, 2 AVX-512,
+ * 3 NEON), so that the text of every path on every architecture can be
+ * compared with every other.
  *
  * Output lines (all integers in hex unless noted):
  *   philox ROUNDS C0 C1 C2 C3 K0 K1 O0 O1 O2 O3
  *   keep K0 K1 COUNTER THRESHOLD FIRST(dec) N(dec) BITS        (BITS: '0'/'1' per element)
- *   apply DTYPE(f16|f32|f64) K0 K1 COUNTER THRESHOLD SCALE_BITS N(dec) INPUT_BYTES OUTPUT_BYTES
+ *   apply DTYPE(f16|f32|f64|bf16) K0 K1 COUNTER THRESHOLD SCALE_BITS N(dec) INPUT_BYTES OUTPUT_BYTES
  *         (OUTPUT_BYTES with every NaN written as the positive quiet NaN, see canonical_nans)
  *   normal K0 K1 COUNTER N(dec) V0 V1 ...                       (%.12e: libm may differ in the last bits)
  *   isa-paths-checked N(dec)                                    (on stderr)
  *
  * Build: cc -O3 -std=c99 -I src_c tests/c/fd_dump.c -o fd_dump -lm
+ * Run:   ./fd_dump [ISA]   (exit status 2: ISA not supported here)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -31,6 +34,7 @@
 #define MAX_N 1200
 
 static int failures = 0;
+static int shown = FD_ISA_PORTABLE;   /* the path whose results go to stdout */
 
 static void fail(const char *what, const char *detail, int isa)
 {
@@ -57,7 +61,9 @@ static void print_hex_bytes(const unsigned char *bytes, size_t n)
 
 /* NaNs as one canonical quiet NaN.  The sign and payload of a NaN that an
  * operation creates (inf * 0) belong to the hardware: x86-64's default NaN
- * is negative, aarch64's positive, so only "is NaN" is comparable. */
+ * is negative, aarch64's positive, so only "is NaN" is comparable across
+ * architectures (on one machine every path gives the same NaN bits, which
+ * the comparisons before this rewriting check). */
 static void canonical_nans(int dtype, char *y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
@@ -74,13 +80,32 @@ static void canonical_nans(int dtype, char *y, int64_t n)
                 b = 0x7fc00000u;
             memcpy(y + 4 * i, &b, 4);
         } else {
-            uint16_t b;
+            uint16_t b, inf = dtype == FD_FLOAT16 ? 0x7c00u : 0x7f80u;
             memcpy(&b, y + 2 * i, 2);
-            if ((b & 0x7fffu) > 0x7c00u)
-                b = 0x7e00u;
+            if ((b & 0x7fffu) > inf)
+                b = dtype == FD_FLOAT16 ? 0x7e00u : 0x7fc0u;
             memcpy(y + 2 * i, &b, 2);
         }
     }
+}
+
+/* Whether this build has path `isa`, and counts it among the paths checked. */
+static int paths_seen[MAX_ISA];
+
+static int have_path(int isa)
+{
+    if (!fd_isa_supported(isa))
+        return 0;
+    paths_seen[isa] = 1;
+    return 1;
+}
+
+static int paths_checked(void)
+{
+    int n = 0;
+    for (int isa = 0; isa < MAX_ISA; isa++)
+        n += paths_seen[isa];
+    return n;
 }
 
 /* ---------------------------------------------------------------- Philox */
@@ -132,11 +157,13 @@ static int fits(uint64_t counter, uint64_t elements)
 }
 
 /* Deterministic test values: a 32-bit LCG, some of them special values. */
-static double test_value(uint32_t *state)
+static double test_value(uint32_t *state, uint32_t *raw)
 {
-    static const double special[] = {0.0, -0.0, 1.0, -2.5, 1e300 * 1e300, -1e300 * 1e300, 65504.0, 6.0e-8, 1e-40};
+    static const double special[] = {0.0, -0.0, 1.0, -2.5, 1e300 * 1e300, -1e300 * 1e300, 65504.0, 6.0e-8, 1e-40,
+                                     3.3895313892515355e38, 1e-39};
     *state = *state * 1664525u + 1013904223u;
     uint32_t r = *state >> 8;
+    *raw = r;
     if (r % 11 == 0)
         return special[(r / 11) % COUNT(special)];
     return ((double)r / (double)(1u << 24) - 0.5) * 200.0;
@@ -146,14 +173,20 @@ static void fill_values(int dtype, char *x, int64_t n, uint32_t seed)
 {
     uint32_t state = seed;
     for (int64_t i = 0; i < n; i++) {
-        double v = test_value(&state);
+        uint32_t r;
+        double v = test_value(&state, &r);
         if (dtype == FD_FLOAT64) {
             memcpy(x + 8 * i, &v, 8);
         } else if (dtype == FD_FLOAT32) {
             float f = (float)v;
             memcpy(x + 4 * i, &f, 4);
-        } else {
+        } else if (dtype == FD_FLOAT16) {
             uint16_t h = fd_float_to_half((float)v);
+            memcpy(x + 2 * i, &h, 2);
+        } else {
+            /* every bit pattern of bfloat16 is reachable: some NaNs with payloads too */
+            uint16_t h = r % 13 == 0 ? (uint16_t)((0x7f81u + (r >> 8) % 0x7f) | (r & 1u) << 15)
+                                     : fd_float_to_bfloat16((float)v);
             memcpy(x + 2 * i, &h, 2);
         }
     }
@@ -165,7 +198,6 @@ static void dump_keep(void)
 {
     static unsigned char keep[MAX_N], other[MAX_N], single[MAX_N];
     char line[MAX_N + 1];
-    int paths = 0;
     for (size_t ki = 0; ki < COUNT(KEYS); ki++)
         for (size_t ci = 0; ci < COUNT(COUNTERS); ci++)
             for (size_t ti = 0; ti < COUNT(THRESHOLDS); ti++)
@@ -178,25 +210,25 @@ static void dump_keep(void)
                         fd_mask_params mp = params(KEYS[ki][0], KEYS[ki][1], COUNTERS[ci], THRESHOLDS[ti]);
                         uint64_t first = (uint64_t)FIRSTS[fi];
                         int64_t n = LENGTHS[li];
-                        fd_keep_range(keep, n, first, &mp, FD_ISA_PORTABLE);
+                        fd_keep_range(keep, n, first, &mp, shown);
                         for (int64_t k = 0; k < n; k++) {
                             single[k] = (unsigned char)fd_keep_element(&mp, first + (uint64_t)k);
                             line[k] = keep[k] ? '1' : '0';
                         }
                         line[n] = '\0';
                         if (memcmp(keep, single, (size_t)n) != 0)
-                            fail("keep range vs scalar", "portable", FD_ISA_PORTABLE);
-                        for (int isa = 1; isa < MAX_ISA && fd_isa_supported(isa); isa++) {
+                            fail("keep range vs scalar", "shown path", shown);
+                        for (int isa = 0; isa < MAX_ISA; isa++) {
+                            if (!have_path(isa))
+                                continue;
                             fd_keep_range(other, n, first, &mp, isa);
                             if (memcmp(keep, other, (size_t)n) != 0)
-                                fail("keep range", "simd vs portable", isa);
-                            paths = isa + 1 > paths ? isa + 1 : paths;
+                                fail("keep range", "path vs shown path", isa);
                         }
                         printf("keep %08x %08x %016llx %09llx %lld %lld %s\n", KEYS[ki][0], KEYS[ki][1],
                                (unsigned long long)COUNTERS[ci], (unsigned long long)THRESHOLDS[ti],
                                (long long)first, (long long)n, line);
                     }
-    fprintf(stderr, "isa-paths-checked %d\n", paths ? paths : 1);
 }
 
 /* ---------------------------------------------------------------- values */
@@ -229,10 +261,10 @@ static int apply_three_ways(int dtype, const char *x, char *y, int64_t n, const 
 static void dump_apply(void)
 {
     static char x[MAX_N * 8], y[MAX_N * 8], other[MAX_N * 8];
-    static const int dtypes[] = {FD_FLOAT16, FD_FLOAT32, FD_FLOAT64};
-    static const char *names[] = {"f16", "f32", "f64"};
+    static const int dtypes[] = {FD_FLOAT16, FD_FLOAT32, FD_FLOAT64, FD_BFLOAT16};
+    static const char *names[] = {"f16", "f32", "f64", "bf16"};
     static const int64_t lengths[] = {1, 17, 128, 300, 1031};
-    for (int di = 0; di < 3; di++)
+    for (size_t di = 0; di < COUNT(dtypes); di++)
         for (size_t ci = 0; ci < COUNT(COUNTERS); ci++)
             for (size_t ti = 0; ti < COUNT(THRESHOLDS); ti++)
                 for (size_t li = 0; li < COUNT(lengths); li++) {
@@ -244,13 +276,15 @@ static void dump_apply(void)
                     double scale = t == 0 ? 0.0 : 4294967296.0 / (double)t;   /* 1 / (1 - p) */
                     fd_mask_params mp = params(KEYS[1][0], KEYS[1][1], COUNTERS[ci], t);
                     fill_values(dtype, x, n, (uint32_t)(ci * 131 + ti * 17 + li));
-                    if (!apply_three_ways(dtype, x, y, n, &mp, scale, FD_ISA_PORTABLE))
-                        fail("apply split/strided", names[di], FD_ISA_PORTABLE);
-                    for (int isa = 1; isa < MAX_ISA && fd_isa_supported(isa); isa++) {
+                    if (!apply_three_ways(dtype, x, y, n, &mp, scale, shown))
+                        fail("apply split/strided", names[di], shown);
+                    for (int isa = 0; isa < MAX_ISA; isa++) {
+                        if (!have_path(isa))
+                            continue;
                         if (!apply_three_ways(dtype, x, other, n, &mp, scale, isa))
                             fail("apply split/strided", names[di], isa);
                         if (memcmp(y, other, (size_t)(n * size)) != 0)
-                            fail("apply simd vs portable", names[di], isa);
+                            fail("apply path vs shown path", names[di], isa);
                     }
                     uint64_t scale_bits;
                     memcpy(&scale_bits, &scale, 8);
@@ -281,12 +315,20 @@ static void dump_normal(void)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1) {
+        shown = atoi(argv[1]);
+        if (!fd_isa_supported(shown)) {
+            fprintf(stderr, "isa %d is not supported here\n", shown);
+            return 2;
+        }
+    }
     dump_philox();
     dump_keep();
     dump_apply();
     dump_normal();
+    fprintf(stderr, "isa-paths-checked %d\n", paths_checked());
     if (failures) {
         fprintf(stderr, "%d mismatches between ISA paths or call splits\n", failures);
         return 1;

@@ -1,0 +1,70 @@
+"""Argument checks shared by the functional API and the modules.
+
+Each check names the argument it rejects and runs before anything is drawn
+or written, so a call that raises has changed nothing.
+"""
+import math
+import numbers
+
+import torch
+
+import fastdrop as fd
+
+__all__ = ["FLOAT_DTYPES", "check_input", "check_p", "check_bool", "check_generator", "check_shard",
+           "check_writable"]
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+SHARDS = (None, "batch")
+
+
+def check_input(x, name="input"):
+    """A dense floating-point CPU tensor, or a TypeError/ValueError naming `name`."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.layout != torch.strided:
+        raise TypeError(f"{name} must be a dense (strided) tensor, got layout {x.layout}; "
+                        f"convert a sparse tensor with .to_dense() first")
+    if x.device.type != "cpu":
+        raise ValueError(f"{name} must be a CPU tensor, got device {x.device}: "
+                         f"fastdrop's kernels run on the CPU only")
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float16, bfloat16, float32 or float64, got {x.dtype}")
+    return x
+
+
+def check_writable(x, name="input"):
+    """Refuse in-place writes into a tensor whose elements share memory
+    (an expanded tensor), as torch's in-place operators do."""
+    if any(stride == 0 and size > 1 for size, stride in zip(x.shape, x.stride())):
+        raise RuntimeError(f"{name} has elements that share memory (stride 0, e.g. from expand()); "
+                           f"it cannot be written in place: pass a clone or use inplace=False")
+
+
+def check_p(p, name="p"):
+    """A drop probability in [0, 1] as a float; NaN is refused."""
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"dropout probability {name} must be a real number in [0, 1], "
+                        f"got {type(p).__name__}")
+    p = float(p)
+    if math.isnan(p) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability {name} must be between 0 and 1, got {p}")
+    return p
+
+
+def check_bool(value, name):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def check_generator(generator, name="generator"):
+    if generator is not None and not isinstance(generator, fd.Generator):
+        raise TypeError(f"{name} must be a fastdrop.Generator or None (None draws the key from "
+                        f"torch's default generator), got {type(generator).__name__}")
+    return generator
+
+
+def check_shard(shard, name="shard"):
+    if shard not in SHARDS:
+        raise ValueError(f"{name} must be None or 'batch', got {shard!r}")
+    return shard

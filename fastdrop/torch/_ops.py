@@ -1,0 +1,154 @@
+"""The custom operators (namespace ``fastdrop``), their fake kernels and autograd.
+
+* ``fastdrop::draw_seed(anchor, stream, p, shape, mask_shape, shard_rows)``
+  -> int64[5]: reserves a call's counters and returns its seed (see
+  _streams).  It has side effects, so it is registered as an ordered effect:
+  compiled graphs run the draws in program order, never merge two of them
+  and never replay one in backward.  `anchor` is the input (it tells the
+  compiler the device; its values are not read).
+* ``fastdrop::dropout(x, seed, p, dropout_mode, shape, mask_shape, offset)``: x
+  times the part of the seed's mask (and scale) that covers the block of the
+  logical array of `shape` starting at `offset` and shaped like x.  A pure
+  function of its arguments; its gradient is the same operator applied to
+  the incoming gradient, so autograd keeps nothing but the seed and numbers.
+* ``fastdrop::dropout_``: the same product written into x (no autograd;
+  used when nothing is recorded).
+* ``fastdrop::alpha_dropout(x, seed, p, shape, mask_shape, offset)``:
+  alpha dropout (SELU's negative saturation for dropped units, then an
+  affine map); its gradient is a * mask * dy.
+"""
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.library import EffectType
+
+from . import _streams
+
+__all__ = ["draw_seed", "dropout", "dropout_", "alpha_dropout", "alpha_coefficients", "empty_like_layout",
+           "numpy_view"]
+
+# SELU's lambda * alpha (Klambauer et al., "Self-Normalizing Neural Networks", 2017):
+# dropped units take the value -ALPHA before the affine correction.
+ALPHA = 1.0507009873554804934193349852946 * 1.6732632423543772848170429916717
+
+
+def numpy_view(t):
+    """A NumPy view of CPU tensor `t` sharing its memory (bfloat16 through ml_dtypes)."""
+    t = t.detach()
+    if t.dtype == torch.bfloat16:
+        try:
+            import ml_dtypes
+        except ImportError:
+            raise TypeError("bfloat16 tensors need the ml_dtypes package "
+                            "(pip install 'fastdrop[torch]')") from None
+        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+    return t.numpy()
+
+
+def empty_like_layout(x):
+    """An empty tensor like x whose dimensions lie in memory in x's order, as
+    torch's elementwise operators allocate (channels_last stays channels_last)."""
+    if x.is_contiguous():
+        return torch.empty_like(x)
+    order = sorted(range(x.dim()), key=lambda d: -x.stride(d))
+    inverse = sorted(range(x.dim()), key=order.__getitem__)
+    return x.new_empty([x.shape[d] for d in order]).permute(inverse)
+
+
+def _handle(seed, p, mode, shape, mask_shape):
+    return _streams.handle(seed.tolist(), p, mode, shape, mask_shape)
+
+
+# ---------------------------------------------------------------- draw_seed
+
+@torch.library.custom_op("fastdrop::draw_seed", mutates_args=(), device_types="cpu")
+def draw_seed(anchor: Tensor, stream: int, p: float, shape: list[int], mask_shape: list[int],
+              shard_rows: int) -> Tensor:
+    words = _streams.draw_by_id(stream, p, shape, mask_shape, shard_rows)
+    return torch.tensor(words, dtype=torch.int64)
+
+
+@draw_seed.register_fake
+def _(anchor, stream, p, shape, mask_shape, shard_rows):
+    return anchor.new_empty((_streams.SEED_WORDS,), dtype=torch.int64)
+
+
+draw_seed.register_effect(EffectType.ORDERED)
+
+
+# ---------------------------------------------------------------- dropout
+
+@torch.library.custom_op("fastdrop::dropout", mutates_args=(), device_types="cpu")
+def dropout(x: Tensor, seed: Tensor, p: float, dropout_mode: str, shape: list[int], mask_shape: list[int],
+            offset: list[int]) -> Tensor:
+    y = empty_like_layout(x)
+    _handle(seed, p, dropout_mode, shape, mask_shape).apply(numpy_view(x), offset=tuple(offset), out=numpy_view(y))
+    return y
+
+
+@dropout.register_fake
+def _(x, seed, p, dropout_mode, shape, mask_shape, offset):
+    return empty_like_layout(x)
+
+
+def _keep_seed(ctx, inputs, output):
+    # The seed (five integers) rides on ctx as an attribute rather than
+    # through save_for_backward: nothing of the input's size is kept, and
+    # saved-tensor hooks (offloading, packing) have nothing to handle.
+    ctx.mask_args = inputs[1:]
+
+
+def _dropout_backward(ctx, grad):
+    return (dropout(grad, *ctx.mask_args),) + (None,) * len(ctx.mask_args)
+
+
+dropout.register_autograd(_dropout_backward, setup_context=_keep_seed)
+
+
+@torch.library.custom_op("fastdrop::dropout_", mutates_args={"x"}, device_types="cpu")
+def dropout_(x: Tensor, seed: Tensor, p: float, dropout_mode: str, shape: list[int], mask_shape: list[int],
+             offset: list[int]) -> None:
+    _handle(seed, p, dropout_mode, shape, mask_shape).apply(numpy_view(x), offset=tuple(offset), inplace=True)
+
+
+# ---------------------------------------------------------------- alpha dropout
+
+def alpha_coefficients(p):
+    """(a, b) of y = a * (x * m - ALPHA * (1 - m)) + b, which keeps mean 0 and
+    variance 1 of a standard-normal input (Klambauer et al. 2017, section 3)."""
+    q = 1.0 - p
+    a = 1.0 / math.sqrt(q * (1.0 + p * ALPHA * ALPHA))
+    return a, a * ALPHA * p
+
+
+@torch.library.custom_op("fastdrop::alpha_dropout", mutates_args=(), device_types="cpu")
+def alpha_dropout(x: Tensor, seed: Tensor, p: float, shape: list[int], mask_shape: list[int],
+                  offset: list[int]) -> Tensor:
+    h = _handle(seed, p, "standard", shape, mask_shape)
+    x_np = numpy_view(x)
+    compute = np.float64 if x_np.dtype == np.float64 else np.float32
+    offset = tuple(offset)
+    kept = h.apply(np.ones(x_np.shape, dtype=compute), offset=offset)
+    masked = h.apply(x_np.astype(compute), offset=offset, inplace=True)
+    a, b = alpha_coefficients(p)
+    # a * (x * m - ALPHA * (1 - m)) + b, with the constants folded
+    values = a * masked + (a * ALPHA) * kept + (b - a * ALPHA)
+    y = empty_like_layout(x)
+    numpy_view(y)[...] = values
+    return y
+
+
+@alpha_dropout.register_fake
+def _(x, seed, p, shape, mask_shape, offset):
+    return empty_like_layout(x)
+
+
+def _alpha_backward(ctx, grad):
+    seed, p, shape, mask_shape, offset = ctx.mask_args
+    a, _ = alpha_coefficients(p)
+    return (dropout(grad, seed, p, "standard", shape, mask_shape, offset) * a,) + (None,) * 5
+
+
+alpha_dropout.register_autograd(_alpha_backward, setup_context=_keep_seed)

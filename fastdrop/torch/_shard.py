@@ -1,0 +1,42 @@
+"""``shard="batch"``: data-parallel ranks apply their rows of one global mask.
+
+Rank r of W, holding B rows, applies rows [r*B, (r+1)*B) of the mask drawn
+for a logical batch of W*B rows, every rank starting from the same generator
+state; so W processes draw exactly the masks one process draws on the whole
+batch.  Before each draw the ranks compare their row counts and generator
+states in one small all_reduce (MAX over the values and their negatives
+gives each value's maximum and minimum at once).
+"""
+import torch
+import torch.distributed as dist
+
+__all__ = ["batch_block", "check_ranks_agree"]
+
+
+def batch_block(x, mask_shape, name="shard"):
+    """(logical shape, logical mask shape, offset, local rows) of this rank's block of `x`."""
+    if not (dist.is_available() and dist.is_initialized()):
+        raise ValueError(f"{name}='batch' needs an initialized torch.distributed process group "
+                         f"(torch.distributed.init_process_group); without one use {name}=None")
+    if x.dim() == 0:
+        raise ValueError(f"{name}='batch' splits dimension 0 of input (the batch), but input is 0-d")
+    world, rank = dist.get_world_size(), dist.get_rank()
+    rows = x.shape[0]
+    shape = (world * rows,) + tuple(x.shape[1:])
+    mask_shape = (world * rows,) + tuple(mask_shape[1:])
+    offset = (rank * rows,) + (0,) * (x.dim() - 1)
+    return shape, mask_shape, offset, rows
+
+
+def check_ranks_agree(rows, seed_words, name="shard"):
+    """Raise on every rank unless all ranks hold `rows` rows and the same seed words."""
+    local = torch.tensor([rows, *seed_words], dtype=torch.int64)
+    extremes = torch.cat([local, -local])
+    dist.all_reduce(extremes, op=dist.ReduceOp.MAX)
+    high, low = extremes[:local.numel()], -extremes[local.numel():]
+    if high[0] != low[0]:
+        raise ValueError(f"{name}='batch' needs the same local batch size (input.shape[0]) on every rank, "
+                         f"got sizes from {int(low[0])} to {int(high[0])}")
+    if not torch.equal(high[1:], low[1:]):
+        raise ValueError(f"{name}='batch' needs the same generator state on every rank: give every rank "
+                         f"the same fastdrop.Generator(seed), or seed torch identically on every rank")

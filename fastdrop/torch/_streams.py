@@ -1,0 +1,97 @@
+"""Where each call's Philox key and counter come from.
+
+A call's mask is fixed by five words, the *seed*: key words k0 and k1, the
+64-bit first counter block split into two 32-bit halves (torch integers are
+signed 64-bit, the counter is unsigned 64-bit), and the Philox round count.
+The seed travels as a 5-element int64 tensor so that torch.compile treats it
+as data computed at run time rather than a constant baked into the graph.
+
+Two sources, called streams:
+
+* stream 0, torch's default CPU generator (no ``generator=``): each call
+  draws ``torch.randint(0, 2**32, (2,), dtype=torch.int64)`` as the key
+  (k0, k1), counter 0, 10 rounds.  ``torch.manual_seed(s)`` therefore fixes
+  every mask, and each call consumes two values of torch's stream.
+* a :class:`fastdrop.Generator`: the call reserves the counter blocks of its
+  logical mask with :func:`fastdrop.dropout_handle`, exactly as
+  ``fastdrop.dropout`` would.  Compiled graphs refer to the generator by a
+  small integer (its stream number) and look it up when they run.
+"""
+import itertools
+import weakref
+
+import torch
+
+import fastdrop as fd
+
+from . import _shard
+
+__all__ = ["TORCH_STREAM", "TORCH_STREAM_ROUNDS", "SEED_WORDS", "stream_id", "draw", "handle"]
+
+TORCH_STREAM = 0
+TORCH_STREAM_ROUNDS = 10
+SEED_WORDS = 5
+_LOW32 = (1 << 32) - 1
+STREAM_ATTR = "_fastdrop_torch_stream"
+streams = weakref.WeakValueDictionary()
+next_stream = itertools.count(TORCH_STREAM + 1)
+
+
+def stream_id(generator):
+    """The stream number of `generator` (None: torch's default generator).
+
+    Only compiled graphs need it, so the registration lives in a module that
+    is imported while torch.compile traces (marking a function for the
+    compiler imports torch._dynamo, which takes seconds).
+    """
+    if generator is None:
+        return TORCH_STREAM
+    number = getattr(generator, STREAM_ATTR, None)
+    if number is None:
+        from ._compiled_streams import register
+        number = register(generator)
+    return number
+
+
+def _torch_key(source=None):
+    return torch.randint(0, 1 << 32, (2,), dtype=torch.int64, generator=source).tolist()
+
+
+def peek(generator):
+    """The seed words the next draw from `generator` will start from, drawing nothing."""
+    if generator is None:
+        source = torch.Generator()
+        source.set_state(torch.get_rng_state())
+        k0, k1 = _torch_key(source)
+        return [k0, k1, 0, 0, TORCH_STREAM_ROUNDS]
+    k0, k1 = generator.key
+    counter = generator.counter
+    return [k0, k1, counter & _LOW32, counter >> 32, generator.rounds]
+
+
+def draw(generator, p, shape, mask_shape, shard_rows=0):
+    """Seed words for one call with a logical mask of `mask_shape` over `shape`.
+
+    With ``shard_rows`` > 0 (``shard="batch"``), first check with the other
+    ranks that all hold `shard_rows` rows and the same generator state.
+    """
+    if shard_rows:
+        _shard.check_ranks_agree(shard_rows, peek(generator))
+    if generator is None:
+        k0, k1 = _torch_key()
+        return [k0, k1, 0, 0, TORCH_STREAM_ROUNDS]
+    h = fd.dropout_handle(tuple(shape), p, generator=generator, mask_shape=tuple(mask_shape))
+    k0, k1 = h.key
+    return [k0, k1, h.counter & _LOW32, h.counter >> 32, h.rounds]
+
+
+def draw_by_id(stream, p, shape, mask_shape, shard_rows=0):
+    """:func:`draw` for a stream number (how compiled graphs name their generator)."""
+    return draw(None if stream == TORCH_STREAM else streams[stream], p, shape, mask_shape, shard_rows)
+
+
+def handle(words, p, mode, shape, mask_shape):
+    """The :class:`fastdrop.DropoutHandle` that seed `words` stand for."""
+    k0, k1, counter_low, counter_high, rounds = words
+    return fd.DropoutHandle(key=(k0, k1), counter=counter_low | (counter_high << 32), rounds=rounds, p=p,
+                            shape=tuple(shape), mask_shape=tuple(mask_shape), mode=mode, training=True)

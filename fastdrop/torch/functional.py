@@ -1,0 +1,233 @@
+"""Functional dropout on torch tensors: argument checks, then one mask
+operator call (see _ops).  The modules in fastdrop.torch.modules call the
+private variants here.
+"""
+import warnings
+
+import torch
+
+from . import _checks, _ops, _shard, _streams
+
+__all__ = ["dropout"]
+
+
+class _InplaceDropout(torch.autograd.Function):
+    """In-place dropout under eager autograd: one write into the input, which
+    is marked dirty; backward is the mask operator on the gradient.  Compiled
+    graphs never see this class: they take the functional operator and a
+    copy_, which functionalization folds back into one write."""
+
+    @staticmethod
+    def forward(ctx, x, seed, p, mode, shape, mask_shape, offset):
+        _ops.dropout_(x, seed, p, mode, shape, mask_shape, offset)
+        ctx.mask_args = (seed, p, mode, shape, mask_shape, offset)
+        ctx.mark_dirty(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (_ops.dropout(grad, *ctx.mask_args),) + (None,) * len(ctx.mask_args)
+
+
+def _refuse_forbidden_inplace(x):
+    # A leaf that requires grad (or a view of one) may not be written in
+    # place while autograd records; a self-copy makes torch raise its own
+    # error for that before anything is drawn or written.
+    if torch.compiler.is_compiling() or not (torch.is_grad_enabled() and x.requires_grad):
+        return
+    base = x if x._base is None else x._base
+    if base.is_leaf:
+        x.copy_(x)
+
+
+def _seed(x, generator, p, shape, mask_shape, shard_rows):
+    if torch.compiler.is_compiling():
+        return _ops.draw_seed(x, _streams.stream_id(generator), p, list(shape), list(mask_shape), shard_rows)
+    return torch.tensor(_streams.draw(generator, p, shape, mask_shape, shard_rows), dtype=torch.int64)
+
+
+def _apply_mask(x, p, *, mask_shape, mode="inverted", inplace=False, generator=None, shard=None, alpha=False):
+    """Multiply x by a mask of `mask_shape` (broadcast over x); the checks are done."""
+    shape, offset, rows = tuple(x.shape), (0,) * x.dim(), 0
+    if shard == "batch":
+        shape, mask_shape, offset, rows = _shard.batch_block(x, mask_shape)
+    if inplace:
+        _checks.check_writable(x)
+        _refuse_forbidden_inplace(x)
+    seed = _seed(x, generator, p, shape, mask_shape, rows)
+    region = (list(shape), list(mask_shape), list(offset))
+    if alpha:
+        op, args = _ops.alpha_dropout, (seed, p, *region)
+    else:
+        op, args = _ops.dropout, (seed, p, mode, *region)
+    if not inplace:
+        return op(x, *args)
+    if alpha or torch.compiler.is_compiling():
+        return x.copy_(op(x, *args))
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _InplaceDropout.apply(x, *args)
+    _ops.dropout_(x, *args)
+    return x
+
+
+def _check_common(input, p, training, inplace, generator, shard, p_name="p"):
+    _checks.check_input(input)
+    p = _checks.check_p(p, p_name)
+    _checks.check_bool(training, "training")
+    _checks.check_bool(inplace, "inplace")
+    _checks.check_generator(generator)
+    _checks.check_shard(shard)
+    return p
+
+
+def _is_identity(input, p, training, shard):
+    # as torch: nothing to draw; an empty input is only skipped unsharded,
+    # where no other rank waits for this one's consistency check
+    return not training or p == 0.0 or (input.numel() == 0 and shard is None)
+
+
+def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+            generator=None, *, shard=None) -> torch.Tensor:
+    """Dropout like :func:`torch.nn.functional.dropout`, with a Philox mask
+    that backward regenerates instead of storing.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        A dense CPU tensor of dtype float16, bfloat16, float32 or float64,
+        any strides (the mask is defined on the logical C-order index, so a
+        non-contiguous tensor gets its contiguous copy's result).
+    p : float in [0, 1], default 0.5
+        Probability of an element to be zeroed; kept elements are scaled by
+        1 / (1 - p).
+    training : bool, default True
+        If False, `input` itself is returned.
+    inplace : bool, default False
+        Write into `input` and return it (torch's in-place rules apply: a
+        leaf that requires grad gets torch's own error).
+    generator : fastdrop.Generator, optional
+        Source of the key and counters.  None: the key is drawn from torch's
+        default CPU generator (two values of
+        ``torch.randint(0, 2**32, (2,), dtype=torch.int64)``) and the counter
+        starts at 0, so ``torch.manual_seed`` fixes the mask.
+    shard : {None, 'batch'}
+        'batch': under torch.distributed, this rank applies its rows of the
+        mask drawn for the batch of all ranks (see the module docs).
+
+    Returns
+    -------
+    torch.Tensor
+        A new tensor laid out like `input` (or `input` itself when
+        ``inplace=True``, when not training, when p == 0 and when it is empty).
+
+    Raises
+    ------
+    TypeError
+        A non-tensor, sparse or integer input; a generator of another type.
+    ValueError
+        p outside [0, 1] or NaN, a tensor on another device than the CPU,
+        an unknown `shard`, or ``shard='batch'`` without a process group or
+        with unequal batch sizes or generator states on the ranks.
+
+    Examples
+    --------
+    >>> import torch, fastdrop as fd, fastdrop.torch as fdt
+    >>> x = torch.ones(2, 4)
+    >>> y = fdt.dropout(x, 0.5, generator=fd.Generator(0))
+    >>> sorted(set(y.flatten().tolist())) in ([0.0, 2.0], [0.0], [2.0])
+    True
+    >>> fdt.dropout(x, 0.5, training=False) is x
+    True
+    """
+    p = _check_common(input, p, training, inplace, generator, shard)
+    if _is_identity(input, p, training, shard):
+        return input
+    return _apply_mask(input, p, mask_shape=tuple(input.shape), inplace=inplace, generator=generator, shard=shard)
+
+
+# ---------------------------------------------------------------- the module variants
+
+def _feature_mask_shape(x, name):
+    if x.dim() < 2:
+        raise RuntimeError(f"{name}: channel-wise dropout needs an input of at least 2 dimensions "
+                           f"(batch, channels, ...), got a {x.dim()}D input")
+    return tuple(x.shape[:2]) + (1,) * (x.dim() - 2)
+
+
+def _feature_dropout(input, p, training, inplace, generator, shard, name):
+    """One draw per (sample, channel) of a batched input, as torch's feature dropout."""
+    if _is_identity(input, p, training, shard):
+        return input
+    return _apply_mask(input, p, mask_shape=_feature_mask_shape(input, name), inplace=inplace,
+                       generator=generator, shard=shard)
+
+
+def _unbatched(input, p, training, inplace, generator, shard, name):
+    # an input without a batch dimension is dropped as a batch of one, so it
+    # gets the mask its batched form would
+    result = _feature_dropout(input.unsqueeze(0), p, training, inplace, generator, shard, name)
+    return input if inplace else result.squeeze(0)
+
+
+def dropout1d(input, p, training, inplace, generator, shard):
+    p = _check_common(input, p, training, inplace, generator, shard)
+    if input.dim() not in (2, 3):
+        raise RuntimeError(f"Dropout1d: expected a 2D (channels, length) or 3D (batch, channels, length) "
+                           f"input, got a {input.dim()}D input")
+    if _is_identity(input, p, training, shard):
+        return input
+    if input.dim() == 2:
+        return _unbatched(input, p, training, inplace, generator, shard, "Dropout1d")
+    return _feature_dropout(input, p, training, inplace, generator, shard, "Dropout1d")
+
+
+def dropout2d(input, p, training, inplace, generator, shard):
+    p = _check_common(input, p, training, inplace, generator, shard)
+    if input.dim() not in (3, 4):
+        warnings.warn(f"Dropout2d: got a {input.dim()}-D input; Dropout2d is made for 3D or 4D inputs "
+                      f"(channels and 2 spatial dimensions, optionally batched). Like torch's, it drops "
+                      f"one value per (dim 0, dim 1) pair here; use Dropout for elementwise dropout.",
+                      stacklevel=3)
+    if input.dim() == 3:
+        warnings.warn("Dropout2d: got a 3D input, read as (N, C, L) with one draw per channel of "
+                      "length L, as torch's Dropout2d does; use Dropout1d to say so explicitly.",
+                      stacklevel=3)
+    return _feature_dropout(input, p, training, inplace, generator, shard, "Dropout2d")
+
+
+def dropout3d(input, p, training, inplace, generator, shard):
+    p = _check_common(input, p, training, inplace, generator, shard)
+    if input.dim() not in (4, 5):
+        warnings.warn(f"Dropout3d: got a {input.dim()}-D input; Dropout3d is made for 4D or 5D inputs "
+                      f"(channels and 3 spatial dimensions, optionally batched). Like torch's, it drops "
+                      f"one value per (dim 0, dim 1) pair here; use Dropout for elementwise dropout.",
+                      stacklevel=3)
+    if _is_identity(input, p, training, shard):
+        return input
+    if input.dim() == 4:
+        return _unbatched(input, p, training, inplace, generator, shard, "Dropout3d")
+    return _feature_dropout(input, p, training, inplace, generator, shard, "Dropout3d")
+
+
+def alpha_dropout(input, p, training, inplace, generator, shard):
+    p = _check_common(input, p, training, inplace, generator, shard)
+    if _is_identity(input, p, training, shard):
+        return input
+    if p == 1.0:  # as torch: every unit dropped and no affine map (its scale would be infinite)
+        return input.mul_(0.0) if inplace else input * 0.0
+    return _apply_mask(input, p, mask_shape=tuple(input.shape), inplace=inplace, generator=generator,
+                       shard=shard, alpha=True)
+
+
+def drop_path(input, drop_prob, training, scale_by_keep, generator, shard):
+    """timm's DropPath: one keep/drop draw per sample (dimension 0)."""
+    _check_common(input, 0.0, training, False, generator, shard)
+    drop_prob = _checks.check_p(drop_prob, "drop_prob")
+    _checks.check_bool(scale_by_keep, "scale_by_keep")
+    if _is_identity(input, drop_prob, training, shard):
+        return input
+    if input.dim() == 0:
+        raise ValueError("DropPath needs an input with a batch dimension (dimension 0), got a 0-d input")
+    mode = "inverted" if scale_by_keep else "standard"
+    mask_shape = (input.shape[0],) + (1,) * (input.dim() - 1)
+    return _apply_mask(input, drop_prob, mask_shape=mask_shape, mode=mode, generator=generator, shard=shard)

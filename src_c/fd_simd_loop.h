@@ -1,0 +1,215 @@
+/*
+ * fd_simd_loop.h -- the algorithm every path shares, written once and
+ * compiled once per path.
+ *
+ * A path's header (fd_portable.h, fd_avx2.h, fd_avx512.h, fd_neon.h)
+ * defines its primitives, each name carrying the path's prefix, sets
+ * FD_FN(name) to paste that prefix, and includes this file (which
+ * therefore has no include guard).  The x86 headers do so under their
+ * #pragma target, so this code is compiled for their instruction sets.
+ * Nothing here names an intrinsic.
+ *
+ * The primitives of a path (after the prefix), with the same signatures on
+ * every path:
+ *
+ *   ctx                  per-call constants: round keys, threshold bytes 0
+ *                        and 1 broadcast, the number of rounds;
+ *   ring_row             one chunk's decisions, in the path's order;
+ *   group_rows           row[FD_GROUP] and room for the spare words;
+ *   group_ties           a group's tie marks and zero spare words;
+ *   tie_slots            four taken words w[4] and their stream-1 state;
+ *   ctx_init(ctx, mp)
+ *   decide_group(rows, ties, chunks, block0, mp, ctx, want_ties, slots)
+ *                        level-0 decisions of `chunks` chunks from block0
+ *                        (and with want_ties their tie marks); unless
+ *                        slots is NULL the slots' rounds run alongside;
+ *   word_block(w)        block (0..31 in the group, spare words past it)
+ *                        that word w stands for;
+ *   tied_words(ties)     bits 0..31: the words holding a tie;
+ *   word_ties(ties, w)   16 tie bits of word w (zero for spare words);
+ *   word_keep(rows, w)   16 keep bits of word w;
+ *   mark_kept(rows, w, bits)   mark the elements of word w in bits kept;
+ *   slot_counters(slots, gblock0)   stream-1 counters of the four words;
+ *   slot_rounds(slots, ctx)
+ *   slot_compare(slots, ctx, lt, eq)   per slot, 16 bits: byte 1 below /
+ *                        equal to the threshold's byte 1;
+ *   apply_block_f32, _f64, _f16, _bf16 (x, y, row, b, scale)
+ *                        y = x * (kept ? scale : 0) for the 16 elements of
+ *                        block b of a chunk; x == y allowed.
+ */
+
+/* Apply one block of `dtype` (a constant after inlining). */
+static inline FD_ALWAYS_INLINE void FD_FN(apply_block)(int dtype, const char *x, char *y,
+                                                       const FD_FN(ring_row) *row, int b, double scale)
+{
+    if (dtype == FD_FLOAT32)
+        FD_FN(apply_block_f32)((const float *)(const void *)x, (float *)(void *)y, row, b, (float)scale);
+    else if (dtype == FD_FLOAT64)
+        FD_FN(apply_block_f64)((const double *)(const void *)x, (double *)(void *)y, row, b, scale);
+    else if (dtype == FD_FLOAT16)
+        FD_FN(apply_block_f16)((const uint16_t *)(const void *)x, (uint16_t *)(void *)y, row, b, (float)scale);
+    else
+        FD_FN(apply_block_bf16)((const uint16_t *)(const void *)x, (uint16_t *)(void *)y, row, b, (float)scale);
+}
+
+/* Apply chunk c (one read and one write of its bytes), prefetching ahead. */
+static inline FD_ALWAYS_INLINE void FD_FN(apply_chunk)(int dtype, const char *x, char *y, int64_t c,
+                                                       const FD_FN(ring_row) *row, double scale)
+{
+    size_t item = (size_t)fd_itemsize(dtype);
+    size_t at = (size_t)c * FD_CHUNK_ELEMS * item;
+    for (int b = 0; b < FD_CHUNK_BLOCKS; b++, at += FD_BLOCK_ELEMS * item) {
+        fd_prefetch_ahead(x + at, FD_BLOCK_ELEMS * item, item);
+        FD_FN(apply_block)(dtype, x + at, y + at, row, b, scale);
+    }
+}
+
+/* Take the next four tied words of a group (spare words when none are
+ * left) and set their stream-1 counters. */
+static inline FD_ALWAYS_INLINE void FD_FN(take_ties)(FD_FN(tie_slots) *s, uint64_t *left, uint64_t gblock0)
+{
+    fd_ties_take(left, s->w);
+    FD_FN(slot_counters)(s, gblock0);
+}
+
+/* Compare the slots' stream-1 bytes with the threshold's byte 1 and mark
+ * the kept elements in the group's decisions; a second tie goes on to
+ * streams 2 and 3 (rare, scalar). */
+static inline FD_ALWAYS_INLINE void FD_FN(settle_slots)(const FD_FN(tie_slots) *s, FD_FN(group_rows) *rows,
+                                                        const FD_FN(group_ties) *ties, uint64_t gblock0,
+                                                        const fd_mask_params *mp, const FD_FN(ctx) *ctx)
+{
+    uint32_t lt[4], eq[4], deeper = 0;
+    FD_FN(slot_compare)(s, ctx, lt, eq);
+    for (int i = 0; i < 4; i++) {
+        uint32_t t = FD_FN(word_ties)(ties, s->w[i]);
+        FD_FN(mark_kept)(rows, s->w[i], t & lt[i]);
+        deeper |= t & eq[i];
+    }
+    if (__builtin_expect(deeper != 0, 0)) {
+        for (int i = 0; i < 4; i++) {
+            uint32_t more = FD_FN(word_ties)(ties, s->w[i]) & eq[i];
+            FD_FN(mark_kept)(rows, s->w[i], fd_ties_keep(mp, gblock0 + FD_FN(word_block)(s->w[i]), more, 0, more));
+        }
+    }
+}
+
+/* The ties of a group left after its first four, four at a time. */
+static void FD_FN(settle_rest)(uint64_t left, FD_FN(group_rows) *rows, const FD_FN(group_ties) *ties,
+                               uint64_t gblock0, const fd_mask_params *mp, const FD_FN(ctx) *ctx)
+{
+    while (left) {
+        FD_FN(tie_slots) s;
+        FD_FN(take_ties)(&s, &left, gblock0);
+        FD_FN(slot_rounds)(&s, ctx);
+        FD_FN(settle_slots)(&s, rows, ties, gblock0, mp, ctx);
+    }
+}
+
+/* Without ties (dyadic p): each group is applied as soon as it is decided. */
+static inline FD_ALWAYS_INLINE void FD_FN(loop_no_ties)(int dtype, const char *x, char *y, int64_t nchunks,
+                                                        uint64_t block0, const fd_mask_params *mp,
+                                                        const FD_FN(ctx) *ctx, double scale)
+{
+    FD_FN(group_rows) rows;
+    FD_FN(group_ties) unused;
+    for (int64_t c = 0; c < nchunks; c += FD_GROUP) {
+        FD_FN(decide_group)(&rows, &unused, FD_GROUP, block0 + FD_CHUNK_BLOCKS * (uint64_t)c, mp, ctx, 0, NULL);
+        int live = nchunks - c < FD_GROUP ? (int)(nchunks - c) : FD_GROUP;
+        for (int k = 0; k < live; k++)
+            FD_FN(apply_chunk)(dtype, x, y, c + k, &rows.row[k], scale);
+    }
+}
+
+/* With ties: decide group g, run the slots of group g - FD_SETTLE_LAG
+ * alongside, settle the slots taken one step earlier, apply group
+ * g - FD_APPLY_LAG (fd_ties.h).  The last group may run past nchunks;
+ * those decisions are never applied. */
+static inline FD_ALWAYS_INLINE void FD_FN(loop_ties)(int dtype, const char *x, char *y, int64_t nchunks,
+                                                     uint64_t block0, const fd_mask_params *mp,
+                                                     const FD_FN(ctx) *ctx, double scale)
+{
+    FD_FN(group_rows) ring[FD_RING_GROUPS];
+    FD_FN(group_ties) ties[FD_TIE_GROUPS];
+    memset(ties, 0, sizeof ties);
+    FD_FN(tie_slots) slots, taken;
+    uint64_t taken_block = block0, none = 0;
+    FD_FN(take_ties)(&taken, &none, taken_block);   /* spare words only: settles nothing */
+    const int64_t lag = FD_APPLY_LAG * FD_GROUP;
+    for (int64_t c = 0; c < nchunks + lag; c += FD_GROUP) {
+        int64_t g = c / FD_GROUP, s0 = c - FD_SETTLE_LAG * FD_GROUP;
+        FD_FN(group_rows) *rows = &ring[(g - FD_SETTLE_LAG) & (FD_RING_GROUPS - 1)];
+        const FD_FN(group_ties) *tied = &ties[(g - FD_SETTLE_LAG) & (FD_TIE_GROUPS - 1)];
+        uint64_t sb = block0 + FD_CHUNK_BLOCKS * (uint64_t)s0;
+        uint64_t left = s0 >= 0 && s0 < nchunks ? FD_FN(tied_words)(tied) : 0;
+        FD_FN(take_ties)(&slots, &left, sb);
+        if (c < nchunks)
+            FD_FN(decide_group)(&ring[g & (FD_RING_GROUPS - 1)], &ties[g & (FD_TIE_GROUPS - 1)], FD_GROUP,
+                                block0 + FD_CHUNK_BLOCKS * (uint64_t)c, mp, ctx, 1, &slots);
+        else if (s0 < nchunks)
+            FD_FN(slot_rounds)(&slots, ctx);
+        FD_FN(settle_slots)(&taken, &ring[(g - 1 - FD_SETTLE_LAG) & (FD_RING_GROUPS - 1)],
+                            &ties[(g - 1 - FD_SETTLE_LAG) & (FD_TIE_GROUPS - 1)], taken_block, mp, ctx);
+        taken = slots;
+        taken_block = sb;
+        if (__builtin_expect(left != 0, 0))
+            FD_FN(settle_rest)(left, rows, tied, sb, mp, ctx);
+        int64_t a0 = c - lag;
+        if (a0 >= 0)
+            for (int k = 0; k < FD_GROUP && a0 + k < nchunks; k++)
+                FD_FN(apply_chunk)(dtype, x, y, a0 + k, &ring[(g - FD_APPLY_LAG) & (FD_RING_GROUPS - 1)].row[k],
+                                   scale);
+    }
+}
+
+static inline FD_ALWAYS_INLINE void FD_FN(apply_dtype)(int dtype, const char *x, char *y, int64_t nchunks,
+                                                       uint64_t block0, const fd_mask_params *mp, double scale)
+{
+    FD_FN(ctx) ctx;
+    FD_FN(ctx_init)(&ctx, mp);
+    if (fd_threshold_last_level(mp->threshold) == 0)
+        FD_FN(loop_no_ties)(dtype, x, y, nchunks, block0, mp, &ctx, scale);
+    else
+        FD_FN(loop_ties)(dtype, x, y, nchunks, block0, mp, &ctx, scale);
+}
+
+/*
+ * y = x * (kept ? scale : 0) over nchunks whole chunks from block block0,
+ * in place (x == y) or without overlap; threshold strictly inside
+ * (0, 2^32).  One copy of the loop per dtype, each with its apply inlined.
+ */
+static void FD_FN(apply_chunks)(int dtype, const char *x, char *y, int64_t nchunks, uint64_t block0,
+                                const fd_mask_params *mp, double scale)
+{
+    if (dtype == FD_FLOAT32)
+        FD_FN(apply_dtype)(FD_FLOAT32, x, y, nchunks, block0, mp, scale);
+    else if (dtype == FD_FLOAT64)
+        FD_FN(apply_dtype)(FD_FLOAT64, x, y, nchunks, block0, mp, scale);
+    else if (dtype == FD_FLOAT16)
+        FD_FN(apply_dtype)(FD_FLOAT16, x, y, nchunks, block0, mp, scale);
+    else
+        FD_FN(apply_dtype)(FD_BFLOAT16, x, y, nchunks, block0, mp, scale);
+}
+
+/* keep[e] in {0, 1} for the elements of the chunk whose first block is
+ * block0; threshold strictly inside (0, 2^32). */
+static void FD_FN(chunk_keep)(unsigned char keep[FD_CHUNK_ELEMS], uint64_t block0, const fd_mask_params *mp)
+{
+    FD_FN(ctx) ctx;
+    FD_FN(ctx_init)(&ctx, mp);
+    FD_FN(group_rows) rows;
+    FD_FN(group_ties) ties;
+    memset(&ties, 0, sizeof ties);
+    int want_ties = fd_threshold_last_level(mp->threshold) > 0;
+    FD_FN(decide_group)(&rows, &ties, 1, block0, mp, &ctx, want_ties, NULL);
+    for (int w = 0; w < FD_CHUNK_BLOCKS; w++) {
+        int b = (int)FD_FN(word_block)(w);
+        uint32_t kw = FD_FN(word_keep)(&rows, w);
+        for (int j = 0; j < FD_BLOCK_ELEMS; j++)
+            keep[FD_BLOCK_ELEMS * b + j] = (unsigned char)((kw >> j) & 1u);
+        for (uint32_t tb = want_ties ? FD_FN(word_ties)(&ties, w) : 0; tb; tb &= tb - 1) {
+            int j = __builtin_ctz(tb);
+            keep[FD_BLOCK_ELEMS * b + j] = (unsigned char)fd_refine_keep(mp, block0 + (uint64_t)b, j);
+        }
+    }
+}

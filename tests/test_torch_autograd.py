@@ -1,0 +1,233 @@
+"""fastdrop.torch under autograd and torch.compile: nothing saved for the
+dropout, gradcheck in float64, torch's in-place rules, torch.library.opcheck
+on every operator, and compiled models bit-identical to eager."""
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import fastdrop as fd  # noqa: E402
+import fastdrop.torch as fdt  # noqa: E402
+from fastdrop.torch import _ops  # noqa: E402
+
+
+def mlp(dropout, *, p=0.5):
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.ReLU(), dropout(p), torch.nn.Linear(64, 8))
+
+
+def saved_by(model, x):
+    saved = []
+
+    def pack(t):
+        saved.append((tuple(t.shape), t.dtype))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x).sum().backward()
+    return saved
+
+
+def test_autograd_saves_no_tensor_for_the_dropout():
+    x = torch.randn(32, 16)
+    without = saved_by(mlp(lambda p: torch.nn.Identity()), x)
+    assert saved_by(mlp(fdt.Dropout), x) == without
+    assert saved_by(mlp(lambda p: fdt.Dropout(p, generator=fd.Generator(0))), x) == without
+    # the hook sees what torch's dropout keeps: a mask of the activation's shape
+    assert len(saved_by(mlp(torch.nn.Dropout), x)) > len(without)
+
+
+def test_backward_regenerates_the_forward_mask():
+    x = torch.randn(50, 30, requires_grad=True)
+    y = fdt.Dropout(0.4)(x)
+    dy = torch.randn(50, 30)
+    y.backward(dy)
+    assert torch.equal(x.grad, dy * (y.detach() != 0) * torch.tensor(1 / 0.6))
+
+
+@pytest.mark.parametrize("module", [lambda g: fdt.Dropout(0.4, generator=g),
+                                    lambda g: fdt.Dropout2d(0.5, generator=g),
+                                    lambda g: fdt.AlphaDropout(0.3, generator=g),
+                                    lambda g: fdt.DropPath(0.5, generator=g)],
+                         ids=["Dropout", "Dropout2d", "AlphaDropout", "DropPath"])
+def test_gradcheck_float64(module):
+    # a fresh generator per call: gradcheck calls the function many times and
+    # needs the same mask each time
+    def f(t):
+        return module(fd.Generator(4))(t)
+
+    x = torch.randn(6, 3, 2, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(f, (x,))
+    assert torch.autograd.gradgradcheck(f, (x,))
+
+
+# ---------------------------------------------------------------- in place
+
+def test_inplace_on_a_leaf_that_requires_grad_gets_torchs_error_and_changes_nothing():
+    g = fd.Generator(1)
+    for leaf in (torch.randn(4, 5, requires_grad=True),):
+        for target in (leaf, leaf[1]):
+            before, state, rng = leaf.detach().clone(), g.get_state(), torch.get_rng_state()
+            for generator in (g, None):
+                with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+                    fdt.dropout(target, 0.5, inplace=True, generator=generator)
+                with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+                    fdt.AlphaDropout(0.5, inplace=True, generator=generator)(target)
+            assert torch.equal(leaf.detach(), before) and g.get_state() == state
+            assert torch.equal(torch.get_rng_state(), rng)
+    with torch.no_grad():  # as torch: allowed outside autograd
+        w = torch.ones(100, requires_grad=True)
+        assert fdt.dropout(w, 0.5, inplace=True) is w and (w == 0).any()
+
+
+def test_inplace_under_autograd_writes_once_and_backpropagates():
+    x = torch.randn(40, 10, requires_grad=True)
+    h = x * 3
+    version = h._version
+    out = fdt.Dropout(0.5, inplace=True, generator=fd.Generator(2))(h)
+    assert out is h and h._version > version
+    expected = fdt.Dropout(0.5, generator=fd.Generator(2))(x.detach() * 3)
+    assert torch.equal(out.detach(), expected)
+    out.sum().backward()
+    assert torch.equal(x.grad, (expected != 0) * torch.full_like(expected, 2.0 * 3))
+
+
+def test_inplace_after_an_op_that_saved_its_output_fails_in_backward_as_torch():
+    for dropout in (torch.nn.functional.dropout, fdt.dropout):
+        x = torch.randn(5, requires_grad=True)
+        y = torch.sigmoid(x)
+        dropout(y, 0.5, inplace=True)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.sum().backward()
+
+
+def test_inplace_without_grad_is_zero_copy_on_every_dtype():
+    for dtype in (torch.float16, torch.float32, torch.float64):
+        x = torch.ones(64, 3, dtype=dtype)[:, 1]
+        pointer = x.data_ptr()
+        with torch.no_grad():
+            y = fdt.dropout(x, 0.5, inplace=True, generator=fd.Generator(0))
+        assert y is x and x.data_ptr() == pointer
+        assert torch.equal(x, fdt.dropout(torch.ones(64, dtype=dtype), 0.5, generator=fd.Generator(0)))
+
+
+# ---------------------------------------------------------------- opcheck
+
+def seed(words=(12345, 678, 9, 1, 10)):
+    return torch.tensor(words, dtype=torch.int64)
+
+
+def region_cases():
+    """(x, shape, mask_shape, offset) of representative calls."""
+    return [
+        (torch.randn(5, 3), [5, 3], [5, 3], [0, 0]),
+        (torch.randn(4, 3, requires_grad=True), [10, 3], [10, 3], [6, 0]),  # a shard's block
+        (torch.randn(2, 3, 2, 2), [6, 3, 2, 2], [6, 3, 1, 1], [2, 0, 0, 0]),  # channel mask, sharded
+        (torch.randn(0, 3), [0, 3], [0, 3], [0, 0]),
+        (torch.randn(3, 5).t(), [5, 3], [5, 3], [0, 0]),
+        (torch.randn(8, dtype=torch.float64, requires_grad=True)[1:], [7], [7], [0]),
+        (torch.randn(6, 2, dtype=torch.float16), [6, 2], [6, 2], [0, 0]),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(region_cases())))
+def test_opcheck(case):
+    x, shape, mask_shape, offset = region_cases()[case]
+    for mode in ("inverted", "standard"):
+        torch.library.opcheck(_ops.dropout, (x, seed(), 0.3, mode, shape, mask_shape, offset))
+        torch.library.opcheck(_ops.dropout_, (x.detach().clone(), seed(), 0.3, mode, shape, mask_shape, offset))
+    torch.library.opcheck(_ops.alpha_dropout, (x, seed(), 0.3, shape, mask_shape, offset))
+
+
+def test_opcheck_draw_seed():
+    # A draw reserves counters, so two runs of it differ by design: the check
+    # that compares an eager run with a compiled one does not apply (compiled
+    # draws are tested below, against eager, on whole models).
+    g = fd.Generator(0)
+    for stream in (0, fdt._streams.stream_id(g)):
+        torch.library.opcheck(_ops.draw_seed, (torch.randn(3, 4), stream, 0.5, [3, 4], [3, 1], 0),
+                              test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
+
+
+def test_region_operator_is_fastdrops_handle_apply():
+    x = torch.randn(4, 3, 2, 2)
+    h = fdt._streams.handle(seed().tolist(), 0.3, "inverted", (6, 3, 2, 2), (6, 3, 1, 1))
+    y = _ops.dropout(x, seed(), 0.3, "inverted", [6, 3, 2, 2], [6, 3, 1, 1], [2, 0, 0, 0])
+    assert torch.equal(y, torch.from_numpy(h.apply(x.numpy(), offset=(2, 0, 0, 0))))
+
+
+# ---------------------------------------------------------------- torch.compile
+
+class Net(torch.nn.Module):
+    """Every variant, both key sources, in place and not, in one small graph
+    (compiling is slow).  Only layers whose compiled kernels round as eager
+    ones do (bias-free matmuls, ReLU; a compiled bias gradient sums the batch
+    in another order), so the comparison can be exact."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        generator = fd.Generator(8)
+        self.fc1 = torch.nn.Linear(75, 64, bias=False)
+        self.channel = fdt.Dropout2d(0.3, generator=generator)
+        self.path = fdt.DropPath(0.25)
+        self.fc2 = torch.nn.Linear(64, 32, bias=False)
+        self.drop = fdt.Dropout(0.5, inplace=True, generator=generator)
+        self.alpha = fdt.AlphaDropout(0.2)
+        self.out = torch.nn.Linear(32, 3, bias=False)
+
+    def forward(self, x):
+        h = torch.relu(self.fc1(x.flatten(1))).view(-1, 4, 4, 4)
+        h = self.path(self.channel(h)).flatten(1)
+        h = torch.relu(self.drop(self.fc2(h)))
+        return self.out(self.alpha(h))
+
+
+def run_steps(model, steps=3):
+    results = []
+    torch.manual_seed(21)
+    for _ in range(steps):
+        x = torch.randn(6, 3, 5, 5)
+        out = model(x)
+        out.square().sum().backward()
+        results.append([out.detach().clone()] + [p.grad.clone() for p in model.parameters()])
+    return results
+
+
+def test_compiled_model_is_bit_identical_to_eager():
+    eager = run_steps(Net())
+    compiled_model = Net()
+    compiled = run_steps(torch.compile(compiled_model, fullgraph=True))
+    for step_eager, step_compiled in zip(eager, compiled):
+        for a, b in zip(step_eager, step_compiled):
+            assert torch.equal(a, b)
+    assert compiled_model.drop.generator.counter > 0
+
+
+def test_activation_checkpointing_recomputes_the_same_mask():
+    """torch.utils.checkpoint restores torch's RNG state before recomputing,
+    so the torch stream draws the same key again."""
+    layer = torch.nn.Sequential(torch.nn.Linear(8, 8), fdt.Dropout(0.5), torch.nn.Linear(8, 8))
+    x = torch.randn(16, 8, requires_grad=True)
+    grads = []
+    for checkpointed in (False, True):
+        torch.manual_seed(3)
+        x.grad = None
+        out = torch.utils.checkpoint.checkpoint(layer, x, use_reentrant=False) if checkpointed else layer(x)
+        out.sum().backward()
+        grads.append(x.grad.clone())
+    assert torch.equal(grads[0], grads[1])
+
+
+def test_bfloat16_under_cpu_autocast():
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), fdt.Dropout(0.5, generator=fd.Generator(0)),
+                                torch.nn.Linear(16, 2))
+    x = torch.randn(4, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        hidden = model[0](x)
+        dropped = model[1](hidden)
+        out = model[2](dropped)
+    assert hidden.dtype == dropped.dtype == torch.bfloat16
+    expected = fdt.dropout(hidden.float(), 0.5, generator=fd.Generator(0)).bfloat16()
+    assert torch.equal(dropped, expected)  # 0 or 2 * v: exact in bfloat16
+    out.float().sum().backward()
+    assert model[0].weight.grad is not None

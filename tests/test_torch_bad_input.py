@@ -1,0 +1,86 @@
+"""Bad input to fastdrop.torch: each call raises an exception whose message
+names the offending argument, and changes nothing (the input, the
+generator's state, torch's RNG state)."""
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import fastdrop as fd  # noqa: E402
+import fastdrop.torch as fdt  # noqa: E402
+
+
+class Env:
+    def __init__(self):
+        self.x = torch.randn(4, 3, 2, 2)
+        self.g = fd.Generator(3)
+
+    def snapshot(self):
+        return self.x.clone(), self.g.get_state(), torch.get_rng_state()
+
+    def assert_unchanged(self, snap):
+        x, state, rng = snap
+        assert torch.equal(self.x, x), "input changed"
+        assert self.g.get_state() == state, "generator state changed"
+        assert torch.equal(torch.get_rng_state(), rng), "torch's RNG state changed"
+
+
+def sparse():
+    return torch.ones(4, 3).to_sparse()
+
+
+CASES = {
+    # input
+    "integer tensor": (lambda e: fdt.dropout(torch.arange(6), 0.5), TypeError, "input.*int64"),
+    "bool tensor": (lambda e: fdt.Dropout()(torch.ones(3, dtype=torch.bool)), TypeError, "input.*bool"),
+    "complex tensor": (lambda e: fdt.dropout(torch.ones(3, dtype=torch.complex64)), TypeError, "input.*complex"),
+    "sparse tensor": (lambda e: fdt.dropout(sparse(), 0.5), TypeError, "input.*sparse"),
+    # a meta tensor stands in for CUDA ones: both fail the same device check
+    "meta device": (lambda e: fdt.dropout(torch.empty(3, device="meta"), 0.5), ValueError, "input.*device meta"),
+    "meta device, module": (lambda e: fdt.Dropout2d()(torch.empty(2, 3, 4, 4, device="meta")), ValueError,
+                            "input.*CPU"),
+    "not a tensor": (lambda e: fdt.dropout(e.x.numpy(), 0.5), TypeError, "input.*torch.Tensor"),
+    "expanded, in place": (lambda e: fdt.dropout(torch.ones(1, 3).expand(4, 3), 0.5, inplace=True,
+                                                 generator=e.g), RuntimeError, "input.*share memory"),
+    # p
+    "p above 1": (lambda e: fdt.dropout(e.x, 1.5, generator=e.g), ValueError, r"\bp\b.*between 0 and 1"),
+    "p below 0": (lambda e: fdt.Dropout(-0.1), ValueError, r"\bp\b"),
+    "p NaN": (lambda e: fdt.dropout(e.x, float("nan"), generator=e.g), ValueError, r"\bp\b"),
+    "p a string": (lambda e: fdt.dropout(e.x, "0.5"), TypeError, r"\bp\b"),
+    "p changed on the module": (lambda e: _with(fdt.Dropout(generator=e.g), p=2.0)(e.x), ValueError, r"\bp\b"),
+    "drop_prob above 1": (lambda e: fdt.DropPath(1.2), ValueError, "drop_prob"),
+    "alpha p above 1": (lambda e: fdt.AlphaDropout(3), ValueError, r"\bp\b"),
+    # other arguments
+    "training not bool": (lambda e: fdt.dropout(e.x, 0.5, training="yes"), TypeError, "training"),
+    "inplace not bool": (lambda e: fdt.Dropout(0.5, inplace=1), TypeError, "inplace"),
+    "scale_by_keep not bool": (lambda e: fdt.DropPath(0.1, scale_by_keep=None), TypeError, "scale_by_keep"),
+    "torch generator": (lambda e: fdt.dropout(e.x, 0.5, generator=torch.Generator()), TypeError, "generator"),
+    "generator on module": (lambda e: fdt.Dropout1d(generator=123), TypeError, "generator"),
+    "shard unknown": (lambda e: fdt.Dropout(shard="rows"), ValueError, "shard"),
+    "shard without process group": (lambda e: fdt.Dropout(0.5, generator=e.g, shard="batch")(e.x), ValueError,
+                                    "shard.*process group"),
+    "shard without process group, torch stream": (lambda e: fdt.dropout(e.x, 0.5, shard="batch"), ValueError,
+                                                  "shard.*process group"),
+    "replace_dropout non-module": (lambda e: fdt.replace_dropout([torch.nn.Dropout()]), TypeError, "module"),
+    "replace_dropout bad shard": (lambda e: fdt.replace_dropout(torch.nn.Dropout(), shard=1), ValueError, "shard"),
+    # dimensions, as torch
+    "Dropout1d 4D": (lambda e: fdt.Dropout1d(generator=e.g)(e.x), RuntimeError, "Dropout1d.*4D"),
+    "Dropout2d 1D": (lambda e: fdt.Dropout2d(generator=e.g)(torch.ones(5)), RuntimeError, "Dropout2d"),
+    "DropPath 0-d": (lambda e: fdt.DropPath(0.5, generator=e.g)(torch.tensor(1.0)), ValueError, "DropPath.*0-d"),
+}
+
+
+def _with(module, **attributes):
+    for name, value in attributes.items():
+        setattr(module, name, value)
+    return module
+
+
+@pytest.mark.filterwarnings("ignore:Dropout2d")
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_names_the_argument_and_changes_nothing(case):
+    call, exc, message = CASES[case]
+    env = Env()
+    snap = env.snapshot()
+    with pytest.raises(exc, match=message):
+        call(env)
+    env.assert_unchanged(snap)
