@@ -118,6 +118,23 @@ def test_api_reference_covers_every_public_name(site):
     assert not missing, f"public names missing from docs/api/: {missing}"
 
 
+def _builtin_variants():
+    """{name: class} of the variants fastdrop itself ships (core and fastdrop_plugins)."""
+    import fastdrop as fd
+    return {name: cls for name, cls in fd.variants().items()
+            if cls.__module__.split(".")[0] in ("fastdrop", "fastdrop_plugins")}
+
+
+def test_api_reference_documents_every_builtin_variant(site):
+    assert site["html"].returncode == 0
+    documented = _documented_names(site)
+    documented_objects = [obj for obj in map(_resolve, documented) if obj is not None]
+    missing = [name for name, cls in _builtin_variants().items()
+               if f"{cls.__module__}.{cls.__qualname__}" not in documented
+               and not any(cls is other for other in documented_objects)]
+    assert not missing, f"built-in variants missing from docs/api/variants.rst: {missing}"
+
+
 def test_contributing_describes_every_test_file():
     page = (DOCS / "contributing.rst").read_text()
     undescribed = [p.name for p in sorted((ROOT / "tests").glob("test_*.py")) if f"tests/{p.name}" not in page]
@@ -147,6 +164,9 @@ def test_readme_is_a_front_door():
     assert re.search(r'^pip install "\.\[[a-z,]*demo[a-z,]*\]" && fastdrop demo$', text, re.M)
     assert re.search(r'^pip install "\.\[[a-z,]*test[a-z,]*\]" \./plugins/fastdrop-example-plugin && pytest tests$',
                      text, re.M)
+    # the variants table names every variant fastdrop ships
+    table = {cell for row in re.findall(r"^\| (.*?) \|", text, re.M) for cell in re.findall(r"`([a-z0-9_]+)`", row)}
+    assert not set(_builtin_variants()) - table, sorted(set(_builtin_variants()) - table)
     # every link into the repository points at a file that exists
     for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
         if not re.match(r"[a-z]+://", target):
