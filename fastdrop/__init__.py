@@ -13,12 +13,17 @@ try:
 except ImportError as _exc:  # pragma: no cover - exercised from an unbuilt source tree
     _here = _os.path.dirname(_os.path.abspath(__file__))
     if _os.path.exists(_os.path.join(_here, "_kernels.pyx")):
+        if any(_name.startswith("_kernels.") and _name.endswith((".so", ".pyd")) for _name in _os.listdir(_here)):
+            raise ImportError(
+                f"fastdrop's compiled core (fastdrop._kernels) in the source tree at {_here} failed to load: "
+                f"{_exc}.  Rebuild it there (pip install -e .), or run Python from another directory to "
+                f"use an installed fastdrop.") from None
         raise ImportError(
             f"fastdrop's compiled core (fastdrop._kernels) is not built in the source tree at {_here}, "
             f"which Python imported instead of an installed fastdrop (it is the current directory, or "
-            f"on sys.path).  Install the package and run Python from another directory, or, to work "
-            f"on fastdrop itself, install it in development mode from the source tree: "
-            f"pip install -e .  (original error: {_exc})") from None
+            f"on sys.path).  Install the package (pip install fastdropout) and run Python from another "
+            f"directory, or, to work on fastdrop itself, install it in development mode from the source "
+            f"tree: pip install -e .") from None
     raise
 
 from ._config import (available_isas, config_context, get_config, get_isa, get_num_threads, set_config, set_isa,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 from ._plugin_checks import PluginWarning
 from ._registry import Registry
@@ -59,6 +59,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    add_help=False)
     sub.add_parser("plugins", help="list the registered dropout variants and broken plugins", add_help=False)
     args, rest = parser.parse_known_args(argv)
+    run: Callable[[List[str]], Optional[int]]
     if args.command == "bench":
         from .bench import main as run
     elif args.command == "demo":

@@ -162,7 +162,7 @@ def dropout(x: npt.ArrayLike, p: float = 0.5, *, training: bool = True, mode: st
                               default_generator() if generator is None else generator, return_handle,
                               _config.current())
     if y is not NotImplemented:
-        return y  # type: ignore[no-any-return]
+        return y
     p = check_p(p)
     training = check_bool(training, "training")
     mode = check_mode(mode)
@@ -214,7 +214,7 @@ def dropout_backward(dy: npt.ArrayLike, handle: DropoutHandle, *, inplace: bool 
     """
     y = _kernels.fast_backward(dy, handle, inplace, out, _config.current())
     if y is not NotImplemented:
-        return y  # type: ignore[no-any-return]
+        return y
     if not isinstance(handle, DropoutHandle):
         raise TypeError(f"handle must be a DropoutHandle from dropout(..., return_handle=True), "
                         f"got {type(handle).__name__}")

@@ -119,7 +119,7 @@ class Generator(_kernels.CounterStream):
     True
     """
 
-    __slots__ = ("_seed_seq", "_spawn_lock")
+    __slots__ = ("_seed_seq", "_spawn_lock", "__weakref__", "__dict__")
 
     def __init__(self, seed: SeedLike = None, rounds: int = DEFAULT_ROUNDS) -> None:
         rounds = check_rounds(rounds)
@@ -183,7 +183,7 @@ class Generator(_kernels.CounterStream):
         """A new generator in the state `state` (from :meth:`get_state`)."""
         g = cls.__new__(cls)
         g._spawn_lock = threading.Lock()
-        g._seed_seq = None
+        g._seed_seq = None  # type: ignore[assignment]  # set_state sets it next
         g.set_state(state)
         return g
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple, Type
+from typing import Any, Dict, List, Optional, Set, Tuple, Type
 
 import pluggy
 
@@ -98,11 +98,11 @@ class Registry:
         self._origins: Dict[str, PluginInfo] = {}
         self._class_plugins: Dict[type, _ClassPlugin] = {}
         self._import_broken: List[BrokenPlugin] = []
-        self._warned: set = set()
+        self._warned: Set[Tuple[PluginInfo, str, type, str]] = set()
         self._cache: Optional[Report] = None
         self.observers: Optional[Tuple[Any, ...]] = None
         self._entry_points_pending = bool(entry_points)
-        self._add(_builtin, PluginInfo(BUILTIN_PLUGIN, "fastdrop", __version__))
+        self._add(_builtin, PluginInfo(BUILTIN_PLUGIN, "fastdropout", __version__))
         if not entry_points:
             self._refresh_observers()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any, Dict, Iterator, Optional, Type
+from typing import Any, Dict, Iterator, Optional, Type, TypeVar
 
 from . import _hooks
 from ._layer import Variant
@@ -15,6 +15,7 @@ from ._registry import Registry
 __all__ = ["variants", "layer", "register", "unregister", "current_registry", "registry_context"]
 
 _shared: Optional[Registry] = None
+_Plugin = TypeVar("_Plugin")   # register() returns its argument, so it can decorate a class
 _shared_lock = threading.Lock()
 
 
@@ -121,7 +122,7 @@ def layer(name: str, **kwargs: Any) -> Variant:
     return current_registry().layer(name, **kwargs)
 
 
-def register(obj: Any, name: Optional[str] = None) -> Any:
+def register(obj: _Plugin, name: Optional[str] = None) -> _Plugin:
     """Register a plugin defined in a script or notebook.
 
     Parameters

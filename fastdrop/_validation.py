@@ -14,6 +14,7 @@ import operator
 from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _kernels
 
@@ -56,7 +57,7 @@ def compute_dtype(dtype: Any) -> type:
     return np.float64 if np.dtype(dtype) == np.float64 else np.float32
 
 
-def check_p(p: Any, name: str = "p") -> float:
+def check_p(p: object, name: str = "p") -> float:
     """A drop probability: a real number in [0, 1], returned as a float."""
     if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
         raise TypeError(f"{name} must be a real number in [0, 1], got {type(p).__name__}")
@@ -66,7 +67,7 @@ def check_p(p: Any, name: str = "p") -> float:
     return p
 
 
-def check_p_below_one(p: Any, name: str = "p") -> float:
+def check_p_below_one(p: object, name: str = "p") -> float:
     """A drop probability in [0, 1): for variants whose rescaling is undefined
     when every unit is dropped."""
     p = check_p(p, name)
@@ -91,7 +92,7 @@ def _range_text(low: Optional[float], high: Optional[float], low_open: bool = Fa
     return f"{'<' if high_open else '<='} {high}"
 
 
-def check_int(value: Any, name: str, low: Optional[int] = None, high: Optional[int] = None) -> int:
+def check_int(value: object, name: str, low: Optional[int] = None, high: Optional[int] = None) -> int:
     """An integer (not a bool) in [low, high] (either bound optional).
 
     Examples
@@ -113,7 +114,7 @@ def check_int(value: Any, name: str, low: Optional[int] = None, high: Optional[i
     return value
 
 
-def check_real(value: Any, name: str, low: float = -math.inf, high: float = math.inf,
+def check_real(value: object, name: str, low: float = -math.inf, high: float = math.inf,
                low_open: bool = False, high_open: bool = False) -> float:
     """A real number (not a bool, not NaN) in the interval from low to high,
     each end closed unless said open."""
@@ -141,7 +142,7 @@ def check_shape(shape: Any, name: str = "shape") -> Tuple[int, ...]:
     return dims
 
 
-def check_float_array(x: Any, name: str = "x", writeable: bool = False) -> np.ndarray:
+def check_float_array(x: npt.ArrayLike, name: str = "x", writeable: bool = False) -> np.ndarray:
     """`x` as an ndarray of a kernel dtype; with `writeable`, an ndarray that
     may be written in place (a list cannot be, nor a read-only array)."""
     if not isinstance(x, np.ndarray):
@@ -155,7 +156,7 @@ def check_float_array(x: Any, name: str = "x", writeable: bool = False) -> np.nd
     return x
 
 
-def check_grad_shape(dy: Any, shape: Sequence[int], name: str = "dy") -> np.ndarray:
+def check_grad_shape(dy: npt.ArrayLike, shape: Sequence[int], name: str = "dy") -> np.ndarray:
     """A gradient: a float array of the forward input's `shape`."""
     dy = check_float_array(dy, name)
     if dy.shape != tuple(shape):

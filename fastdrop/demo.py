@@ -29,7 +29,7 @@ PS = (0.0, 0.2, 0.5, 0.8)
 # Plain SGD with momentum, as in Srivastava et al. (2014); a rate the p = 0.8
 # network still trains at (at 0.03 it diverges).
 LEARNING_RATE, MOMENTUM, BATCH = 0.01, 0.9, 32
-MISSING_DEPS_MESSAGE = ('fastdrop demo needs scikit-learn and matplotlib: pip install "fastdrop[demo]"')
+MISSING_DEPS_MESSAGE = ('fastdrop demo needs scikit-learn and matplotlib: pip install "fastdropout[demo]"')
 
 
 def parse_args(argv):

@@ -8,6 +8,8 @@ with :func:`fastdrop.register`.
 
 The markers are created once, here, and imported everywhere else.
 """
+from typing import Any, Optional, Sequence
+
 import pluggy
 
 hookspec = pluggy.HookspecMarker("fastdrop")
@@ -22,7 +24,7 @@ __all__ = ["hookspec", "hookimpl", "fastdrop_variants", "fastdrop_mask_drawn"]
 
 
 @hookspec
-def fastdrop_variants():
+def fastdrop_variants() -> Optional[Sequence[type]]:
     """Return the dropout variant classes this plugin provides.
 
     Called when the variant table is first needed (the first call of
@@ -52,7 +54,7 @@ def fastdrop_variants():
 
 
 @hookspec
-def fastdrop_mask_drawn(layer, handle):
+def fastdrop_mask_drawn(layer: Any, handle: Any) -> None:
     """Observe a mask (or noise) a variant has just drawn in training.
 
     Called by every variant, right after each random draw of a forward call

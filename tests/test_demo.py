@@ -69,7 +69,7 @@ def test_missing_optional_dependencies_give_a_clear_message(monkeypatch, capsys,
 
     monkeypatch.setattr(builtins, "__import__", no_sklearn)
     assert demo.main(["--quick", "--out", str(tmp_path / "never")]) == 2
-    assert 'pip install "fastdrop[demo]"' in capsys.readouterr().err
+    assert 'pip install "fastdropout[demo]"' in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
 
 

@@ -404,7 +404,7 @@ def test_plugins_command_lists_variants_with_plugin_distribution_version(monkeyp
     assert va_line.split()[1:4] == ["alpha_plug", "dist-a", "1.2"]
     assert va_line.endswith("Does the first thing.")
     dropout_line = next(line for line in out.splitlines() if line.split()[:1] == ["dropout"])
-    assert dropout_line.split()[1:4] == ["builtin", "fastdrop", fd.__version__]
+    assert dropout_line.split()[1:4] == ["builtin", "fastdropout", fd.__version__]
     assert "broken" not in out
 
 

@@ -61,12 +61,12 @@ def eval_reference(layer, x):
 
 # ---------------------------------------------------------------- registration
 
-def test_every_builtin_variant_is_registered_by_the_fastdrop_distribution():
+def test_every_builtin_variant_is_registered_by_the_fastdropout_distribution():
     table = current_registry().variant_table()
     assert BUILTIN | {"dropout"} <= set(table)
     for name in BUILTIN:
         info = table[name]
-        assert info.plugin.distribution == "fastdrop"
+        assert info.plugin.distribution == "fastdropout"
         assert info.cls.__module__ == f"fastdrop_plugins.{info.plugin.name}"
 
 

@@ -1,7 +1,7 @@
 """Models as data: a list of ``(name, kwargs)`` pairs built into layers."""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Sequence, Tuple, Union, cast
 
 from .._layer import Layer
 from .._shared import layer as registered_layer
@@ -28,7 +28,7 @@ def _build_residual(block: Any, **kwargs: Any) -> Residual:
         block = build(block)
     drop = kwargs.pop("drop", None)
     if isinstance(drop, (list, tuple)) and len(drop) == 2 and isinstance(drop[0], str):
-        drop = build([drop])[0]
+        drop = build(cast(Spec, [drop]))[0]
     return Residual(block, drop=drop, **kwargs)
 
 

@@ -45,12 +45,12 @@ class Sequential(Layer):
             item.overwrite_input = before.fresh_output
             before.overwrite_grad = item.fresh_grad
 
-    @property  # type: ignore[override]
-    def fresh_output(self) -> bool:
+    @property
+    def fresh_output(self) -> bool:  # type: ignore[override]
         return bool(self.layers) and self.layers[-1].fresh_output
 
-    @property  # type: ignore[override]
-    def fresh_grad(self) -> bool:
+    @property
+    def fresh_grad(self) -> bool:  # type: ignore[override]
         return bool(self.layers) and self.layers[0].fresh_grad
 
     def children(self) -> List[Layer]:

@@ -1,7 +1,7 @@
 """A lookup table of learned vectors, one per token id."""
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any, List, Optional, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -88,7 +88,8 @@ class Embedding(Layer):
         return check_grad_shape(dy, self._ids.shape + (self.embedding_dim,))
 
     def _add_rows(self, dy: np.ndarray) -> None:
-        np.add.at(self.weight.grad, self._ids.reshape(-1), dy.reshape(-1, self.embedding_dim))
+        ids = cast(np.ndarray, self._ids)   # forward set it (_check_grad has checked)
+        np.add.at(self.weight.grad, ids.reshape(-1), dy.reshape(-1, self.embedding_dim))
 
     def forward(self, ids: npt.ArrayLike) -> np.ndarray:
         self._ids = self._check_ids(ids)

@@ -40,7 +40,7 @@ def buffers(model: Layer) -> List[np.ndarray]:
     return found
 
 
-def _named_arrays(model: Layer) -> Dict[str, np.ndarray]:
+def _named_arrays(model: Layer) -> Dict[str, Any]:
     arrays = {f"param_{i}": p.data for i, p in enumerate(model.parameters())}
     arrays.update({f"buffer_{i}": b for i, b in enumerate(buffers(model))})
     return arrays

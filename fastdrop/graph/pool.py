@@ -165,8 +165,8 @@ class Flatten(Layer):
     def __init__(self) -> None:
         self._shape: Optional[Tuple[int, ...]] = None
 
-    @property  # type: ignore[override]
-    def fresh_output(self) -> bool:
+    @property
+    def fresh_output(self) -> bool:  # type: ignore[override]
         return self.overwrite_input
 
     def forward(self, x: Any) -> np.ndarray:

@@ -42,7 +42,7 @@ def numpy_view(t):
             import ml_dtypes
         except ImportError:
             raise TypeError("bfloat16 tensors need the ml_dtypes package "
-                            "(pip install 'fastdrop[torch]')") from None
+                            "(pip install 'fastdropout[torch]')") from None
         return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
     return t.numpy()
 
@@ -129,9 +129,9 @@ def alpha_dropout(x: Tensor, seed: Tensor, p: float, shape: list[int], mask_shap
     h = _handle(seed, p, "standard", shape, mask_shape)
     x_np = numpy_view(x)
     compute = np.float64 if x_np.dtype == np.float64 else np.float32
-    offset = tuple(offset)
-    kept = h.apply(np.ones(x_np.shape, dtype=compute), offset=offset)
-    masked = h.apply(x_np.astype(compute), offset=offset, inplace=True)
+    block = tuple(offset)
+    kept = h.apply(np.ones(x_np.shape, dtype=compute), offset=block)
+    masked = h.apply(x_np.astype(compute), offset=block, inplace=True)
     a, b = alpha_coefficients(p)
     # a * (x * m - ALPHA * (1 - m)) + b, with the constants folded
     values = a * masked + (a * ALPHA) * kept + (b - a * ALPHA)
