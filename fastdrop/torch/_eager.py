@@ -10,7 +10,11 @@ others), and calls under a torch-function or torch-dispatch mode (which must
 see the operator).  Both paths run the same kernels on the same seed words,
 so they give the same bits; the compile tests compare them.
 """
+from typing import Any, Callable, Optional, Sequence, Tuple
+
 import torch
+
+import fastdrop as fd
 
 from . import _ops
 
@@ -19,7 +23,7 @@ __all__ = ["applies_to", "apply"]
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
 
 
-def applies_to(x):
+def applies_to(x: torch.Tensor) -> bool:
     """Whether a call on x may skip the operators."""
     return (not torch.compiler.is_compiling() and type(x) in _PLAIN
             and not torch.overrides.has_torch_function_unary(x)
@@ -30,53 +34,64 @@ class _MaskProduct(torch.autograd.Function):
     """x times the handle's mask; the gradient is the same product (nothing saved)."""
 
     @staticmethod
-    def forward(ctx, x, handle, offset):
+    def forward(ctx: Any, x: torch.Tensor, handle: fd.DropoutHandle,
+                offset: Sequence[int]) -> torch.Tensor:
         ctx.handle, ctx.offset = handle, offset
         return _ops.mask_product(x, handle, offset)
 
     @staticmethod
-    def backward(ctx, grad):
-        return _MaskProduct.apply(grad, ctx.handle, ctx.offset), None, None
+    def backward(ctx: Any, grad: torch.Tensor) -> Tuple[Optional[torch.Tensor], None, None]:
+        return _mask_product(grad, ctx.handle, ctx.offset), None, None
 
 
 class _MaskProductInplace(torch.autograd.Function):
     """The product written into x, which is marked dirty (torch's in-place rules)."""
 
     @staticmethod
-    def forward(ctx, x, handle, offset):
+    def forward(ctx: Any, x: torch.Tensor, handle: fd.DropoutHandle,
+                offset: Sequence[int]) -> torch.Tensor:
         ctx.handle, ctx.offset = handle, offset
         _ops.mask_product_(x, handle, offset)
         ctx.mark_dirty(x)
         return x
 
     @staticmethod
-    def backward(ctx, grad):
-        return _MaskProduct.apply(grad, ctx.handle, ctx.offset), None, None
+    def backward(ctx: Any, grad: torch.Tensor) -> Tuple[Optional[torch.Tensor], None, None]:
+        return _mask_product(grad, ctx.handle, ctx.offset), None, None
 
 
 class _AlphaProduct(torch.autograd.Function):
     """Alpha dropout; the gradient is a times the mask product."""
 
     @staticmethod
-    def forward(ctx, x, handle, offset):
+    def forward(ctx: Any, x: torch.Tensor, handle: fd.DropoutHandle,
+                offset: Sequence[int]) -> torch.Tensor:
         ctx.handle, ctx.offset = handle, offset
         return _ops.alpha_product(x, handle, offset)
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx: Any, grad: torch.Tensor) -> Tuple[Optional[torch.Tensor], None, None]:
         a, _ = _ops.alpha_coefficients(ctx.handle.p)
-        return _MaskProduct.apply(grad, ctx.handle, ctx.offset) * a, None, None
+        return _mask_product(grad, ctx.handle, ctx.offset) * a, None, None
 
 
-def apply(x, handle, offset, *, inplace=False, alpha=False):
+# Function.apply is untyped in torch's stubs; these say what it takes and returns
+_Product = Callable[[torch.Tensor, fd.DropoutHandle, Sequence[int]], torch.Tensor]
+_mask_product: _Product = _MaskProduct.apply
+_mask_product_inplace: _Product = _MaskProductInplace.apply
+_alpha_product: _Product = _AlphaProduct.apply
+
+
+def apply(x: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence[int], *, inplace: bool = False,
+          alpha: bool = False) -> torch.Tensor:
     """Dropout of x with `handle` at `offset` (alpha dropout with a 'standard' handle)."""
     if alpha:
-        y = _AlphaProduct.apply(x, handle, offset)
+        y = _alpha_product(x, handle, offset)
         return x.copy_(y) if inplace else y
     if not inplace:
-        return _MaskProduct.apply(x, handle, offset)
+        return _mask_product(x, handle, offset)
     if torch.is_grad_enabled() and x.requires_grad:
-        return _MaskProductInplace.apply(x, handle, offset)
+        return _mask_product_inplace(x, handle, offset)
     _ops.mask_product_(x, handle, offset)
     torch.autograd.graph.increment_version(x)
     return x
