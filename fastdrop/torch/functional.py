@@ -163,12 +163,27 @@ def _feature_dropout(input: torch.Tensor, p: float, training: bool, inplace: boo
                        generator=generator, shard=shard)
 
 
-def _unbatched(input: torch.Tensor, p: float, training: bool, inplace: bool, generator: Optional[fd.Generator],
-               shard: Optional[str], name: str) -> torch.Tensor:
-    # an input without a batch dimension is dropped as a batch of one, so it
-    # gets the mask its batched form would
+def _batched_or_not(input: torch.Tensor, p: float, training: bool, inplace: bool,
+                    generator: Optional[fd.Generator], shard: Optional[str], name: str,
+                    unbatched_dims: int) -> torch.Tensor:
+    """Channel dropout; an input of `unbatched_dims` dimensions has no batch
+    dimension and is dropped as a batch of one, so it gets the mask its
+    batched form would (as torch's)."""
+    if _is_identity(input, p, training, shard):
+        return input
+    if input.dim() != unbatched_dims:
+        return _feature_dropout(input, p, training, inplace, generator, shard, name)
     result = _feature_dropout(input.unsqueeze(0), p, training, inplace, generator, shard, name)
     return input if inplace else result.squeeze(0)
+
+
+def _warn_unless_dims(input: torch.Tensor, name: str, spatial: int) -> None:
+    """Warn, as torch does, when a channel dropout meets another number of dimensions."""
+    if input.dim() not in (spatial + 1, spatial + 2):
+        warnings.warn(f"{name}: got a {input.dim()}-D input; {name} is made for {spatial + 1}D or "
+                      f"{spatial + 2}D inputs (channels and {spatial} spatial dimensions, optionally "
+                      f"batched). Like torch's, it drops one value per (dim 0, dim 1) pair here; use "
+                      f"Dropout for elementwise dropout.", stacklevel=4)
 
 
 def dropout1d(input: torch.Tensor, p: float, training: bool, inplace: bool, generator: Optional[fd.Generator],
@@ -177,21 +192,13 @@ def dropout1d(input: torch.Tensor, p: float, training: bool, inplace: bool, gene
     if input.dim() not in (2, 3):
         raise RuntimeError(f"Dropout1d: expected a 2D (channels, length) or 3D (batch, channels, length) "
                            f"input, got a {input.dim()}D input")
-    if _is_identity(input, p, training, shard):
-        return input
-    if input.dim() == 2:
-        return _unbatched(input, p, training, inplace, generator, shard, "Dropout1d")
-    return _feature_dropout(input, p, training, inplace, generator, shard, "Dropout1d")
+    return _batched_or_not(input, p, training, inplace, generator, shard, "Dropout1d", 2)
 
 
 def dropout2d(input: torch.Tensor, p: float, training: bool, inplace: bool, generator: Optional[fd.Generator],
               shard: Optional[str]) -> torch.Tensor:
     p = _check_common(input, p, training, inplace, generator, shard)
-    if input.dim() not in (3, 4):
-        warnings.warn(f"Dropout2d: got a {input.dim()}-D input; Dropout2d is made for 3D or 4D inputs "
-                      f"(channels and 2 spatial dimensions, optionally batched). Like torch's, it drops "
-                      f"one value per (dim 0, dim 1) pair here; use Dropout for elementwise dropout.",
-                      stacklevel=3)
+    _warn_unless_dims(input, "Dropout2d", 2)
     if input.dim() == 3:
         warnings.warn("Dropout2d: got a 3D input, read as (N, C, L) with one draw per channel of "
                       "length L, as torch's Dropout2d does; use Dropout1d to say so explicitly.",
@@ -202,16 +209,8 @@ def dropout2d(input: torch.Tensor, p: float, training: bool, inplace: bool, gene
 def dropout3d(input: torch.Tensor, p: float, training: bool, inplace: bool, generator: Optional[fd.Generator],
               shard: Optional[str]) -> torch.Tensor:
     p = _check_common(input, p, training, inplace, generator, shard)
-    if input.dim() not in (4, 5):
-        warnings.warn(f"Dropout3d: got a {input.dim()}-D input; Dropout3d is made for 4D or 5D inputs "
-                      f"(channels and 3 spatial dimensions, optionally batched). Like torch's, it drops "
-                      f"one value per (dim 0, dim 1) pair here; use Dropout for elementwise dropout.",
-                      stacklevel=3)
-    if _is_identity(input, p, training, shard):
-        return input
-    if input.dim() == 4:
-        return _unbatched(input, p, training, inplace, generator, shard, "Dropout3d")
-    return _feature_dropout(input, p, training, inplace, generator, shard, "Dropout3d")
+    _warn_unless_dims(input, "Dropout3d", 3)
+    return _batched_or_not(input, p, training, inplace, generator, shard, "Dropout3d", 4)
 
 
 def alpha_dropout(input: torch.Tensor, p: float, training: bool, inplace: bool, generator: Optional[fd.Generator],
