@@ -69,10 +69,10 @@ def _through_operators(x: torch.Tensor, seed: torch.Tensor, p: float, mode: str,
     return x
 
 
-def _check_common(input: torch.Tensor, p: float, training: bool, inplace: bool, generator: object, shard: object,
-                  p_name: str = "p") -> float:
+def _check_common(input: torch.Tensor, p: float, training: bool, inplace: bool, generator: object,
+                  shard: object) -> float:
     _checks.check_input(input)
-    p = _checks.check_p(p, p_name)
+    p = _checks.check_p(p)
     _checks.check_bool(training, "training")
     _checks.check_bool(inplace, "inplace")
     _checks.check_generator(generator)
