@@ -3,8 +3,9 @@
 A call's mask is fixed by five words, the *seed*: key words k0 and k1, the
 64-bit first counter block split into two 32-bit halves (torch integers are
 signed 64-bit, the counter is unsigned 64-bit), and the Philox round count.
-The seed travels as a 5-element int64 tensor so that torch.compile treats it
-as data computed at run time rather than a constant baked into the graph.
+To the custom operators the seed travels as a 5-element int64 tensor, so
+that torch.compile treats it as data computed at run time rather than a
+constant baked into the graph; the eager path keeps the five integers.
 
 Two sources, called streams:
 
