@@ -82,8 +82,10 @@ def test_no_install_hint_names_the_unrelated_fastdrop_project():
     assert WRONG_HINT.search('pip install "fastdrop[demo]"') and not WRONG_HINT.search("pip install fastdropout")
 
 
-def test_version_option_prints_the_version():
-    run = subprocess.run([sys.executable, "-m", "fastdrop", "--version"], capture_output=True, text=True)
+def test_version_option_prints_the_version(tmp_path):
+    # from a directory of its own, so that the installed fastdrop answers
+    run = subprocess.run([sys.executable, "-m", "fastdrop", "--version"], capture_output=True, text=True,
+                         cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == f"fastdrop {fd.__version__}"
 
