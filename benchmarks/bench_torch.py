@@ -5,8 +5,10 @@
    and with fastdrop.torch.Dropout at p = 0.5, 0.1 and 0 (p = 0 is the
    baseline: both return their input untouched).  All six configurations
    train one epoch in turn, repeatedly (interleaved, so all see the same
-   machine state); the table gives median epoch times and the dropout
-   overhead, median(p) / median(p = 0) of the same implementation.
+   machine state); the tables give median epoch times and the dropout
+   overhead, median(p) / median(p = 0) of the same implementation, in wall
+   time and in the CPU time of the process (which a loaded machine disturbs
+   less: time spent waiting for a core is not counted).
 2. Memory: forward + backward through one dropout on a large activation,
    each run in a fresh process; the increase of peak resident memory over
    the resident memory before the pass (median of interleaved runs), and
@@ -15,6 +17,7 @@
     python benchmarks/bench_torch.py --threads 1 2
 """
 import argparse
+import os
 import platform
 import resource
 import statistics
@@ -44,6 +47,14 @@ def cpu_name():
     return platform.processor() or platform.machine()
 
 
+def load_average():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def synthetic_data(samples):
     """Gaussian inputs, labels from a fixed random linear teacher."""
     g = torch.Generator().manual_seed(0)
@@ -67,12 +78,13 @@ class Trainer:
         self.loss = torch.nn.CrossEntropyLoss()
 
     def epoch(self, x, y):
-        start = time.perf_counter()
+        """(wall seconds, process CPU seconds) of one epoch."""
+        wall, cpu = time.perf_counter(), time.process_time()
         for i in range(0, len(x), BATCH):
             self.optimizer.zero_grad()
             self.loss(self.model(x[i:i + BATCH]), y[i:i + BATCH]).backward()
             self.optimizer.step()
-        return time.perf_counter() - start
+        return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def epoch_times(threads, samples, repeats):
@@ -86,11 +98,12 @@ def epoch_times(threads, samples, repeats):
     for _ in range(repeats):
         for key, trainer in trainers.items():
             times[key].append(trainer.epoch(x, y))
-    return {key: statistics.median(t) for key, t in times.items()}
+    return [{key: statistics.median(t[clock] for t in runs) for key, runs in times.items()} for clock in (0, 1)]
 
 
-def print_epochs(threads, medians, samples):
-    print(f"\nepoch of {samples // BATCH} steps, {threads} thread(s): median seconds, overhead vs p = 0")
+def print_epochs(threads, medians, samples, clock):
+    print(f"\nepoch of {samples // BATCH} steps, {threads} thread(s), {clock}: "
+          f"median seconds, overhead vs p = 0")
     print(f"{'p':>4} | {'torch.nn.Dropout':>16} {'overhead':>8} | {'fastdrop.torch':>14} {'overhead':>8} | "
           f"{'fastdrop/torch':>14}")
     for p in PS:
@@ -124,8 +137,9 @@ def memory_child(name, elements):
 
     before = rss_bytes()
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        activation = x * 2.0  # saves no tensor: its gradient is a constant times the incoming one
-        layer(activation).sum().backward()
+        # x * 2 saves no tensor (its gradient is 2 * the incoming one), and
+        # no name holds the activation: it lives only as long as autograd needs it
+        layer(x * 2.0).sum().backward()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(max(0, peak - before), sum(saved))
 
@@ -159,11 +173,14 @@ def main(argv=None):
     if args.memory_child:
         memory_child(args.memory_child[0], int(args.memory_child[1]))
         return
-    print(f"CPU: {cpu_name()}; torch {torch.__version__}, fastdrop {fd.__version__}, "
-          f"Python {platform.python_version()}")
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} logical CPUs; torch {torch.__version__}, "
+          f"fastdrop {fd.__version__}, Python {platform.python_version()}; load average {load_average()}")
     for threads in args.threads:
-        print_epochs(threads, epoch_times(threads, args.samples, args.repeats), args.samples)
+        wall, cpu = epoch_times(threads, args.samples, args.repeats)
+        print_epochs(threads, wall, args.samples, "wall time")
+        print_epochs(threads, cpu, args.samples, "process CPU time")
     memory_table(args.memory_elements, args.memory_repeats)
+    print(f"\nload average at the end: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,9 @@
 * ``fastdrop::alpha_dropout(x, seed, p, shape, mask_shape, offset)``:
   alpha dropout (SELU's negative saturation for dropped units, then an
   affine map); its gradient is a * mask * dy.
+
+The kernels behind them (mask_product, mask_product_, alpha_product) also
+serve the eager path in _eager, which calls them without the dispatcher.
 """
 import math
 
@@ -26,8 +29,8 @@ from torch.library import EffectType
 
 from . import _streams
 
-__all__ = ["draw_seed", "dropout", "dropout_", "alpha_dropout", "alpha_coefficients", "empty_like_layout",
-           "numpy_view"]
+__all__ = ["draw_seed", "dropout", "dropout_", "alpha_dropout", "mask_product", "mask_product_",
+           "alpha_product", "alpha_coefficients", "empty_like_layout", "numpy_view"]
 
 # SELU's lambda * alpha (Klambauer et al., "Self-Normalizing Neural Networks", 2017):
 # dropped units take the value -ALPHA before the affine correction.
@@ -61,6 +64,44 @@ def _handle(seed, p, mode, shape, mask_shape):
     return _streams.handle(seed.tolist(), p, mode, shape, mask_shape)
 
 
+# ---------------------------------------------------------------- the kernels
+# (shared by the operators below and by the eager autograd path in _eager)
+
+def mask_product(x, handle, offset):
+    """x times the part of `handle`'s mask covering the block of x's shape at `offset`."""
+    y = empty_like_layout(x)
+    handle.apply(numpy_view(x), offset=tuple(offset), out=numpy_view(y))
+    return y
+
+
+def mask_product_(x, handle, offset):
+    """:func:`mask_product` written into x."""
+    handle.apply(numpy_view(x), offset=tuple(offset), inplace=True)
+
+
+def alpha_product(x, handle, offset):
+    """Alpha dropout of x with a 'standard'-mode handle (mask values 0 or 1)."""
+    x_np = numpy_view(x)
+    compute = np.float64 if x_np.dtype == np.float64 else np.float32
+    block = tuple(offset)
+    kept = handle.apply(np.ones(x_np.shape, dtype=compute), offset=block)
+    masked = handle.apply(x_np.astype(compute), offset=block, inplace=True)
+    a, b = alpha_coefficients(handle.p)
+    # a * (x * m - ALPHA * (1 - m)) + b, with the constants folded
+    values = a * masked + (a * ALPHA) * kept + (b - a * ALPHA)
+    y = empty_like_layout(x)
+    numpy_view(y)[...] = values
+    return y
+
+
+def alpha_coefficients(p):
+    """(a, b) of y = a * (x * m - ALPHA * (1 - m)) + b, which keeps mean 0 and
+    variance 1 of a standard-normal input (Klambauer et al. 2017, section 3)."""
+    q = 1.0 - p
+    a = 1.0 / math.sqrt(q * (1.0 + p * ALPHA * ALPHA))
+    return a, a * ALPHA * p
+
+
 # ---------------------------------------------------------------- draw_seed
 
 @torch.library.custom_op("fastdrop::draw_seed", mutates_args=(), device_types="cpu")
@@ -83,9 +124,7 @@ draw_seed.register_effect(EffectType.ORDERED)
 @torch.library.custom_op("fastdrop::dropout", mutates_args=(), device_types="cpu")
 def dropout(x: Tensor, seed: Tensor, p: float, dropout_mode: str, shape: list[int], mask_shape: list[int],
             offset: list[int]) -> Tensor:
-    y = empty_like_layout(x)
-    _handle(seed, p, dropout_mode, shape, mask_shape).apply(numpy_view(x), offset=tuple(offset), out=numpy_view(y))
-    return y
+    return mask_product(x, _handle(seed, p, dropout_mode, shape, mask_shape), offset)
 
 
 @dropout.register_fake
@@ -110,34 +149,15 @@ dropout.register_autograd(_dropout_backward, setup_context=_keep_seed)
 @torch.library.custom_op("fastdrop::dropout_", mutates_args={"x"}, device_types="cpu")
 def dropout_(x: Tensor, seed: Tensor, p: float, dropout_mode: str, shape: list[int], mask_shape: list[int],
              offset: list[int]) -> None:
-    _handle(seed, p, dropout_mode, shape, mask_shape).apply(numpy_view(x), offset=tuple(offset), inplace=True)
+    mask_product_(x, _handle(seed, p, dropout_mode, shape, mask_shape), offset)
 
 
 # ---------------------------------------------------------------- alpha dropout
 
-def alpha_coefficients(p):
-    """(a, b) of y = a * (x * m - ALPHA * (1 - m)) + b, which keeps mean 0 and
-    variance 1 of a standard-normal input (Klambauer et al. 2017, section 3)."""
-    q = 1.0 - p
-    a = 1.0 / math.sqrt(q * (1.0 + p * ALPHA * ALPHA))
-    return a, a * ALPHA * p
-
-
 @torch.library.custom_op("fastdrop::alpha_dropout", mutates_args=(), device_types="cpu")
 def alpha_dropout(x: Tensor, seed: Tensor, p: float, shape: list[int], mask_shape: list[int],
                   offset: list[int]) -> Tensor:
-    h = _handle(seed, p, "standard", shape, mask_shape)
-    x_np = numpy_view(x)
-    compute = np.float64 if x_np.dtype == np.float64 else np.float32
-    block = tuple(offset)
-    kept = h.apply(np.ones(x_np.shape, dtype=compute), offset=block)
-    masked = h.apply(x_np.astype(compute), offset=block, inplace=True)
-    a, b = alpha_coefficients(p)
-    # a * (x * m - ALPHA * (1 - m)) + b, with the constants folded
-    values = a * masked + (a * ALPHA) * kept + (b - a * ALPHA)
-    y = empty_like_layout(x)
-    numpy_view(y)[...] = values
-    return y
+    return alpha_product(x, _handle(seed, p, "standard", shape, mask_shape), offset)
 
 
 @alpha_dropout.register_fake

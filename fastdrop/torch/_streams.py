@@ -33,7 +33,7 @@ TORCH_STREAM_ROUNDS = 10
 SEED_WORDS = 5
 _LOW32 = (1 << 32) - 1
 STREAM_ATTR = "_fastdrop_torch_stream"
-streams: "weakref.WeakValueDictionary[int, torch.Generator]" = weakref.WeakValueDictionary()
+streams: "weakref.WeakValueDictionary[int, fd.Generator]" = weakref.WeakValueDictionary()
 next_stream = itertools.count(TORCH_STREAM + 1)
 
 

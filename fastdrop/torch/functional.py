@@ -1,32 +1,15 @@
-"""Functional dropout on torch tensors: argument checks, then one mask
-operator call (see _ops).  The modules in fastdrop.torch.modules call the
-private variants here.
+"""Functional dropout on torch tensors: argument checks, a seed drawn,
+then one mask product, through the eager path (_eager) for plain tensors in
+eager mode and through the custom operators (_ops) otherwise.  The modules
+in fastdrop.torch.modules call the private variants here.
 """
 import warnings
 
 import torch
 
-from . import _checks, _ops, _shard, _streams
+from . import _checks, _eager, _ops, _shard, _streams
 
 __all__ = ["dropout"]
-
-
-class _InplaceDropout(torch.autograd.Function):
-    """In-place dropout under eager autograd: one write into the input, which
-    is marked dirty; backward is the mask operator on the gradient.  Compiled
-    graphs never see this class: they take the functional operator and a
-    copy_, which functionalization folds back into one write."""
-
-    @staticmethod
-    def forward(ctx, x, seed, p, mode, shape, mask_shape, offset):
-        _ops.dropout_(x, seed, p, mode, shape, mask_shape, offset)
-        ctx.mask_args = (seed, p, mode, shape, mask_shape, offset)
-        ctx.mark_dirty(x)
-        return x
-
-    @staticmethod
-    def backward(ctx, grad):
-        return (_ops.dropout(grad, *ctx.mask_args),) + (None,) * len(ctx.mask_args)
 
 
 def _refuse_forbidden_inplace(x):
@@ -40,7 +23,7 @@ def _refuse_forbidden_inplace(x):
         x.copy_(x)
 
 
-def _seed(x, generator, p, shape, mask_shape, shard_rows):
+def _seed_tensor(x, generator, p, shape, mask_shape, shard_rows):
     if torch.compiler.is_compiling():
         return _ops.draw_seed(x, _streams.stream_id(generator), p, list(shape), list(mask_shape), shard_rows)
     return torch.tensor(_streams.draw(generator, p, shape, mask_shape, shard_rows), dtype=torch.int64)
@@ -54,18 +37,26 @@ def _apply_mask(x, p, *, mask_shape, mode="inverted", inplace=False, generator=N
     if inplace:
         _checks.check_writable(x)
         _refuse_forbidden_inplace(x)
-    seed = _seed(x, generator, p, shape, mask_shape, rows)
-    region = (list(shape), list(mask_shape), list(offset))
+    if alpha:
+        mode = "standard"  # alpha dropout reads its mask as values 0 and 1
+    if _eager.applies_to(x):
+        words = _streams.draw(generator, p, shape, mask_shape, rows)
+        handle = _streams.handle(words, p, mode, shape, mask_shape)
+        return _eager.apply(x, handle, offset, inplace=inplace, alpha=alpha)
+    return _through_operators(x, _seed_tensor(x, generator, p, shape, mask_shape, rows), p, mode,
+                              (list(shape), list(mask_shape), list(offset)), inplace, alpha)
+
+
+def _through_operators(x, seed, p, mode, region, inplace, alpha):
     if alpha:
         op, args = _ops.alpha_dropout, (seed, p, *region)
     else:
         op, args = _ops.dropout, (seed, p, mode, *region)
     if not inplace:
         return op(x, *args)
-    if alpha or torch.compiler.is_compiling():
+    if alpha or torch.compiler.is_compiling() or (torch.is_grad_enabled() and x.requires_grad):
+        # the operators' autograd is functional; functionalization folds the copy back in
         return x.copy_(op(x, *args))
-    if torch.is_grad_enabled() and x.requires_grad:
-        return _InplaceDropout.apply(x, *args)
     _ops.dropout_(x, *args)
     return x
 
