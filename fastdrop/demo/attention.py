@@ -87,8 +87,9 @@ def experiment(quick: bool, seed: int) -> Experiment:
                f"linear(2), on {data.description}; dropout p = {P} on the attention probabilities, on the "
                f"embedding's rows (whole token ids), or both; Adam (learning rate {LEARNING_RATE}); every arm "
                f"starts from the same weights and sees the same batches."),
-        data=data, arms=arms, pairs=[("both", "embedding dropout")], epochs=3 if quick else 25, repeats=2 if quick else 3, batch_size=BATCH,
-        eval_every=1, make_optimizer=lambda params: G.Adam(params, lr=LEARNING_RATE),
+        data=data, arms=arms, pairs=[("both", "embedding dropout")], epochs=3 if quick else 25,
+        repeats=2 if quick else 3, batch_size=BATCH, eval_every=1,
+        make_optimizer=lambda params: G.Adam(params, lr=LEARNING_RATE),
         page_layers=[PageLayer("tokens", LENGTH, LENGTH, None, "tokens of the example", ids="token ids"),
                      PageLayer("token ids", VOCAB, VOCAB, "token ids", "embedding rows (token ids)"),
                      PageLayer("encoder", dim, dim), PageLayer("output", 2, 2)])
