@@ -146,6 +146,40 @@ def test_the_same_seed_gives_the_same_numbers(tmp_path, capsys):
     assert json.loads((tmp_path / "c" / "mlp" / "results.json").read_text())["results"] != numbers[0]
 
 
+def test_a_diverged_run_is_reported_not_hidden():
+    """A run whose training loss stops being finite counts with NaN, and the report says so."""
+    from fastdrop import graph as G
+    from fastdrop.demo.experiment import Arm, Data, Experiment
+    from fastdrop.demo.training import run_experiment
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype(np.float32)
+    data = Data(x, rng.integers(0, 3, 64), x, rng.integers(0, 3, 64), "noise", classes=3)
+
+    def sane(init, generator):
+        return G.Sequential([G.Linear(4, 8, rng=init), G.ReLU(), G.Linear(8, 3, rng=init)])
+
+    def wild(init, generator):
+        model = sane(init, generator)
+        for layer in (model[0], model[2]):
+            layer.weight.data *= 1e30                   # float32 logits overflow: the loss is NaN
+        return model
+
+    exp = Experiment(name="t", title="t", setup="t", data=data, arms=[Arm("sane", sane), Arm("wild", wild)],
+                     epochs=4, repeats=2, batch_size=16, make_optimizer=lambda params: G.SGD(params, lr=0.05))
+    stream = io.StringIO()
+    with np.errstate(all="ignore"):
+        results = run_experiment(exp, 0, Progress(16, "t", stream=stream))
+    assert "16/16" in stream.getvalue()                # the skipped epochs count as done
+    assert results["sane"]["diverged"] == 0 and all_finite(results["sane"]["final"])
+    assert results["wild"]["diverged"] == 2
+    assert math.isnan(results["wild"]["final"]["val_loss"])
+    found, lines = report.compare(exp, results)
+    assert found["wild vs sane"]["val_loss"]["verdict"] == "no finite result"
+    assert any("wild: 2 of 2 runs diverged" in line for line in lines)
+    assert "nan" in "\n".join(report.table(exp, results))
+
+
 def _final(train_loss, val_loss, train_acc, val_acc):
     return {"final": {"train_loss": train_loss, "val_loss": val_loss, "train_acc": train_acc, "val_acc": val_acc,
                       "loss_gap": val_loss - train_loss, "acc_gap": train_acc - val_acc}}

@@ -243,14 +243,18 @@ SCRIPT = r"""
   // ------------------------------------------------------------ curves
   function chart(id, title, key, scale, withTrain) {
     var s = document.getElementById(id), L = 46, R = 10, T = 22, B = 30, w = 430, h = 260;
-    var values = [];
+    // the range of the curves after their first tenth; losses at most 2.5 times the largest final one
+    var values = [], finals = [];
     D.arms.forEach(function (a) {
       var c = D.curves[a], start = Math.floor(c.epoch.length * 0.1);
       [key].concat(withTrain ? ["train_loss"] : []).forEach(function (k) {
         c[k].slice(start).forEach(function (v) { if (v !== null) { values.push(v * scale); } });
+        var last = c[k][c[k].length - 1];
+        if (last !== null) { finals.push(last * scale); }
       });
     });
     var hi = values.length ? Math.max.apply(null, values) : 1;
+    if (key !== "val_acc" && finals.length) { hi = Math.min(hi, 2.5 * Math.max.apply(null, finals)); }
     var lo = key === "val_acc" && values.length ? Math.min.apply(null, values) : 0;
     var pad = Math.max(hi - lo, key === "val_acc" ? 1 : 1e-3) * 0.15;
     hi = key === "val_acc" ? Math.min(100, hi + pad) : hi * 1.1;
@@ -278,7 +282,7 @@ SCRIPT = r"""
         var pts = [];
         c.epoch.forEach(function (e, j) {
           var v = c[kd[0]][j];
-          if (v !== null) { pts.push(X(e).toFixed(1) + "," + Y(Math.min(v * scale, hi)).toFixed(1)); }
+          if (v !== null) { pts.push(X(e).toFixed(1) + "," + Y(Math.max(lo, Math.min(v * scale, hi))).toFixed(1)); }
         });
         el("polyline", { points: pts.join(" "), fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 1.6,
                          "stroke-dasharray": kd[1], "class": "curve" }, s);

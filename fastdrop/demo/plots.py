@@ -29,7 +29,7 @@ def _tick_labels(exp: Experiment, results: Dict[str, Any]) -> List[str]:
     ticks = []
     for label, result in results.items():
         lines = [textwrap.fill(label, 16)]
-        lines += [textwrap.fill(f"{header} {format(result['final'][key], fmt)}", 16)
+        lines += [textwrap.fill(f"{header} {format(result['final'].get(key, float('nan')), fmt)}", 16)
                   for key, header, fmt in exp.extra_columns]
         ticks.append("\n".join(lines))
     return ticks
@@ -55,8 +55,8 @@ def _gap_panel(ax: Any, exp: Experiment, results: Dict[str, Any], metric: str, p
                     xytext=(10, 0), textcoords="offset points", va="center", fontsize=8, color="0.3")
     ax.set_xticks(range(len(labels)), _tick_labels(exp, results))
     ax.set_xlim(-0.5, len(labels) - 0.2)
-    values = _finite([scale * results[label]["final"][f"{split}_{metric}"] for label in labels
-                      for split in ("train", "val")])
+    values = _finite([scale * (results[label]["final"][key] + sign * results[label]["std"][key])
+                      for label in labels for key in (f"train_{metric}", f"val_{metric}") for sign in (-1, 1)])
     if values.size:
         if percent:
             pad = 0.15 * max(float(np.ptp(values)), 1.0)
@@ -64,7 +64,8 @@ def _gap_panel(ax: Any, exp: Experiment, results: Dict[str, Any], metric: str, p
         else:
             ax.set_ylim(0, 1.15 * values.max() if values.max() > 0 else 1)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    # above the plot, where no marker can hide under it
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
 
 
 def _upper_limit(series: List[np.ndarray], skip: float = 0.1, span: float = 2.5) -> float:
@@ -115,18 +116,18 @@ def results_figure(exp: Experiment, results: Dict[str, Any], path: str) -> None:
     runs = f"mean of {exp.repeats} runs, bars: ± 1 sd" if exp.repeats > 1 else "one run"
     _gap_panel(axes[0, 0], exp, results, "loss", percent=False)
     axes[0, 0].set_ylabel("cross-entropy")
-    axes[0, 0].set_title(f"Loss after {exp.epochs} epochs ({runs})", fontsize=10)
+    axes[0, 0].set_title(f"Loss after {exp.epochs} epochs ({runs})", fontsize=10, pad=22)
     _gap_panel(axes[0, 1], exp, results, "acc", percent=True)
     axes[0, 1].set_ylabel("accuracy (%)")
-    axes[0, 1].set_title(f"Accuracy after {exp.epochs} epochs ({runs})", fontsize=10)
+    axes[0, 1].set_title(f"Accuracy after {exp.epochs} epochs ({runs})", fontsize=10, pad=22)
     _curve_panels(axes[1, 0], axes[1, 1], results)
     caption = f"{exp.data.description}; every number measured with dropout off (evaluation mode)"
     fig.suptitle(f"fastdrop demo {exp.name}: {exp.title}\n" + textwrap.fill(caption, 150), fontsize=11)
     fig.savefig(path, dpi=100)
 
 
-def masks_figure(masks: Dict[str, Dict[str, List[np.ndarray]]], layer: str, path: str) -> None:
-    """Which units of `layer` were kept at each of the first training steps, one panel per arm."""
+def masks_figure(masks: Dict[str, Dict[str, List[np.ndarray]]], layer: str, path: str, steps: int = 40) -> None:
+    """Which units of `layer` were kept at each of the first `steps` training steps, one panel per arm."""
     from matplotlib.colors import ListedColormap
     from matplotlib.figure import Figure
 
@@ -135,7 +136,7 @@ def masks_figure(masks: Dict[str, Dict[str, List[np.ndarray]]], layer: str, path
     axes = np.atleast_1d(fig.subplots(max(len(arms), 1), 1))
     cmap = ListedColormap(["#f2f2f2", "#1f4e79"])
     for ax, arm in zip(axes, arms):
-        grid = np.array(masks[arm][layer], dtype=float)
+        grid = np.array(masks[arm][layer][:steps], dtype=float)
         ax.imshow(grid, cmap=cmap, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
         ax.set_title(f"{arm}: {100 * grid.mean():.0f}% of these kept (dark = kept, light = dropped)", fontsize=10)
         ax.set_ylabel("training step")

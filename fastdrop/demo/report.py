@@ -109,7 +109,7 @@ def table(exp: Experiment, results: Dict[str, Dict[str, Any]]) -> List[str]:
         cells = [label, f"{final['train_loss']:.3f}", _plus_minus(result, "val_loss", False),
                  f"{final['loss_gap']:.3f}", pct(final["train_acc"]), _plus_minus(result, "val_acc", True),
                  f"{100 * final['acc_gap']:.1f} pts", f"{final['batch_loss']:.3f}"]
-        cells += [format(final[key], fmt) for key, _, fmt in exp.extra_columns]
+        cells += [format(final.get(key, float("nan")), fmt) for key, _, fmt in exp.extra_columns]
         rows.append("| " + " | ".join(cells) + " |")
     return rows
 

@@ -72,6 +72,11 @@ class Progress:
             self.stream.write(line + "\n")
             self.stream.flush()
 
+    def skip(self, steps: int, label: str) -> None:
+        """`steps` steps that will not run (a diverged run's remaining epochs) count as done."""
+        for _ in range(steps):
+            self.update(label)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -201,7 +206,7 @@ def train_arm(exp: Experiment, arm: Arm, repeat: int, seed: int, progress: Progr
                 _record(curves, epoch, model, data, float(np.mean(batch_losses)))
             progress.update(f"{arm.label}, run {repeat + 1}/{exp.repeats}")
             if diverged:
-                progress.done += exp.epochs - epoch
+                progress.skip(exp.epochs - epoch, f"{arm.label}, run {repeat + 1}/{exp.repeats} diverged")
                 break
     finally:
         if watcher is not None:
@@ -248,7 +253,7 @@ def summarise(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
         table = np.array([padded(run["curves"][key]) for run in runs], dtype=float)
         curves[key] = np.mean(table, axis=0).tolist()
         per_run[key] = table[:, -1].tolist()
-    for key in runs[0]["extra"]:
+    for key in sorted({key for run in runs for key in run["extra"]}):
         per_run[key] = [run["extra"].get(key, float("nan")) for run in runs]
     final = {key: float(np.mean(values)) for key, values in per_run.items()}
     final["loss_gap"] = final["val_loss"] - final["train_loss"]
