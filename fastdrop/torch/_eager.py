@@ -48,7 +48,10 @@ class _Product(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> Tuple[Optional[torch.Tensor], None, None, None]:
-        dx = _product(grad, ctx.handle, ctx.offset, _ops.mask_product)
+        if torch.is_grad_enabled():  # backward(create_graph=True): differentiable again
+            dx = _product(grad, ctx.handle, ctx.offset, _ops.mask_product)
+        else:
+            dx = _ops.mask_product(grad, ctx.handle, ctx.offset)
         return (dx if ctx.gain == 1.0 else dx * ctx.gain), None, None, None
 
 
