@@ -30,7 +30,8 @@ def _sphinx(builder, out, doctrees):
     """Run sphinx-build in a fresh interpreter (autodoc imports the installed fastdrop)."""
     cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", builder,
            "-d", str(doctrees), str(DOCS), str(out)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=str(ROOT))
+    # from the output's directory: in the clone root `python -m` would import the unbuilt source tree
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=str(doctrees.parent))
 
 
 @pytest.fixture(scope="module")
