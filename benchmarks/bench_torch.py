@@ -5,9 +5,16 @@
    and with fastdrop.torch.Dropout at p = 0.5, 0.1 and 0 (p = 0 is the
    baseline: both return their input untouched).  All six configurations
    train one epoch in turn, repeatedly (interleaved, so all see the same
-   machine state); the table gives median epoch times and the dropout
-   overhead, median(p) / median(p = 0) of the same implementation.
-2. Memory: forward + backward through one dropout on a large activation,
+   machine state); the tables give median epoch times and the dropout
+   overhead, median(p) / median(p = 0) of the same implementation, in wall
+   time and in the CPU time of the process (which a loaded machine disturbs
+   less: time spent waiting for a core is not counted).
+2. Per call: forward + backward through one dropout on a (100, 512)
+   float32 batch, in microseconds of the thread's CPU time: torch's
+   dropout, fastdrop.torch's eager path, and fastdrop.torch's custom
+   operators (the path of compiled graphs and tensor subclasses), each
+   against x * 2 (no dropout).
+3. Memory: forward + backward through one dropout on a large activation,
    each run in a fresh process; the increase of peak resident memory over
    the resident memory before the pass (median of interleaved runs), and
    the bytes autograd saved for the dropout (saved-tensor hooks).
@@ -15,6 +22,7 @@
     python benchmarks/bench_torch.py --threads 1 2
 """
 import argparse
+import os
 import platform
 import resource
 import statistics
@@ -26,6 +34,7 @@ import torch
 
 import fastdrop as fd
 import fastdrop.torch as fdt
+from fastdrop.torch import _ops, _streams
 
 SIZES = (40, 512, 512, 10)
 BATCH = 100
@@ -42,6 +51,14 @@ def cpu_name():
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def load_average():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 def synthetic_data(samples):
@@ -67,12 +84,13 @@ class Trainer:
         self.loss = torch.nn.CrossEntropyLoss()
 
     def epoch(self, x, y):
-        start = time.perf_counter()
+        """(wall seconds, process CPU seconds) of one epoch."""
+        wall, cpu = time.perf_counter(), time.process_time()
         for i in range(0, len(x), BATCH):
             self.optimizer.zero_grad()
             self.loss(self.model(x[i:i + BATCH]), y[i:i + BATCH]).backward()
             self.optimizer.step()
-        return time.perf_counter() - start
+        return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def epoch_times(threads, samples, repeats):
@@ -86,11 +104,12 @@ def epoch_times(threads, samples, repeats):
     for _ in range(repeats):
         for key, trainer in trainers.items():
             times[key].append(trainer.epoch(x, y))
-    return {key: statistics.median(t) for key, t in times.items()}
+    return [{key: statistics.median(t[clock] for t in runs) for key, runs in times.items()} for clock in (0, 1)]
 
 
-def print_epochs(threads, medians, samples):
-    print(f"\nepoch of {samples // BATCH} steps, {threads} thread(s): median seconds, overhead vs p = 0")
+def print_epochs(threads, medians, samples, clock):
+    print(f"\nepoch of {samples // BATCH} steps, {threads} thread(s), {clock}: "
+          f"median seconds, overhead vs p = 0")
     print(f"{'p':>4} | {'torch.nn.Dropout':>16} {'overhead':>8} | {'fastdrop.torch':>14} {'overhead':>8} | "
           f"{'fastdrop/torch':>14}")
     for p in PS:
@@ -99,6 +118,38 @@ def print_epochs(threads, medians, samples):
         base_fd = medians[("fastdrop.torch.Dropout", 0.0)]
         print(f"{p:>4} | {t_torch:16.3f} {t_torch / base_torch:7.3f}x | {t_fd:14.3f} {t_fd / base_fd:7.3f}x | "
               f"{t_fd / t_torch:13.3f}x")
+
+
+# ---------------------------------------------------------------- per call
+
+def call_costs(repeats, calls=200):
+    """Median thread CPU microseconds of one forward + backward, interleaved."""
+    torch.set_num_threads(1)
+    fd.set_num_threads(1)
+    x = torch.randn(BATCH, 512, requires_grad=True)
+    dy = torch.randn(BATCH, 512)
+    g = fd.Generator(0)
+    seed = torch.tensor(_streams.draw(g, 0.5, x.shape, x.shape), dtype=torch.int64)
+    region = ([BATCH, 512], [BATCH, 512], [0, 0])
+    variants = {
+        "x * 2 (no dropout)": lambda: x * 2.0,
+        "torch.nn.functional.dropout": lambda: torch.nn.functional.dropout(x, 0.5),
+        "fastdrop.torch.dropout": lambda: fdt.dropout(x, 0.5, generator=g),
+        "operator fastdrop::dropout": lambda: _ops.dropout(x, seed, 0.5, "inverted", *region),
+    }
+    times = {name: [] for name in variants}
+    for _ in range(repeats + 1):  # the first round warms up
+        for name, forward in variants.items():
+            start = time.thread_time()
+            for _ in range(calls):
+                forward().backward(dy)
+            times[name].append((time.thread_time() - start) / calls * 1e6)
+    print(f"\nforward + backward of one dropout (p = 0.5) on ({BATCH}, 512) float32, 1 thread: "
+          f"median thread CPU time of {repeats} interleaved rounds of {calls} calls")
+    base = statistics.median(times["x * 2 (no dropout)"][1:])
+    for name, t in times.items():
+        median = statistics.median(t[1:])
+        print(f"{name:30} {median:8.1f} us   {median - base:+8.1f} us over x * 2")
 
 
 # ---------------------------------------------------------------- memory
@@ -124,8 +175,9 @@ def memory_child(name, elements):
 
     before = rss_bytes()
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        activation = x * 2.0  # saves no tensor: its gradient is a constant times the incoming one
-        layer(activation).sum().backward()
+        # x * 2 saves no tensor (its gradient is 2 * the incoming one), and
+        # no name holds the activation: it lives only as long as autograd needs it
+        layer(x * 2.0).sum().backward()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(max(0, peak - before), sum(saved))
 
@@ -159,11 +211,15 @@ def main(argv=None):
     if args.memory_child:
         memory_child(args.memory_child[0], int(args.memory_child[1]))
         return
-    print(f"CPU: {cpu_name()}; torch {torch.__version__}, fastdrop {fd.__version__}, "
-          f"Python {platform.python_version()}")
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} logical CPUs; torch {torch.__version__}, "
+          f"fastdrop {fd.__version__}, Python {platform.python_version()}; load average {load_average()}")
     for threads in args.threads:
-        print_epochs(threads, epoch_times(threads, args.samples, args.repeats), args.samples)
+        wall, cpu = epoch_times(threads, args.samples, args.repeats)
+        print_epochs(threads, wall, args.samples, "wall time")
+        print_epochs(threads, cpu, args.samples, "process CPU time")
+    call_costs(args.repeats)
     memory_table(args.memory_elements, args.memory_repeats)
+    print(f"\nload average at the end: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -294,9 +294,11 @@ def test_replace_dropout_swaps_nested_modules_in_place():
 
 # ---------------------------------------------------------------- packaging
 
-def test_import_fastdrop_does_not_import_torch():
+def test_import_fastdrop_does_not_import_torch(tmp_path):
     code = "import sys, fastdrop; assert 'torch' not in sys.modules, 'torch was imported'"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    # run from a directory of its own: from the clone root, Python would import the source tree
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path)
     assert result.returncode == 0, result.stderr
 
 

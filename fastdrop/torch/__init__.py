@@ -8,7 +8,7 @@ custom operators (namespace ``fastdrop``) with fake kernels and autograd
 formulas, so models using them compile with ``torch.compile``.
 
 Importing ``fastdrop`` never imports torch; this module needs the
-``fastdrop[torch]`` extra.
+``torch`` extra (``pip install "fastdropout[torch]"``).
 
 Examples
 --------
