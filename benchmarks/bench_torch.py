@@ -129,7 +129,7 @@ def call_costs(repeats, calls=200):
     x = torch.randn(BATCH, 512, requires_grad=True)
     dy = torch.randn(BATCH, 512)
     g = fd.Generator(0)
-    seed = torch.tensor(_streams.draw(g, 0.5, x.shape, x.shape), dtype=torch.int64)
+    seed = torch.tensor(_streams.words(_streams.draw(g, 0.5, "inverted", x.shape, x.shape)), dtype=torch.int64)
     region = ([BATCH, 512], [BATCH, 512], [0, 0])
     variants = {
         "x * 2 (no dropout)": lambda: x * 2.0,
