@@ -77,8 +77,8 @@ def _arm(label: str, attn_p: float, emb_p: float, dim: int, heads: int, blocks: 
 
 
 def experiment(quick: bool, seed: int) -> Experiment:
-    dim, heads, blocks, train_size = (8, 2, 1, 200) if quick else (32, 4, 2, 1000)
-    data = token_task(train_size, 200 if quick else 1000, seed, vocab=VOCAB, length=LENGTH)
+    dim, heads, blocks, train_size = (8, 2, 1, 200) if quick else (32, 4, 2, 600)
+    data = token_task(train_size, 200 if quick else 600, seed, vocab=VOCAB, length=LENGTH)
     arms = [_arm(label, attn_p, emb_p, dim, heads, blocks) for label, (attn_p, emb_p) in ARMS.items()]
     return Experiment(
         name="attention", title="attention and embedding dropout in a small Transformer encoder",
@@ -87,8 +87,9 @@ def experiment(quick: bool, seed: int) -> Experiment:
                f"linear(2), on {data.description}; dropout p = {P} on the attention probabilities, on the "
                f"embedding's rows (whole token ids), or both; Adam (learning rate {LEARNING_RATE}); every arm "
                f"starts from the same weights and sees the same batches."),
-        data=data, arms=arms, epochs=3 if quick else 30, repeats=2 if quick else 3, batch_size=BATCH,
-        eval_every=1, make_optimizer=lambda params: G.Adam(params, lr=LEARNING_RATE),
+        data=data, arms=arms, pairs=[("both", "embedding dropout")], epochs=3 if quick else 25,
+        repeats=2 if quick else 3, batch_size=BATCH, eval_every=1,
+        make_optimizer=lambda params: G.Adam(params, lr=LEARNING_RATE),
         page_layers=[PageLayer("tokens", LENGTH, LENGTH, None, "tokens of the example", ids="token ids"),
                      PageLayer("token ids", VOCAB, VOCAB, "token ids", "embedding rows (token ids)"),
                      PageLayer("encoder", dim, dim), PageLayer("output", 2, 2)])

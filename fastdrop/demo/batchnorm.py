@@ -91,7 +91,8 @@ def experiment(quick: bool, seed: int) -> Experiment:
                f"weights and sees the same batches.  Variance shift: the last batch norm's running variance "
                f"over the variance of its input in evaluation (validation set; geometric mean over units)."),
         data=data, arms=[_arm(label, place, hidden, depth) for label, place in PLACES.items()],
-        epochs=3 if quick else 60, repeats=2 if quick else 3, batch_size=BATCH, eval_every=1 if quick else 2,
+        pairs=[("after each BN", "before each BN")],
+        epochs=3 if quick else 60, repeats=2 if quick else 5, batch_size=BATCH, eval_every=1 if quick else 2,
         make_optimizer=lambda params: G.SGD(params, lr=LEARNING_RATE, momentum=MOMENTUM),
         extra=variance_shift, extra_columns=[("variance_shift", "variance shift", ".2f")],
         page_layers=[PageLayer("input", 64, 64, what="pixels"), PageLayer("dropout 1", 24, hidden, "dropout 1"),

@@ -60,8 +60,10 @@ def experiment(quick: bool, seed: int) -> Experiment:
                f"p = {P}; SGD (learning rate {LEARNING_RATE}, momentum {MOMENTUM}); every arm starts from "
                f"the same weights and sees the same batches."),
         data=data, arms=[_arm(label, variant, channels) for label, variant in VARIANTS.items()],
+        pairs=[("spatial2d", "elementwise"), ("dropblock2d", "elementwise")],
         epochs=3 if quick else 40, repeats=2 if quick else 3, batch_size=BATCH, eval_every=1 if quick else 2,
         make_optimizer=lambda params: G.SGD(params, lr=LEARNING_RATE, momentum=MOMENTUM),
-        page_layers=[PageLayer("input", 64, 64, what="pixels"), PageLayer("conv 1", channels, channels, what="channels"),
+        page_layers=[PageLayer("input", 64, 64, what="pixels"),
+                     PageLayer("conv 1", channels, channels, what="channels"),
                      PageLayer("conv 2", 8, 2 * channels, "conv 2", "channels (8 x 8 maps)"),
                      PageLayer("output", 10, 10)])

@@ -93,6 +93,9 @@ class Experiment:
     data : Data
     arms : list of Arm
         The first one is the baseline the others are compared with.
+    pairs : list of (label, label)
+        Further comparisons, arm against arm (e.g. a variant against
+        elementwise dropout).
     epochs, repeats, batch_size : int
     make_optimizer : callable
         ``make_optimizer(model.parameters())``.
@@ -121,6 +124,7 @@ class Experiment:
     batch_size: int
     make_optimizer: Callable[[Sequence[G.Parameter]], Any]
     eval_every: int = 1
+    pairs: List[Tuple[str, str]] = field(default_factory=list)
     extra: Optional[ExtraMetrics] = None
     extra_columns: List[Tuple[str, str, str]] = field(default_factory=list)
     notes: Optional[Callable[[Dict[str, Any]], Tuple[Dict[str, Any], List[str]]]] = None
@@ -131,3 +135,7 @@ class Experiment:
     def baseline(self) -> str:
         """Label of the arm every other arm is compared with."""
         return self.arms[0].label
+
+    def comparisons(self) -> List[Tuple[str, str]]:
+        """(arm, reference) pairs: every arm against the baseline, then `pairs`."""
+        return [(arm.label, self.baseline) for arm in self.arms[1:]] + list(self.pairs)

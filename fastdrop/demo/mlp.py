@@ -60,7 +60,7 @@ def experiment(quick: bool, seed: int) -> Experiment:
                f"{data.description}; SGD (learning rate {LEARNING_RATE}, momentum {MOMENTUM}); every p "
                f"starts from the same weights and sees the same batches."),
         data=data, arms=[_arm(p, hidden) for p in PS],
-        epochs=3 if quick else 100, repeats=2 if quick else 3, batch_size=BATCH, eval_every=1 if quick else 2,
+        epochs=3 if quick else 100, repeats=2 if quick else 5, batch_size=BATCH, eval_every=1 if quick else 2,
         make_optimizer=lambda params: G.SGD(params, lr=LEARNING_RATE, momentum=MOMENTUM),
         notes=notes, figures=_masks_png,
         page_layers=[PageLayer("input", 64, 64, what="pixels"), PageLayer("hidden 1", 24, hidden, "hidden 1"),

@@ -14,11 +14,13 @@ body { font: 14px/1.4 system-ui, sans-serif; margin: 0; color: #222; background:
 header { padding: 12px 24px 0; }
 h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 15px; margin: 0 0 8px; }
 #setup { max-width: 1200px; color: #444; margin: 0 0 8px; }
-main { display: grid; grid-template-columns: minmax(560px, 1.25fr) minmax(420px, 1fr); gap: 16px; padding: 8px 24px 24px; }
+main { display: grid; grid-template-columns: minmax(560px, 1.25fr) minmax(420px, 1fr); gap: 16px;
+       padding: 8px 24px 24px; }
 section { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 12px; }
 #table-panel { grid-column: 1 / span 2; }
 #controls { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; margin-bottom: 6px; }
-#controls button { font: inherit; padding: 2px 10px; border: 1px solid #999; border-radius: 4px; background: #f4f4f4; cursor: pointer; }
+#controls button { font: inherit; padding: 2px 10px; border: 1px solid #999; border-radius: 4px;
+                   background: #f4f4f4; cursor: pointer; }
 #controls button.active { background: #1f4e79; color: #fff; border-color: #1f4e79; }
 #controls input[type=range] { flex: 1; min-width: 200px; }
 svg { width: 100%; height: auto; display: block; }
@@ -36,7 +38,8 @@ svg { width: 100%; height: auto; display: block; }
 .axis { stroke: #999; stroke-width: 1; } .tick { font-size: 10px; fill: #555; }
 .grid { stroke: #eee; } .chart-title { font-size: 12px; fill: #222; }
 #legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 12px; margin-top: 4px; }
-#legend span::before { content: ""; display: inline-block; width: 18px; height: 3px; margin: 0 5px 3px 0; background: var(--c); }
+#legend span::before { content: ""; display: inline-block; width: 18px; height: 3px; margin: 0 5px 3px 0;
+                       background: var(--c); }
 table { border-collapse: collapse; font-size: 13px; }
 th, td { border-bottom: 1px solid #e4e4e4; padding: 3px 10px; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
@@ -84,7 +87,11 @@ SCRIPT = r"""
   maskedArms.forEach(function (a) {
     var b = html("button", a, controls);
     b.type = "button";
-    b.addEventListener("click", function () { state.arm = a; state.step = Math.min(state.step, stepCount() - 1); update(); });
+    b.addEventListener("click", function () {
+      state.arm = a;
+      state.step = Math.min(state.step, stepCount() - 1);
+      update();
+    });
     armButtons[a] = b;
   });
   var play = html("button", "play", controls);
@@ -123,10 +130,13 @@ SCRIPT = r"""
     var y0 = TOP + (H - TOP - BOTTOM - gap * (n - 1)) / 2;
     for (var j = 0; j < n; j++) {
       var y = y0 + j * gap;
-      if (col.layer.ids) { col.idLabels.push(el("text", { x: col.x - r - 4, y: y + 3, "class": "sub", "text-anchor": "end" }, col.g, "")); }
+      if (col.layer.ids) {
+        col.idLabels.push(el("text", { x: col.x - r - 4, y: y + 3, "class": "sub", "text-anchor": "end" }, col.g, ""));
+      }
       var c = el("circle", { cx: col.x, cy: y, r: r, "class": "unit kept" }, col.g);
-      var cross = el("path", { d: "M" + (col.x - r) + " " + (y - r) + "l" + 2 * r + " " + 2 * r + "m0 " + -2 * r + "l" + -2 * r + " " + 2 * r,
-                               "class": "cross", visibility: "hidden" }, col.g);
+      var d = "M" + (col.x - r) + " " + (y - r) + "l" + 2 * r + " " + 2 * r
+            + "m0 " + -2 * r + "l" + -2 * r + " " + 2 * r;
+      var cross = el("path", { d: d, "class": "cross", visibility: "hidden" }, col.g);
       col.units.push({ x: col.x, y: y, node: c, cross: cross });
     }
   }
@@ -135,7 +145,8 @@ SCRIPT = r"""
     var tiles = shape.length === 3 ? Math.min(shape[0], col.layer.units) : 1;
     var rows = shape[shape.length - 2], cols = shape[shape.length - 1], across = tiles > 4 ? 2 : 1;
     var down = Math.ceil(tiles / across), room = H - TOP - BOTTOM, gap = 6;
-    var size = Math.min(14, (dx - 30 - gap * (across - 1)) / (across * cols), (room - gap * (down - 1)) / (down * rows));
+    var size = Math.min(14, (dx - 30 - gap * (across - 1)) / (across * cols),
+                        (room - gap * (down - 1)) / (down * rows));
     var width = across * cols * size + gap * (across - 1), height = down * rows * size + gap * (down - 1);
     var left = col.x - width / 2, top = TOP + (room - height) / 2;
     for (var t = 0; t < tiles; t++) {
@@ -239,7 +250,8 @@ SCRIPT = r"""
         c[k].slice(start).forEach(function (v) { if (v !== null) { values.push(v * scale); } });
       });
     });
-    var hi = values.length ? Math.max.apply(null, values) : 1, lo = key === "val_acc" && values.length ? Math.min.apply(null, values) : 0;
+    var hi = values.length ? Math.max.apply(null, values) : 1;
+    var lo = key === "val_acc" && values.length ? Math.min.apply(null, values) : 0;
     var pad = Math.max(hi - lo, key === "val_acc" ? 1 : 1e-3) * 0.15;
     hi = key === "val_acc" ? Math.min(100, hi + pad) : hi * 1.1;
     lo = key === "val_acc" ? Math.max(0, lo - pad) : 0;
@@ -250,7 +262,8 @@ SCRIPT = r"""
     for (var t = 0; t <= 4; t++) {
       var v = lo + (hi - lo) * t / 4;
       el("line", { x1: L, x2: w - R, y1: Y(v), y2: Y(v), "class": "grid" }, s);
-      el("text", { x: L - 4, y: Y(v) + 3, "class": "tick", "text-anchor": "end" }, s, key === "val_acc" ? v.toFixed(1) : v.toFixed(3));
+      el("text", { x: L - 4, y: Y(v) + 3, "class": "tick", "text-anchor": "end" }, s,
+         key === "val_acc" ? v.toFixed(1) : v.toFixed(3));
     }
     el("line", { x1: L, x2: w - R, y1: h - B, y2: h - B, "class": "axis" }, s);
     for (var q = 0; q <= 4; q++) {
@@ -277,10 +290,13 @@ SCRIPT = r"""
 
   // ------------------------------------------------------------ text, table, findings
   document.getElementById("setup").textContent = D.setup;
-  var curveCount = chart("loss-chart", "cross-entropy: validation (solid), train with dropout off (dashed)", "val_loss", 1, true)
+  var curveCount = chart("loss-chart", "cross-entropy: validation (solid), train with dropout off (dashed)",
+                         "val_loss", 1, true)
                  + chart("acc-chart", "validation accuracy (%), dropout off", "val_acc", 100, false);
   var legend = document.getElementById("legend");
-  D.arms.forEach(function (a, i) { var s = html("span", a, legend); s.style.setProperty("--c", COLORS[i % COLORS.length]); });
+  D.arms.forEach(function (a, i) {
+    html("span", a, legend).style.setProperty("--c", COLORS[i % COLORS.length]);
+  });
   var table = document.getElementById("results");
   D.table.forEach(function (row, r) {
     var tr = html("tr", undefined, table);
@@ -297,8 +313,9 @@ SCRIPT = r"""
     slider.value = state.step;
     var counts = drawStep();
     info.textContent = state.arm
-      ? state.arm + ", training step " + (state.step + 1) + " of the " + n + " recorded (first run, first example of the batch): "
-        + counts.join("; ") + ". Dropped units are hollow and crossed (light cells in grids) and lose their connections."
+      ? state.arm + ", training step " + (state.step + 1) + " of the " + n
+        + " recorded (first run, first example of the batch): " + counts.join("; ")
+        + ". Dropped units are hollow and crossed (light cells in grids) and lose their connections."
       : "This experiment records no masks.";
     document.body.setAttribute("data-step", String(state.step));
     document.body.setAttribute("data-arm", state.arm || "");

@@ -62,24 +62,24 @@ def _verdict(diff: Dict[str, Any], lower_is_better: bool) -> str:
 
 
 def compare(exp: Experiment, results: Dict[str, Dict[str, Any]]) -> Tuple[Dict[str, Any], List[str]]:
-    """Each arm against the baseline on validation loss and accuracy: numbers and sentences."""
-    base = results[exp.baseline]
+    """Each arm against the baseline, then the experiment's further pairs, on validation loss
+    and accuracy: numbers (keyed "arm vs reference") and sentences."""
     found: Dict[str, Any] = {}
     lines = []
-    for label, result in results.items():
-        if label == exp.baseline:
-            continue
+    for label, reference in exp.comparisons():
+        result, base = results[label], results[reference]
         loss = paired_difference(result["per_run"]["val_loss"], base["per_run"]["val_loss"])
         acc = paired_difference(result["per_run"]["val_acc"], base["per_run"]["val_acc"])
         loss["verdict"], acc["verdict"] = _verdict(loss, True), _verdict(acc, False)
-        found[label] = {"val_loss": loss, "val_acc": acc}
+        found[f"{label} vs {reference}"] = {"val_loss": loss, "val_acc": acc}
         lines.append(
-            f"- {label} vs {exp.baseline}: validation loss {base['final']['val_loss']:.3f} -> "
+            f"- {label} vs {reference}: validation loss {base['final']['val_loss']:.3f} -> "
             f"{result['final']['val_loss']:.3f} ({loss['mean']:+.3f}{_interval(loss, 1)}: {loss['verdict']}); "
             f"validation accuracy {pct(base['final']['val_acc'])} -> {pct(result['final']['val_acc'])} "
             f"({100 * acc['mean']:+.1f} points{_interval(acc, 100)}: {acc['verdict']}).")
+    for label, result in results.items():
         if result["diverged"]:
-            lines.append(f"  {label}: {result['diverged']} of {exp.repeats} runs diverged "
+            lines.append(f"- {label}: {result['diverged']} of {exp.repeats} runs diverged "
                          f"(non-finite training loss); their numbers are NaN.")
     return found, lines
 

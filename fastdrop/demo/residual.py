@@ -64,7 +64,7 @@ def experiment(quick: bool, seed: int) -> Experiment:
                f"{', '.join(f'{r:g}' for r in RATES)}; Adam (learning rate {LEARNING_RATE}); every arm starts "
                f"from the same weights and sees the same batches."),
         data=data, arms=[_arm(rate, width, depth) for rate in RATES],
-        epochs=3 if quick else 60, repeats=2 if quick else 3, batch_size=BATCH, eval_every=1 if quick else 2,
+        epochs=3 if quick else 60, repeats=2 if quick else 5, batch_size=BATCH, eval_every=1 if quick else 2,
         make_optimizer=lambda params: G.Adam(params, lr=LEARNING_RATE),
         page_layers=[PageLayer("input", 64, 64, what="pixels")]
         + [PageLayer(f"block {b}", BATCH, BATCH, f"block {b}", "examples of the batch")

@@ -55,7 +55,8 @@ def experiment(quick: bool, seed: int) -> Experiment:
                f"steps) or locked (one mask per sequence), both at p = {P}; Adam (learning rate "
                f"{LEARNING_RATE}); every arm starts from the same weights and sees the same batches."),
         data=data, arms=[_arm(label, variant, hidden) for label, variant in VARIANTS.items()],
-        epochs=3 if quick else 60, repeats=2 if quick else 3, batch_size=BATCH, eval_every=1 if quick else 2,
+        pairs=[("locked", "elementwise")],
+        epochs=3 if quick else 60, repeats=2 if quick else 5, batch_size=BATCH, eval_every=1 if quick else 2,
         make_optimizer=lambda params: G.Adam(params, lr=LEARNING_RATE),
         page_layers=[PageLayer("input", 64, 64, what="pixels (8 rows = 8 steps)"),
                      PageLayer("GRU 1 output", hidden, hidden, "GRU 1 output", "units (across) x 8 steps (down)"),
