@@ -210,6 +210,17 @@ def philox4x32(const uint32_t[:, ::1] counters, uint32_t k0, uint32_t k1, int ro
     return out
 
 
+cdef inline fd_mask_params _params(uint32_t k0, uint32_t k1, uint64_t counter, int rounds,
+                                   uint64_t threshold) noexcept:
+    cdef fd_mask_params mp
+    mp.key.v[0] = k0
+    mp.key.v[1] = k1
+    mp.counter = counter
+    mp.rounds = rounds
+    mp.threshold = threshold
+    return mp
+
+
 cdef int _dtype_code(cnp.ndarray a) except -1:
     cdef int num = cnp.PyArray_TYPE(a)
     if num == cnp.NPY_FLOAT32:
@@ -349,13 +360,8 @@ def apply(cnp.ndarray x, cnp.ndarray y, uint32_t k0, uint32_t k1, uint64_t count
     x and y have the same shape and dtype; y may be x itself (in place) or
     any view that does not partly overlap x.
     """
-    cdef fd_mask_params mp
+    cdef fd_mask_params mp = _params(k0, k1, counter, rounds, threshold)
     cdef int64_t ls[FD_MAX_NDIM]
-    mp.key.v[0] = k0
-    mp.key.v[1] = k1
-    mp.counter = counter
-    mp.rounds = rounds
-    mp.threshold = threshold
     _c_strides(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), ls)
     _apply_array(x, y, &mp, scale, ls, 0, isa, nthreads)
 
@@ -379,12 +385,7 @@ def apply_handle(MaskHandle h, cnp.ndarray x, cnp.ndarray y, double scale, tuple
 def keep_mask(cnp.ndarray out, uint32_t k0, uint32_t k1, uint64_t counter, int rounds,
               uint64_t threshold, int isa, uint64_t first=0):
     """Fill a C-contiguous uint8/bool array with 1 (kept) and 0 (dropped)."""
-    cdef fd_mask_params mp
-    mp.key.v[0] = k0
-    mp.key.v[1] = k1
-    mp.counter = counter
-    mp.rounds = rounds
-    mp.threshold = threshold
+    cdef fd_mask_params mp = _params(k0, k1, counter, rounds, threshold)
     cdef unsigned char *p = <unsigned char *>cnp.PyArray_DATA(out)
     cdef int64_t n = out.size
     with nogil:
@@ -394,12 +395,7 @@ def keep_mask(cnp.ndarray out, uint32_t k0, uint32_t k1, uint64_t counter, int r
 def keep_elements(const uint64_t[::1] index, uint32_t k0, uint32_t k1, uint64_t counter, int rounds,
                   uint64_t threshold):
     """Scalar reference decisions for selected logical indices (for tests)."""
-    cdef fd_mask_params mp
-    mp.key.v[0] = k0
-    mp.key.v[1] = k1
-    mp.counter = counter
-    mp.rounds = rounds
-    mp.threshold = threshold
+    cdef fd_mask_params mp = _params(k0, k1, counter, rounds, threshold)
     cdef Py_ssize_t n = index.shape[0], i
     out = np.empty(n, dtype=np.bool_)
     cdef unsigned char[::1] o = out.view(np.uint8)

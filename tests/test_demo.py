@@ -15,9 +15,9 @@ import pytest
 import fastdrop as fd
 from fastdrop import demo
 from fastdrop.demo import cli, report
-from fastdrop.demo.training import MaskRecorder, Progress, compute_threads, keep_pattern
+from fastdrop.demo.training import MaskRecorder, Progress, compute_threads
 
-QUICK_EXPERIMENTS = ["mlp"]
+QUICK_EXPERIMENTS = list(cli.EXPERIMENTS)
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -84,6 +84,9 @@ def test_quick_run_writes_the_table_the_json_and_the_picture(quick_runs, name):
         assert 0.0 <= final["val_acc"] <= 1.0 and final["train_loss"] > 0
         assert len(result["per_run"]["val_loss"]) == 2
     assert set(results["comparison"]) == set(results["arms"][1:])
+    for label, found in results["comparison"].items():
+        assert found["val_loss"]["runs"] == 2 and all_finite(found["val_loss"]), label
+        assert found["val_loss"]["low"] <= found["val_loss"]["mean"] <= found["val_loss"]["high"]
     md = (folder / "results.md").read_text()
     assert "dropout off" in md and "vs " + results["baseline"] in md
 
@@ -234,3 +237,69 @@ def test_help_is_plain_text_with_defaults_and_every_experiment(capsys):
         help_line = text[text.index(option):].split("\n  -")[0]
         assert "default" in help_line, option
     assert 'pip install "fastdropout[demo]"' in text
+
+
+def test_quick_batchnorm_reports_the_variance_shift(quick_runs):
+    results = json.loads((quick_runs["batchnorm"]["dir"] / "results.json").read_text())
+    shifts = {label: r["final"]["variance_shift"] for label, r in results["results"].items()}
+    assert all(shift > 0 for shift in shifts.values())
+    assert "variance shift" in (quick_runs["batchnorm"]["dir"] / "results.md").read_text()
+
+
+def test_variance_shift_of_dropout_right_before_batch_norm():
+    """Inverted dropout at p = 0.5 doubles E[x**2]: for N(0, 1) inputs the running variance
+    BatchNorm learns in training is 2, the variance it sees in evaluation 1."""
+    from fastdrop import graph as G
+    from fastdrop.demo.batchnorm import variance_shift
+    from fastdrop.demo.experiment import Data
+
+    rng = np.random.default_rng(0)
+    x_val = rng.normal(size=(20000, 4)).astype(np.float32)
+    data = Data(x_val[:10], np.zeros(10, np.int64), x_val, np.zeros(len(x_val), np.int64), "normal")
+    for p, expected in ((0.5, 2.0), (0.0, 1.0)):
+        model = G.Sequential([G.Dropout(p, generator=fd.Generator(1)), G.BatchNorm(4), G.Linear(4, 2, rng=0)])
+        for _ in range(200):                             # running statistics converge (momentum 0.1)
+            model(rng.normal(size=(1000, 4)).astype(np.float32))
+        # running variance: an average of about 19 batch variances of 1000 values, about 1.5%
+        # relative error at p = 0.5 (heavier tails); 5% is over 3 sigma
+        assert variance_shift(model, data)["variance_shift"] == pytest.approx(expected, rel=0.05), p
+
+
+def test_token_task_labels_follow_the_rule_and_training_labels_are_noisy():
+    from fastdrop.demo.data import token_task
+
+    data = token_task(2000, 2000, seed=3, vocab=64, length=16, cue_words=16, noise=0.1)
+    assert data.x_train.shape == (2000, 16) and data.x_val.shape == (2000, 16)
+
+    def rule(ids):
+        sign = np.where(ids < 16, 1, np.where(ids < 32, -1, 0))
+        flipped = np.zeros_like(sign, dtype=bool)
+        flipped[:, 1:] = ids[:, :-1] == 63
+        score = np.where(flipped, -sign, sign).sum(axis=1)
+        assert (score != 0).all()
+        return (score > 0).astype(np.int64)
+
+    np.testing.assert_array_equal(data.y_val, rule(data.x_val))     # validation labels are clean
+    flipped = np.mean(data.y_train != rule(data.x_train))
+    assert flipped == pytest.approx(0.1, abs=0.027)    # binomial sd sqrt(0.1 * 0.9 / 2000) = 0.0067: 4 sigma
+    assert 0.3 < data.y_val.mean() < 0.7                # both classes occur
+
+
+def test_add_position_gradient_matches_finite_differences():
+    from fastdrop.demo.attention import AddPosition
+
+    layer = AddPosition(3, 2, np.random.default_rng(0))
+    x = np.random.default_rng(1).normal(size=(4, 3, 2))
+    weights = np.random.default_rng(2).normal(size=(4, 3, 2))
+    layer.position.zero_grad()
+    dx = layer.backward(weights)
+    np.testing.assert_array_equal(dx, weights)
+    eps = 1e-3
+    for index in np.ndindex(3, 2):
+        layer.position.data[index] += eps
+        up = float(np.sum(layer(x) * weights))
+        layer.position.data[index] -= 2 * eps
+        down = float(np.sum(layer(x) * weights))
+        layer.position.data[index] += eps
+        # float32 positions: central differences good to about 1e-3 here
+        assert layer.position.grad[index] == pytest.approx((up - down) / (2 * eps), rel=1e-2, abs=1e-2)

@@ -163,8 +163,14 @@ def test_readme_is_a_front_door():
     assert len(text.splitlines()) <= 200
     # the two set-up commands, exactly as CI and newcomers run them
     assert re.search(r'^pip install "\.\[[a-z,]*demo[a-z,]*\]" && fastdrop demo$', text, re.M)
-    assert re.search(r'^pip install "\.\[[a-z,]*test[a-z,]*\]" \./plugins/fastdrop-example-plugin && pytest tests$',
-                     text, re.M)
+    test_line = re.search(r'^pip install (torch==[0-9.]+ )?"\.\[([a-z,]*test[a-z,]*)\]" '
+                          r'\./plugins/fastdrop-example-plugin && pytest tests$', text, re.M)
+    assert test_line
+    # CI installs what the README's test command installs (torch pinned first), then runs it
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert f"[{test_line.group(2)}]" in ci and "\npytest tests\n" in ci
+    if test_line.group(1):
+        assert f"pip install --quiet {test_line.group(1).strip()}" in ci
     # the variants table names every variant fastdrop ships
     table = {cell for row in re.findall(r"^\| (.*?) \|", text, re.M) for cell in re.findall(r"`([a-z0-9_]+)`", row)}
     assert not set(_builtin_variants()) - table, sorted(set(_builtin_variants()) - table)

@@ -1,9 +1,12 @@
 """fastdrop.torch under autograd and torch.compile: nothing saved for the
 dropout, gradcheck in float64, torch's in-place rules, torch.library.opcheck
 on every operator, and compiled models bit-identical to eager."""
+import contextlib
+
 import pytest
 
 torch = pytest.importorskip("torch")
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 import fastdrop as fd  # noqa: E402
 import fastdrop.torch as fdt  # noqa: E402
@@ -108,6 +111,48 @@ def test_inplace_without_grad_is_zero_copy_on_every_dtype():
             y = fdt.dropout(x, 0.5, inplace=True, generator=fd.Generator(0))
         assert y is x and x.data_ptr() == pointer
         assert torch.equal(x, fdt.dropout(torch.ones(64, dtype=dtype), 0.5, generator=fd.Generator(0)))
+
+
+# ---------------------------------------------------------------- the operator path in eager mode
+
+class Recorder(TorchDispatchMode):
+    """Records every operator that reaches the dispatcher."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(func)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("variant", ["dropout", "inplace", "alpha"])
+def test_under_a_dispatch_mode_the_operators_run_and_give_the_same_bits(variant):
+    """A torch-dispatch mode must see the dropout, so calls under one take the
+    custom operators instead of the eager path; both give the same result."""
+    def run(mode):
+        x = torch.randn(20, 7, generator=torch.Generator().manual_seed(0)).requires_grad_()
+        with mode:
+            h = x * 1.5
+            if variant == "alpha":
+                y = fdt.AlphaDropout(0.3, generator=fd.Generator(5))(h)
+            else:
+                y = fdt.dropout(h, 0.3, inplace=variant == "inplace", generator=fd.Generator(5))
+            y.backward(torch.ones_like(y))
+        return y.detach(), x.grad
+
+    recorder = Recorder()
+    eager = run(contextlib.nullcontext())
+    through_operators = run(recorder)
+    assert torch.equal(eager[0], through_operators[0]) and torch.equal(eager[1], through_operators[1])
+    op = torch.ops.fastdrop.alpha_dropout.default if variant == "alpha" else torch.ops.fastdrop.dropout.default
+    assert op in recorder.ops
+    with torch.no_grad(), Recorder() as no_grad:
+        x = torch.ones(6)
+        assert fdt.dropout(x, 0.5, inplace=True, generator=fd.Generator(5)) is x
+    assert torch.ops.fastdrop.dropout_.default in no_grad.ops
+    assert torch.equal(x, fdt.dropout(torch.ones(6), 0.5, generator=fd.Generator(5)))
 
 
 # ---------------------------------------------------------------- opcheck

@@ -10,7 +10,10 @@ import numpy as np
 
 from .experiment import Data
 
-__all__ = ["digits", "token_task", "LAYOUTS"]
+__all__ = ["digits", "token_task", "LAYOUTS", "QUICK_VAL"]
+
+# validation images of a --quick run: enough to check the pipeline, few enough to be fast
+QUICK_VAL = 300
 
 LAYOUTS = {
     "flat": "64 pixels per image",

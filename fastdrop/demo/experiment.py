@@ -15,14 +15,24 @@ import numpy as np
 import fastdrop as fd
 from fastdrop import graph as G
 
-__all__ = ["Data", "Arm", "Experiment", "PageLayer"]
+__all__ = ["Data", "Arm", "Experiment", "PageLayer", "VariantSpec", "variant_layers"]
 
 # A model builder: (weight initialisation rng, mask generator) -> model.
 Builder = Callable[[np.random.Generator, fd.Generator], G.Layer]
 # The layers whose masks the page shows: model -> [(page layer name, dropout layer)].
 Watcher = Callable[[G.Layer], List[Tuple[str, G.Layer]]]
+# A registered dropout variant and its keyword arguments, or None for no dropout layer.
+VariantSpec = Optional[Tuple[str, Dict[str, Any]]]
 # Extra numbers measured on a trained model: (model, data) -> {column: value}.
 ExtraMetrics = Callable[[G.Layer, "Data"], Dict[str, float]]
+
+
+def variant_layers(spec: VariantSpec, generator: fd.Generator) -> List[G.Layer]:
+    """[the variant `spec` names, drawing from `generator`], or [] for None."""
+    if spec is None:
+        return []
+    name, kwargs = spec
+    return [fd.layer(name, generator=generator, **kwargs)]
 
 
 @dataclass
@@ -54,15 +64,20 @@ class Arm:
 class PageLayer:
     """One layer of the network as the HTML page draws it.
 
-    `units` is the number of neurons (or channels) drawn and `total` the
-    layer's real size; `mask` names the watched dropout layer whose masks
-    mark these units kept or dropped (None: never dropped).
+    `units` is the number of neurons (or channels, or examples) drawn and
+    `total` the layer's real size; `mask` names the watched dropout layer
+    whose masks mark these units kept or dropped (None: never dropped);
+    `what` names the units in the page's caption.  `ids` is for a column
+    of the example's tokens: the watched embedding layer whose row mask
+    says whether each token's row was kept.
     """
 
     name: str
     units: int
     total: int
     mask: Optional[str] = None
+    what: str = "units"
+    ids: Optional[str] = None
 
 
 @dataclass

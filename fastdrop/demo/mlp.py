@@ -19,7 +19,7 @@ import numpy as np
 import fastdrop as fd
 from fastdrop import graph as G
 
-from .data import digits
+from .data import QUICK_VAL, digits
 from .experiment import Arm, Experiment, PageLayer
 from .plots import masks_figure
 from .report import pct
@@ -53,7 +53,7 @@ def _arm(p: float, hidden: int) -> Arm:
 
 def experiment(quick: bool, seed: int) -> Experiment:
     hidden, train_size = (32, 200) if quick else (512, 300)
-    data = digits(train_size, seed)
+    data = digits(train_size, seed, val_size=QUICK_VAL if quick else 0)
     return Experiment(
         name="mlp", title="the drop probability p in an MLP that overfits without dropout",
         setup=(f"MLP 64-{hidden}-{hidden}-10 (ReLU; dropout with probability p after each hidden layer) on "
@@ -63,7 +63,7 @@ def experiment(quick: bool, seed: int) -> Experiment:
         epochs=3 if quick else 100, repeats=2 if quick else 3, batch_size=BATCH, eval_every=1 if quick else 2,
         make_optimizer=lambda params: G.SGD(params, lr=LEARNING_RATE, momentum=MOMENTUM),
         notes=notes, figures=_masks_png,
-        page_layers=[PageLayer("input", 16, 64), PageLayer("hidden 1", 24, hidden, "hidden 1"),
+        page_layers=[PageLayer("input", 64, 64, what="pixels"), PageLayer("hidden 1", 24, hidden, "hidden 1"),
                      PageLayer("hidden 2", 24, hidden, "hidden 2"), PageLayer("output", 10, 10)])
 
 

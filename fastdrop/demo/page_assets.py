@@ -27,6 +27,7 @@ svg { width: 100%; height: auto; display: block; }
 #network .unit.dropped { fill: #fff; stroke: #bbb; }
 #network .cross { stroke: #c0392b; stroke-width: 1.2; }
 #network .edge { stroke: #1f4e79; stroke-opacity: 0.07; }
+#network .edge.lookup { stroke-opacity: 0.35; }
 #network .cell.kept { fill: #1f4e79; } #network .cell.dropped { fill: #eee; }
 #network .label { font-size: 12px; fill: #333; text-anchor: middle; }
 #network .sub { font-size: 10px; fill: #777; text-anchor: middle; }
@@ -48,7 +49,7 @@ SCRIPT = r"""
   var D = JSON.parse(document.getElementById("demo-data").textContent);
   var NS = "http://www.w3.org/2000/svg";
   var COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"];
-  var W = 860, H = 470, TOP = 44, BOTTOM = 26;
+  var W = 860, H = 470, TOP = 44, BOTTOM = 10;
 
   function el(tag, attrs, parent, text) {
     var node = document.createElementNS(NS, tag);
@@ -105,11 +106,12 @@ SCRIPT = r"""
   var x0 = 70, dx = (W - 140) / Math.max(D.layers.length - 1, 1);
   D.layers.forEach(function (layer, i) {
     var x = x0 + i * dx;
+    layer.units = Math.min(layer.units, layer.total);
     var g = el("g", { "data-layer": layer.name }, svg);
     el("text", { x: x, y: 16, "class": "label" }, g, layer.name);
     el("text", { x: x, y: 30, "class": "sub" }, g,
-       layer.units < layer.total ? "first " + layer.units + " of " + layer.total : layer.total + " units");
-    columns.push({ layer: layer, x: x, g: g, units: [], cells: [] });
+       (layer.units < layer.total ? "first " + layer.units + " of " + layer.total : layer.total) + " " + layer.what);
+    columns.push({ layer: layer, x: x, g: g, units: [], cells: [], idLabels: [] });
   });
 
   function maskShape(col) {
@@ -121,6 +123,7 @@ SCRIPT = r"""
     var y0 = TOP + (H - TOP - BOTTOM - gap * (n - 1)) / 2;
     for (var j = 0; j < n; j++) {
       var y = y0 + j * gap;
+      if (col.layer.ids) { col.idLabels.push(el("text", { x: col.x - r - 4, y: y + 3, "class": "sub", "text-anchor": "end" }, col.g, "")); }
       var c = el("circle", { cx: col.x, cy: y, r: r, "class": "unit kept" }, col.g);
       var cross = el("path", { d: "M" + (col.x - r) + " " + (y - r) + "l" + 2 * r + " " + 2 * r + "m0 " + -2 * r + "l" + -2 * r + " " + 2 * r,
                                "class": "cross", visibility: "hidden" }, col.g);
@@ -128,15 +131,19 @@ SCRIPT = r"""
     }
   }
   function drawGrid(col, shape) {
-    // 2-D (rows x columns) or 3-D (tiles of rows x columns) masks and samples
-    var tiles = shape.length === 3 ? shape[0] : 1, rows = shape[shape.length - 2], cols = shape[shape.length - 1];
-    var room = H - TOP - BOTTOM, size = Math.min(9, (dx - 20) / cols, (room - 6 * (tiles - 1)) / (tiles * rows));
-    var height = tiles * rows * size + 6 * (tiles - 1), y0 = TOP + (room - height) / 2;
+    // 2-D (rows x columns) or 3-D (tiles of rows x columns, in two columns beyond four tiles) masks and samples
+    var tiles = shape.length === 3 ? Math.min(shape[0], col.layer.units) : 1;
+    var rows = shape[shape.length - 2], cols = shape[shape.length - 1], across = tiles > 4 ? 2 : 1;
+    var down = Math.ceil(tiles / across), room = H - TOP - BOTTOM, gap = 6;
+    var size = Math.min(14, (dx - 30 - gap * (across - 1)) / (across * cols), (room - gap * (down - 1)) / (down * rows));
+    var width = across * cols * size + gap * (across - 1), height = down * rows * size + gap * (down - 1);
+    var left = col.x - width / 2, top = TOP + (room - height) / 2;
     for (var t = 0; t < tiles; t++) {
+      var tx = left + (t % across) * (cols * size + gap), ty = top + Math.floor(t / across) * (rows * size + gap);
       for (var r = 0; r < rows; r++) {
         for (var c = 0; c < cols; c++) {
-          col.cells.push(el("rect", { x: col.x - cols * size / 2 + c * size, y: y0 + t * (rows * size + 6) + r * size,
-                                      width: size - 0.6, height: size - 0.6, "class": "cell kept" }, col.g));
+          col.cells.push(el("rect", { x: tx + c * size, y: ty + r * size, width: size - 0.6, height: size - 0.6,
+                                      "class": "cell kept" }, col.g));
         }
       }
     }
@@ -152,15 +159,23 @@ SCRIPT = r"""
     else if (shape && shape.length >= 2) { col.gridShape = shape; drawGrid(col, shape); }
     else { drawCircles(col, col.layer.units); }
   });
+  // neurons connect to every neuron of the next layer; examples of a batch to themselves (a path
+  // through the blocks); a token to its row of the embedding table (drawn at each step)
   var edges = [];
+  function connect(u, v) {
+    edges.push({ a: u, b: v, node: el("line", { x1: u.x, y1: u.y, x2: v.x, y2: v.y, "class": "edge" }, edgeGroup) });
+  }
   for (var i = 0; i + 1 < columns.length; i++) {
     var a = columns[i], b = columns[i + 1];
-    a.units.forEach(function (u) {
-      b.units.forEach(function (v) {
-        edges.push({ a: u, b: v, node: el("line", { x1: u.x, y1: u.y, x2: v.x, y2: v.y, "class": "edge" }, edgeGroup) });
-      });
-    });
+    if (a.layer.what === "units" && b.layer.what === "units") {
+      a.units.forEach(function (u) { b.units.forEach(function (v) { connect(u, v); }); });
+    } else if (a.layer.what === b.layer.what) {
+      a.units.forEach(function (u, j) { if (j < b.units.length) { connect(u, b.units[j]); } });
+    } else if (a.layer.ids) {
+      a.lookup = b;
+    }
   }
+  var lookupGroup = el("g", {}, edgeGroup);
 
   function keptBits(col) {
     var m = state.arm && col.layer.mask ? D.masks[state.arm][col.layer.mask] : null;
@@ -175,13 +190,30 @@ SCRIPT = r"""
       cell.setAttribute("fill", "rgb(" + shade + "," + shade + "," + shade + ")");
     });
   }
+  function maskOf(name) {
+    var m = state.arm && name ? D.masks[state.arm][name] : null;
+    return m ? m.steps[Math.min(state.step, m.steps.length - 1)] : null;
+  }
+  function drawLookups(col) {
+    // each token of the example: its id, kept when its row of the embedding table is kept
+    var ids = (D.samples[state.arm] || [])[state.step] || [], bits = maskOf(col.layer.ids);
+    while (lookupGroup.firstChild) { lookupGroup.removeChild(lookupGroup.firstChild); }
+    col.units.forEach(function (u, j) {
+      var id = ids[j];
+      col.idLabels[j].textContent = id === undefined ? "" : String(id);
+      u.kept = !bits || id === undefined || bits.charAt(id) === "1";
+      var row = col.lookup && id < col.lookup.units.length ? col.lookup.units[id] : null;
+      if (row) { el("line", { x1: u.x, y1: u.y, x2: row.x, y2: row.y, "class": "edge lookup" }, lookupGroup); }
+    });
+  }
   function drawStep() {
     var counts = [];
     columns.forEach(function (col) {
       if (col.sample) { showSample(col); return; }
       var bits = keptBits(col), kept = 0, shown = 0;
+      if (col.layer.ids) { drawLookups(col); }
       col.units.forEach(function (u, k) {
-        u.kept = !bits || bits.charAt(k) === "1";
+        if (!col.layer.ids) { u.kept = !bits || bits.charAt(k) === "1"; }
         u.node.setAttribute("class", "unit " + (u.kept ? "kept" : "dropped"));
         u.cross.setAttribute("visibility", u.kept ? "hidden" : "visible");
         kept += u.kept ? 1 : 0; shown += 1;
@@ -191,7 +223,7 @@ SCRIPT = r"""
         cell.setAttribute("class", "cell " + (on ? "kept" : "dropped"));
         kept += on ? 1 : 0; shown += 1;
       });
-      if (bits) { counts.push(col.layer.name + ": " + kept + " of " + shown + " shown kept"); }
+      if (bits || col.layer.ids) { counts.push(col.layer.name + ": " + kept + " of " + shown + " shown kept"); }
     });
     edges.forEach(function (e) { e.node.setAttribute("visibility", e.a.kept && e.b.kept ? "visible" : "hidden"); });
     return counts;
@@ -221,7 +253,11 @@ SCRIPT = r"""
       el("text", { x: L - 4, y: Y(v) + 3, "class": "tick", "text-anchor": "end" }, s, key === "val_acc" ? v.toFixed(1) : v.toFixed(3));
     }
     el("line", { x1: L, x2: w - R, y1: h - B, y2: h - B, "class": "axis" }, s);
-    el("text", { x: (L + w) / 2, y: h - 6, "class": "tick", "text-anchor": "middle" }, s, "epoch (0 to " + xmax + ")");
+    for (var q = 0; q <= 4; q++) {
+      var e = Math.round(xmax * q / 4);
+      el("text", { x: X(e), y: h - B + 12, "class": "tick", "text-anchor": "middle" }, s, String(e));
+    }
+    el("text", { x: (L + w) / 2, y: h - 4, "class": "tick", "text-anchor": "middle" }, s, "epoch");
     var lines = 0;
     D.arms.forEach(function (a, i) {
       var c = D.curves[a];
@@ -262,7 +298,7 @@ SCRIPT = r"""
     var counts = drawStep();
     info.textContent = state.arm
       ? state.arm + ", training step " + (state.step + 1) + " of the " + n + " recorded (first run, first example of the batch): "
-        + counts.join("; ") + ". Hollow, crossed units were dropped and lose their connections."
+        + counts.join("; ") + ". Dropped units are hollow and crossed (light cells in grids) and lose their connections."
       : "This experiment records no masks.";
     document.body.setAttribute("data-step", String(state.step));
     document.body.setAttribute("data-arm", state.arm || "");

@@ -102,7 +102,7 @@ class MaskRecorder:
     first `units` units (or channels, time steps, rows) along each axis.
     """
 
-    def __init__(self, steps: int = 120, units: int = 32) -> None:
+    def __init__(self, steps: int = 120, units: int = 64) -> None:
         self.steps, self.units = steps, units
         self.masks: Dict[str, Dict[str, List[np.ndarray]]] = {}
         self.samples: Dict[str, List[int]] = {}
@@ -136,13 +136,17 @@ class MaskRecorder:
 
 
 def keep_pattern(layer: Any, handle: Any) -> np.ndarray:
-    """The first example's kept (True) and dropped elements, in the input's shape.
+    """The first example's kept (True) and dropped elements, in the input's shape;
+    for a mask with one decision per example (DropPath), the batch's decisions.
 
     Broadcast masks (spatial, locked) are broadcast to the input; DropBlock's
     handle holds the block seeds, which are grown into the dropped blocks
     (blocks of the layer's `block_size`: feature maps at least that large).
     """
-    mask = handle.mask()[:1]
+    full = handle.mask()
+    if full.ndim >= 2 and full.shape[0] > 1 and all(size == 1 for size in full.shape[1:]):
+        return full.reshape(-1)     # one decision per example (DropPath): the whole batch's
+    mask = full[:1]
     block = getattr(layer, "block_size", None)
     if block is not None and mask.ndim == 4:
         from fastdrop_plugins.dropblock import block_mask  # type: ignore[import-not-found,unused-ignore]

@@ -5,6 +5,7 @@ or written, so a call that raises has changed nothing.
 """
 import math
 import numbers
+from typing import Optional
 
 import torch
 
@@ -17,7 +18,7 @@ FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 SHARDS = (None, "batch")
 
 
-def check_input(x, name="input"):
+def check_input(x: object, name: str = "input") -> torch.Tensor:
     """A dense floating-point CPU tensor, or a TypeError/ValueError naming `name`."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
@@ -32,7 +33,7 @@ def check_input(x, name="input"):
     return x
 
 
-def check_writable(x, name="input"):
+def check_writable(x: torch.Tensor, name: str = "input") -> None:
     """Refuse in-place writes into a tensor whose elements share memory
     (an expanded tensor), as torch's in-place operators do."""
     if any(stride == 0 and size > 1 for size, stride in zip(x.shape, x.stride())):
@@ -40,7 +41,7 @@ def check_writable(x, name="input"):
                            f"it cannot be written in place: pass a clone or use inplace=False")
 
 
-def check_p(p, name="p"):
+def check_p(p: object, name: str = "p") -> float:
     """A drop probability in [0, 1] as a float; NaN is refused."""
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
         raise TypeError(f"dropout probability {name} must be a real number in [0, 1], "
@@ -51,20 +52,20 @@ def check_p(p, name="p"):
     return p
 
 
-def check_bool(value, name):
+def check_bool(value: object, name: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return value
 
 
-def check_generator(generator, name="generator"):
+def check_generator(generator: object, name: str = "generator") -> Optional[fd.Generator]:
     if generator is not None and not isinstance(generator, fd.Generator):
         raise TypeError(f"{name} must be a fastdrop.Generator or None (None draws the key from "
                         f"torch's default generator), got {type(generator).__name__}")
     return generator
 
 
-def check_shard(shard, name="shard"):
+def check_shard(shard: object, name: str = "shard") -> Optional[str]:
     if shard not in SHARDS:
         raise ValueError(f"{name} must be None or 'batch', got {shard!r}")
     return shard

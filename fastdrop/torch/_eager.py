@@ -10,7 +10,11 @@ others), and calls under a torch-function or torch-dispatch mode (which must
 see the operator).  Both paths run the same kernels on the same seed words,
 so they give the same bits; the compile tests compare them.
 """
+from typing import Any, Callable, Optional, Sequence, Tuple
+
 import torch
+
+import fastdrop as fd
 
 from . import _ops
 
@@ -19,64 +23,63 @@ __all__ = ["applies_to", "apply"]
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
 
 
-def applies_to(x):
+def applies_to(x: torch.Tensor) -> bool:
     """Whether a call on x may skip the operators."""
     return (not torch.compiler.is_compiling() and type(x) in _PLAIN
             and not torch.overrides.has_torch_function_unary(x)
             and torch._C._len_torch_dispatch_stack() == 0)
 
 
-class _MaskProduct(torch.autograd.Function):
-    """x times the handle's mask; the gradient is the same product (nothing saved)."""
+Kernel = Callable[[torch.Tensor, fd.DropoutHandle, Sequence[int]], Any]
+
+
+class _Product(torch.autograd.Function):
+    """kernel(x, handle, offset), for kernel mask_product or alpha_product.  The
+    gradient is the mask product of the gradient (times a for alpha dropout):
+    nothing is saved but the handle."""
 
     @staticmethod
-    def forward(ctx, x, handle, offset):
+    def forward(ctx: Any, x: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence[int],
+                kernel: Kernel) -> torch.Tensor:
         ctx.handle, ctx.offset = handle, offset
-        return _ops.mask_product(x, handle, offset)
+        ctx.gain = _ops.alpha_coefficients(handle.p)[0] if kernel is _ops.alpha_product else 1.0
+        result: torch.Tensor = kernel(x, handle, offset)
+        return result
 
     @staticmethod
-    def backward(ctx, grad):
-        return _MaskProduct.apply(grad, ctx.handle, ctx.offset), None, None
+    def backward(ctx: Any, grad: torch.Tensor) -> Tuple[Optional[torch.Tensor], None, None, None]:
+        dx = _product(grad, ctx.handle, ctx.offset, _ops.mask_product)
+        return (dx if ctx.gain == 1.0 else dx * ctx.gain), None, None, None
 
 
-class _MaskProductInplace(torch.autograd.Function):
-    """The product written into x, which is marked dirty (torch's in-place rules)."""
+class _ProductInplace(_Product):
+    """kernel (mask_product_) writing into x, which is marked dirty (torch's in-place rules)."""
 
     @staticmethod
-    def forward(ctx, x, handle, offset):
-        ctx.handle, ctx.offset = handle, offset
-        _ops.mask_product_(x, handle, offset)
+    def forward(ctx: Any, x: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence[int],
+                kernel: Kernel) -> torch.Tensor:
+        ctx.handle, ctx.offset, ctx.gain = handle, offset, 1.0
+        kernel(x, handle, offset)
         ctx.mark_dirty(x)
         return x
 
-    @staticmethod
-    def backward(ctx, grad):
-        return _MaskProduct.apply(grad, ctx.handle, ctx.offset), None, None
+
+# Function.apply is untyped in torch's stubs; these say what it takes and returns
+_product: Callable[[torch.Tensor, fd.DropoutHandle, Sequence[int], Kernel], torch.Tensor] = _Product.apply
+_product_inplace: Callable[[torch.Tensor, fd.DropoutHandle, Sequence[int], Kernel], torch.Tensor] = \
+    _ProductInplace.apply
 
 
-class _AlphaProduct(torch.autograd.Function):
-    """Alpha dropout; the gradient is a times the mask product."""
-
-    @staticmethod
-    def forward(ctx, x, handle, offset):
-        ctx.handle, ctx.offset = handle, offset
-        return _ops.alpha_product(x, handle, offset)
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, _ = _ops.alpha_coefficients(ctx.handle.p)
-        return _MaskProduct.apply(grad, ctx.handle, ctx.offset) * a, None, None
-
-
-def apply(x, handle, offset, *, inplace=False, alpha=False):
+def apply(x: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence[int], *, inplace: bool = False,
+          alpha: bool = False) -> torch.Tensor:
     """Dropout of x with `handle` at `offset` (alpha dropout with a 'standard' handle)."""
     if alpha:
-        y = _AlphaProduct.apply(x, handle, offset)
+        y = _product(x, handle, offset, _ops.alpha_product)
         return x.copy_(y) if inplace else y
     if not inplace:
-        return _MaskProduct.apply(x, handle, offset)
+        return _product(x, handle, offset, _ops.mask_product)
     if torch.is_grad_enabled() and x.requires_grad:
-        return _MaskProductInplace.apply(x, handle, offset)
+        return _product_inplace(x, handle, offset, _ops.mask_product_)
     _ops.mask_product_(x, handle, offset)
     torch.autograd.graph.increment_version(x)
     return x

@@ -21,11 +21,14 @@ The kernels behind them (mask_product, mask_product_, alpha_product) also
 serve the eager path in _eager, which calls them without the dispatcher.
 """
 import math
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.library import EffectType
+
+import fastdrop as fd
 
 from . import _streams
 
@@ -37,7 +40,7 @@ __all__ = ["draw_seed", "dropout", "dropout_", "alpha_dropout", "mask_product", 
 ALPHA = 1.0507009873554804934193349852946 * 1.6732632423543772848170429916717
 
 
-def numpy_view(t):
+def numpy_view(t: Tensor) -> np.ndarray:
     """A NumPy view of CPU tensor `t` sharing its memory (bfloat16 through ml_dtypes)."""
     t = t.detach()
     if t.dtype == torch.bfloat16:
@@ -50,36 +53,37 @@ def numpy_view(t):
     return t.numpy()
 
 
-def empty_like_layout(x):
+def empty_like_layout(x: Tensor) -> Tensor:
     """An empty tensor like x whose dimensions lie in memory in x's order, as
     torch's elementwise operators allocate (channels_last stays channels_last)."""
     if x.is_contiguous():
         return torch.empty_like(x)
-    order = sorted(range(x.dim()), key=lambda d: -x.stride(d))
+    strides = x.stride()
+    order = sorted(range(x.dim()), key=lambda d: -strides[d])
     inverse = sorted(range(x.dim()), key=order.__getitem__)
     return x.new_empty([x.shape[d] for d in order]).permute(inverse)
 
 
-def _handle(seed, p, mode, shape, mask_shape):
+def _handle(seed: Tensor, p: float, mode: str, shape: Sequence[int], mask_shape: Sequence[int]) -> fd.DropoutHandle:
     return _streams.handle(seed.tolist(), p, mode, shape, mask_shape)
 
 
 # ---------------------------------------------------------------- the kernels
 # (shared by the operators below and by the eager autograd path in _eager)
 
-def mask_product(x, handle, offset):
+def mask_product(x: Tensor, handle: fd.DropoutHandle, offset: Sequence[int]) -> Tensor:
     """x times the part of `handle`'s mask covering the block of x's shape at `offset`."""
     y = empty_like_layout(x)
     handle.apply(numpy_view(x), offset=tuple(offset), out=numpy_view(y))
     return y
 
 
-def mask_product_(x, handle, offset):
+def mask_product_(x: Tensor, handle: fd.DropoutHandle, offset: Sequence[int]) -> None:
     """:func:`mask_product` written into x."""
     handle.apply(numpy_view(x), offset=tuple(offset), inplace=True)
 
 
-def alpha_product(x, handle, offset):
+def alpha_product(x: Tensor, handle: fd.DropoutHandle, offset: Sequence[int]) -> Tensor:
     """Alpha dropout of x with a 'standard'-mode handle (mask values 0 or 1)."""
     x_np = numpy_view(x)
     compute = np.float64 if x_np.dtype == np.float64 else np.float32
@@ -94,7 +98,7 @@ def alpha_product(x, handle, offset):
     return y
 
 
-def alpha_coefficients(p):
+def alpha_coefficients(p: float) -> Tuple[float, float]:
     """(a, b) of y = a * (x * m - ALPHA * (1 - m)) + b, which keeps mean 0 and
     variance 1 of a standard-normal input (Klambauer et al. 2017, section 3)."""
     q = 1.0 - p
@@ -112,7 +116,7 @@ def draw_seed(anchor: Tensor, stream: int, p: float, shape: list[int], mask_shap
 
 
 @draw_seed.register_fake
-def _(anchor, stream, p, shape, mask_shape, shard_rows):
+def _(anchor: Tensor, stream: int, p: float, shape: List[int], mask_shape: List[int], shard_rows: int) -> Tensor:
     return anchor.new_empty((_streams.SEED_WORDS,), dtype=torch.int64)
 
 
@@ -128,18 +132,19 @@ def dropout(x: Tensor, seed: Tensor, p: float, dropout_mode: str, shape: list[in
 
 
 @dropout.register_fake
-def _(x, seed, p, dropout_mode, shape, mask_shape, offset):
+def _(x: Tensor, seed: Tensor, p: float, dropout_mode: str, shape: List[int], mask_shape: List[int],
+      offset: List[int]) -> Tensor:
     return empty_like_layout(x)
 
 
-def _keep_seed(ctx, inputs, output):
+def _keep_seed(ctx: Any, inputs: Tuple[Any, ...], output: Any) -> None:
     # The seed (five integers) rides on ctx as an attribute rather than
     # through save_for_backward: nothing of the input's size is kept, and
     # saved-tensor hooks (offloading, packing) have nothing to handle.
     ctx.mask_args = inputs[1:]
 
 
-def _dropout_backward(ctx, grad):
+def _dropout_backward(ctx: Any, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
     return (dropout(grad, *ctx.mask_args),) + (None,) * len(ctx.mask_args)
 
 
@@ -161,11 +166,12 @@ def alpha_dropout(x: Tensor, seed: Tensor, p: float, shape: list[int], mask_shap
 
 
 @alpha_dropout.register_fake
-def _(x, seed, p, shape, mask_shape, offset):
+def _(x: Tensor, seed: Tensor, p: float, shape: List[int], mask_shape: List[int],
+      offset: List[int]) -> Tensor:
     return empty_like_layout(x)
 
 
-def _alpha_backward(ctx, grad):
+def _alpha_backward(ctx: Any, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
     seed, p, shape, mask_shape, offset = ctx.mask_args
     a, _ = alpha_coefficients(p)
     return (dropout(grad, seed, p, "standard", shape, mask_shape, offset) * a,) + (None,) * 5

@@ -7,13 +7,16 @@ batch.  Before each draw the ranks compare their row counts and generator
 states in one small all_reduce (MAX over the values and their negatives
 gives each value's maximum and minimum at once).
 """
+from typing import Sequence, Tuple
+
 import torch
 import torch.distributed as dist
 
 __all__ = ["batch_block", "check_ranks_agree"]
 
 
-def batch_block(x, mask_shape, name="shard"):
+def batch_block(x: torch.Tensor, mask_shape: Sequence[int],
+                name: str = "shard") -> Tuple[Tuple[int, ...], Tuple[int, ...], Tuple[int, ...], int]:
     """(logical shape, logical mask shape, offset, local rows) of this rank's block of `x`."""
     if not (dist.is_available() and dist.is_initialized()):
         raise ValueError(f"{name}='batch' needs an initialized torch.distributed process group "
@@ -28,7 +31,7 @@ def batch_block(x, mask_shape, name="shard"):
     return shape, mask_shape, offset, rows
 
 
-def check_ranks_agree(rows, seed_words, name="shard"):
+def check_ranks_agree(rows: int, seed_words: Sequence[int], name: str = "shard") -> None:
     """Raise on every rank unless all ranks hold `rows` rows and the same seed words."""
     local = torch.tensor([rows, *seed_words], dtype=torch.int64)
     extremes = torch.cat([local, -local])

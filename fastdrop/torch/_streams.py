@@ -3,8 +3,9 @@
 A call's mask is fixed by five words, the *seed*: key words k0 and k1, the
 64-bit first counter block split into two 32-bit halves (torch integers are
 signed 64-bit, the counter is unsigned 64-bit), and the Philox round count.
-The seed travels as a 5-element int64 tensor so that torch.compile treats it
-as data computed at run time rather than a constant baked into the graph.
+To the custom operators the seed travels as a 5-element int64 tensor, so
+that torch.compile treats it as data computed at run time rather than a
+constant baked into the graph; the eager path keeps the five integers.
 
 Two sources, called streams:
 
@@ -19,6 +20,7 @@ Two sources, called streams:
 """
 import itertools
 import weakref
+from typing import List, Optional, Sequence
 
 import torch
 
@@ -37,7 +39,7 @@ streams: "weakref.WeakValueDictionary[int, fd.Generator]" = weakref.WeakValueDic
 next_stream = itertools.count(TORCH_STREAM + 1)
 
 
-def stream_id(generator):
+def stream_id(generator: Optional[fd.Generator]) -> int:
     """The stream number of `generator` (None: torch's default generator).
 
     Only compiled graphs need it, so the registration lives in a module that
@@ -46,18 +48,18 @@ def stream_id(generator):
     """
     if generator is None:
         return TORCH_STREAM
-    number = getattr(generator, STREAM_ATTR, None)
+    number: Optional[int] = getattr(generator, STREAM_ATTR, None)
     if number is None:
         from ._compiled_streams import register
         number = register(generator)
     return number
 
 
-def _torch_key(source=None):
+def _torch_key(source: Optional[torch.Generator] = None) -> List[int]:
     return torch.randint(0, 1 << 32, (2,), dtype=torch.int64, generator=source).tolist()
 
 
-def peek(generator):
+def peek(generator: Optional[fd.Generator]) -> List[int]:
     """The seed words the next draw from `generator` will start from, drawing nothing."""
     if generator is None:
         source = torch.Generator()
@@ -69,7 +71,8 @@ def peek(generator):
     return [k0, k1, counter & _LOW32, counter >> 32, generator.rounds]
 
 
-def draw(generator, p, shape, mask_shape, shard_rows=0):
+def draw(generator: Optional[fd.Generator], p: float, shape: Sequence[int], mask_shape: Sequence[int],
+         shard_rows: int = 0) -> List[int]:
     """Seed words for one call with a logical mask of `mask_shape` over `shape`.
 
     With ``shard_rows`` > 0 (``shard="batch"``), first check with the other
@@ -85,12 +88,14 @@ def draw(generator, p, shape, mask_shape, shard_rows=0):
     return [k0, k1, h.counter & _LOW32, h.counter >> 32, h.rounds]
 
 
-def draw_by_id(stream, p, shape, mask_shape, shard_rows=0):
+def draw_by_id(stream: int, p: float, shape: Sequence[int], mask_shape: Sequence[int],
+               shard_rows: int = 0) -> List[int]:
     """:func:`draw` for a stream number (how compiled graphs name their generator)."""
     return draw(None if stream == TORCH_STREAM else streams[stream], p, shape, mask_shape, shard_rows)
 
 
-def handle(words, p, mode, shape, mask_shape):
+def handle(words: Sequence[int], p: float, mode: str, shape: Sequence[int],
+           mask_shape: Sequence[int]) -> fd.DropoutHandle:
     """The :class:`fastdrop.DropoutHandle` that seed `words` stand for."""
     k0, k1, counter_low, counter_high, rounds = words
     return fd.DropoutHandle(key=(k0, k1), counter=counter_low | (counter_high << 32), rounds=rounds, p=p,

@@ -4,15 +4,18 @@ eager mode and through the custom operators (_ops) otherwise.  The modules
 in fastdrop.torch.modules call the private variants here.
 """
 import warnings
+from typing import Any, List, Optional, Sequence, Tuple
 
 import torch
+
+import fastdrop as fd
 
 from . import _checks, _eager, _ops, _shard, _streams
 
 __all__ = ["dropout"]
 
 
-def _refuse_forbidden_inplace(x):
+def _refuse_forbidden_inplace(x: torch.Tensor) -> None:
     # A leaf that requires grad (or a view of one) may not be written in
     # place while autograd records; a self-copy makes torch raise its own
     # error for that before anything is drawn or written.
@@ -23,13 +26,16 @@ def _refuse_forbidden_inplace(x):
         x.copy_(x)
 
 
-def _seed_tensor(x, generator, p, shape, mask_shape, shard_rows):
+def _seed_tensor(x: torch.Tensor, generator: Optional[fd.Generator], p: float, shape: Sequence[int],
+                 mask_shape: Sequence[int], shard_rows: int) -> torch.Tensor:
     if torch.compiler.is_compiling():
         return _ops.draw_seed(x, _streams.stream_id(generator), p, list(shape), list(mask_shape), shard_rows)
     return torch.tensor(_streams.draw(generator, p, shape, mask_shape, shard_rows), dtype=torch.int64)
 
 
-def _apply_mask(x, p, *, mask_shape, mode="inverted", inplace=False, generator=None, shard=None, alpha=False):
+def _apply_mask(x: torch.Tensor, p: float, *, mask_shape: Sequence[int], mode: str = "inverted",
+                inplace: bool = False, generator: Optional[fd.Generator] = None, shard: Optional[str] = None,
+                alpha: bool = False) -> torch.Tensor:
     """Multiply x by a mask of `mask_shape` (broadcast over x); the checks are done."""
     shape, offset, rows = tuple(x.shape), (0,) * x.dim(), 0
     if shard == "batch":
@@ -47,7 +53,9 @@ def _apply_mask(x, p, *, mask_shape, mode="inverted", inplace=False, generator=N
                               (list(shape), list(mask_shape), list(offset)), inplace, alpha)
 
 
-def _through_operators(x, seed, p, mode, region, inplace, alpha):
+def _through_operators(x: torch.Tensor, seed: torch.Tensor, p: float, mode: str,
+                       region: Tuple[List[int], List[int], List[int]], inplace: bool, alpha: bool) -> torch.Tensor:
+    args: Tuple[Any, ...]
     if alpha:
         op, args = _ops.alpha_dropout, (seed, p, *region)
     else:
@@ -61,9 +69,10 @@ def _through_operators(x, seed, p, mode, region, inplace, alpha):
     return x
 
 
-def _check_common(input, p, training, inplace, generator, shard, p_name="p"):
+def _check_common(input: torch.Tensor, p: float, training: bool, inplace: bool, generator: object,
+                  shard: object) -> float:
     _checks.check_input(input)
-    p = _checks.check_p(p, p_name)
+    p = _checks.check_p(p)
     _checks.check_bool(training, "training")
     _checks.check_bool(inplace, "inplace")
     _checks.check_generator(generator)
@@ -71,14 +80,14 @@ def _check_common(input, p, training, inplace, generator, shard, p_name="p"):
     return p
 
 
-def _is_identity(input, p, training, shard):
+def _is_identity(input: torch.Tensor, p: float, training: bool, shard: Optional[str]) -> bool:
     # as torch: nothing to draw; an empty input is only skipped unsharded,
     # where no other rank waits for this one's consistency check
     return not training or p == 0.0 or (input.numel() == 0 and shard is None)
 
 
 def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
-            generator=None, *, shard=None) -> torch.Tensor:
+            generator: Optional[fd.Generator] = None, *, shard: Optional[str] = None) -> torch.Tensor:
     """Dropout like :func:`torch.nn.functional.dropout`, with a Philox mask
     that backward regenerates instead of storing.
 
@@ -138,14 +147,15 @@ def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace:
 
 # ---------------------------------------------------------------- the module variants
 
-def _feature_mask_shape(x, name):
+def _feature_mask_shape(x: torch.Tensor, name: str) -> Tuple[int, ...]:
     if x.dim() < 2:
         raise RuntimeError(f"{name}: channel-wise dropout needs an input of at least 2 dimensions "
                            f"(batch, channels, ...), got a {x.dim()}D input")
     return tuple(x.shape[:2]) + (1,) * (x.dim() - 2)
 
 
-def _feature_dropout(input, p, training, inplace, generator, shard, name):
+def _feature_dropout(input: torch.Tensor, p: float, training: bool, inplace: bool, generator: Optional[fd.Generator],
+                     shard: Optional[str], name: str) -> torch.Tensor:
     """One draw per (sample, channel) of a batched input, as torch's feature dropout."""
     if _is_identity(input, p, training, shard):
         return input
@@ -153,32 +163,42 @@ def _feature_dropout(input, p, training, inplace, generator, shard, name):
                        generator=generator, shard=shard)
 
 
-def _unbatched(input, p, training, inplace, generator, shard, name):
-    # an input without a batch dimension is dropped as a batch of one, so it
-    # gets the mask its batched form would
+def _batched_or_not(input: torch.Tensor, p: float, training: bool, inplace: bool,
+                    generator: Optional[fd.Generator], shard: Optional[str], name: str,
+                    unbatched_dims: int) -> torch.Tensor:
+    """Channel dropout; an input of `unbatched_dims` dimensions has no batch
+    dimension and is dropped as a batch of one, so it gets the mask its
+    batched form would (as torch's)."""
+    if _is_identity(input, p, training, shard):
+        return input
+    if input.dim() != unbatched_dims:
+        return _feature_dropout(input, p, training, inplace, generator, shard, name)
     result = _feature_dropout(input.unsqueeze(0), p, training, inplace, generator, shard, name)
     return input if inplace else result.squeeze(0)
 
 
-def dropout1d(input, p, training, inplace, generator, shard):
+def _warn_unless_dims(input: torch.Tensor, name: str, spatial: int) -> None:
+    """Warn, as torch does, when a channel dropout meets another number of dimensions."""
+    if input.dim() not in (spatial + 1, spatial + 2):
+        warnings.warn(f"{name}: got a {input.dim()}-D input; {name} is made for {spatial + 1}D or "
+                      f"{spatial + 2}D inputs (channels and {spatial} spatial dimensions, optionally "
+                      f"batched). Like torch's, it drops one value per (dim 0, dim 1) pair here; use "
+                      f"Dropout for elementwise dropout.", stacklevel=4)
+
+
+def dropout1d(input: torch.Tensor, p: float, training: bool, inplace: bool, generator: Optional[fd.Generator],
+              shard: Optional[str]) -> torch.Tensor:
     p = _check_common(input, p, training, inplace, generator, shard)
     if input.dim() not in (2, 3):
         raise RuntimeError(f"Dropout1d: expected a 2D (channels, length) or 3D (batch, channels, length) "
                            f"input, got a {input.dim()}D input")
-    if _is_identity(input, p, training, shard):
-        return input
-    if input.dim() == 2:
-        return _unbatched(input, p, training, inplace, generator, shard, "Dropout1d")
-    return _feature_dropout(input, p, training, inplace, generator, shard, "Dropout1d")
+    return _batched_or_not(input, p, training, inplace, generator, shard, "Dropout1d", 2)
 
 
-def dropout2d(input, p, training, inplace, generator, shard):
+def dropout2d(input: torch.Tensor, p: float, training: bool, inplace: bool, generator: Optional[fd.Generator],
+              shard: Optional[str]) -> torch.Tensor:
     p = _check_common(input, p, training, inplace, generator, shard)
-    if input.dim() not in (3, 4):
-        warnings.warn(f"Dropout2d: got a {input.dim()}-D input; Dropout2d is made for 3D or 4D inputs "
-                      f"(channels and 2 spatial dimensions, optionally batched). Like torch's, it drops "
-                      f"one value per (dim 0, dim 1) pair here; use Dropout for elementwise dropout.",
-                      stacklevel=3)
+    _warn_unless_dims(input, "Dropout2d", 2)
     if input.dim() == 3:
         warnings.warn("Dropout2d: got a 3D input, read as (N, C, L) with one draw per channel of "
                       "length L, as torch's Dropout2d does; use Dropout1d to say so explicitly.",
@@ -186,21 +206,15 @@ def dropout2d(input, p, training, inplace, generator, shard):
     return _feature_dropout(input, p, training, inplace, generator, shard, "Dropout2d")
 
 
-def dropout3d(input, p, training, inplace, generator, shard):
+def dropout3d(input: torch.Tensor, p: float, training: bool, inplace: bool, generator: Optional[fd.Generator],
+              shard: Optional[str]) -> torch.Tensor:
     p = _check_common(input, p, training, inplace, generator, shard)
-    if input.dim() not in (4, 5):
-        warnings.warn(f"Dropout3d: got a {input.dim()}-D input; Dropout3d is made for 4D or 5D inputs "
-                      f"(channels and 3 spatial dimensions, optionally batched). Like torch's, it drops "
-                      f"one value per (dim 0, dim 1) pair here; use Dropout for elementwise dropout.",
-                      stacklevel=3)
-    if _is_identity(input, p, training, shard):
-        return input
-    if input.dim() == 4:
-        return _unbatched(input, p, training, inplace, generator, shard, "Dropout3d")
-    return _feature_dropout(input, p, training, inplace, generator, shard, "Dropout3d")
+    _warn_unless_dims(input, "Dropout3d", 3)
+    return _batched_or_not(input, p, training, inplace, generator, shard, "Dropout3d", 4)
 
 
-def alpha_dropout(input, p, training, inplace, generator, shard):
+def alpha_dropout(input: torch.Tensor, p: float, training: bool, inplace: bool, generator: Optional[fd.Generator],
+                  shard: Optional[str]) -> torch.Tensor:
     p = _check_common(input, p, training, inplace, generator, shard)
     if _is_identity(input, p, training, shard):
         return input
@@ -210,7 +224,8 @@ def alpha_dropout(input, p, training, inplace, generator, shard):
                        shard=shard, alpha=True)
 
 
-def drop_path(input, drop_prob, training, scale_by_keep, generator, shard):
+def drop_path(input: torch.Tensor, drop_prob: float, training: bool, scale_by_keep: bool,
+              generator: Optional[fd.Generator], shard: Optional[str]) -> torch.Tensor:
     """timm's DropPath: one keep/drop draw per sample (dimension 0)."""
     _check_common(input, 0.0, training, False, generator, shard)
     drop_prob = _checks.check_p(drop_prob, "drop_prob")

@@ -1,5 +1,10 @@
 """Modules mirroring torch.nn's dropout layers, and replace_dropout."""
+from typing import Dict, Optional, cast
+
+import torch
 from torch import nn
+
+import fastdrop as fd
 
 from . import _checks
 from . import functional as F
@@ -10,12 +15,12 @@ __all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "Dr
 class _MaskedModule(nn.Module):
     """The arguments every fastdrop.torch module shares: generator and shard."""
 
-    def __init__(self, generator=None, shard=None):
+    def __init__(self, generator: Optional[fd.Generator] = None, shard: Optional[str] = None) -> None:
         super().__init__()
         self.generator = _checks.check_generator(generator)
         self.shard = _checks.check_shard(shard)
 
-    def _extra(self):
+    def _extra(self) -> str:
         parts = []
         if self.generator is not None:
             parts.append(f"generator={self.generator!r}")
@@ -27,12 +32,13 @@ class _MaskedModule(nn.Module):
 class _DropoutNd(_MaskedModule):
     """Dropout's arguments: p and inplace, checked as torch checks them."""
 
-    def __init__(self, p=0.5, inplace=False, *, generator=None, shard=None):
+    def __init__(self, p: float = 0.5, inplace: bool = False, *, generator: Optional[fd.Generator] = None,
+                 shard: Optional[str] = None) -> None:
         super().__init__(generator, shard)
         self.p = _checks.check_p(p)
         self.inplace = _checks.check_bool(inplace, "inplace")
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}" + self._extra()
 
 
@@ -63,7 +69,7 @@ class Dropout(_DropoutNd):
     True
     """
 
-    def forward(self, input):
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
         return F.dropout(input, self.p, self.training, self.inplace, self.generator, shard=self.shard)
 
 
@@ -71,7 +77,7 @@ class Dropout1d(_DropoutNd):
     """Drop-in for :class:`torch.nn.Dropout1d`: one draw per channel of an
     (N, C, L) or (C, L) input.  Arguments as :class:`Dropout`."""
 
-    def forward(self, input):
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
         return F.dropout1d(input, self.p, self.training, self.inplace, self.generator, self.shard)
 
 
@@ -80,7 +86,7 @@ class Dropout2d(_DropoutNd):
     (N, C, H, W) input; a 3D input is read as (N, C, L), as torch does.
     Arguments as :class:`Dropout`."""
 
-    def forward(self, input):
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
         return F.dropout2d(input, self.p, self.training, self.inplace, self.generator, self.shard)
 
 
@@ -88,7 +94,7 @@ class Dropout3d(_DropoutNd):
     """Drop-in for :class:`torch.nn.Dropout3d`: one draw per channel of an
     (N, C, D, H, W) or (C, D, H, W) input.  Arguments as :class:`Dropout`."""
 
-    def forward(self, input):
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
         return F.dropout3d(input, self.p, self.training, self.inplace, self.generator, self.shard)
 
 
@@ -98,7 +104,7 @@ class AlphaDropout(_DropoutNd):
     keeps mean 0 and variance 1.  The gradient is ``a * mask * dy``, the mask
     regenerated.  Arguments as :class:`Dropout`."""
 
-    def forward(self, input):
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
         return F.alpha_dropout(input, self.p, self.training, self.inplace, self.generator, self.shard)
 
 
@@ -123,19 +129,20 @@ class DropPath(_MaskedModule):
     True
     """
 
-    def __init__(self, drop_prob=0.0, scale_by_keep=True, *, generator=None, shard=None):
+    def __init__(self, drop_prob: float = 0.0, scale_by_keep: bool = True, *,
+                 generator: Optional[fd.Generator] = None, shard: Optional[str] = None) -> None:
         super().__init__(generator, shard)
         self.drop_prob = _checks.check_p(drop_prob, "drop_prob")
         self.scale_by_keep = _checks.check_bool(scale_by_keep, "scale_by_keep")
 
-    def forward(self, input):
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
         return F.drop_path(input, self.drop_prob, self.training, self.scale_by_keep, self.generator, self.shard)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"drop_prob={round(self.drop_prob, 3):0.3f}" + self._extra()
 
 
-_REPLACEMENTS = {
+_REPLACEMENTS: Dict[type, type] = {
     nn.Dropout: Dropout,
     nn.Dropout1d: Dropout1d,
     nn.Dropout2d: Dropout2d,
@@ -144,7 +151,8 @@ _REPLACEMENTS = {
 }
 
 
-def replace_dropout(module: nn.Module, *, generator=None, shard=None) -> nn.Module:
+def replace_dropout(module: nn.Module, *, generator: Optional[fd.Generator] = None,
+                    shard: Optional[str] = None) -> nn.Module:
     """Swap torch's dropout modules inside `module` for fastdrop's, in place.
 
     Every child, grandchild, ... whose type is exactly ``torch.nn.Dropout``,
@@ -183,12 +191,15 @@ def replace_dropout(module: nn.Module, *, generator=None, shard=None) -> nn.Modu
     return _replace(module, generator, shard, {})
 
 
-def _replace(module, generator, shard, done):
+def _replace(module: nn.Module, generator: Optional[fd.Generator], shard: Optional[str],
+             done: Dict[int, nn.Module]) -> nn.Module:
     if id(module) in done:
         return done[id(module)]
     kind = _REPLACEMENTS.get(type(module))
+    new: nn.Module
     if kind is not None:
-        new = kind(module.p, module.inplace, generator=generator, shard=shard).train(module.training)
+        old = cast(nn.Dropout, module)  # all of torch's dropout modules have p and inplace
+        new = kind(old.p, old.inplace, generator=generator, shard=shard).train(old.training)
     else:
         new = module
         for name, child in list(module.named_children()):
