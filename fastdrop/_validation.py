@@ -97,6 +97,7 @@ def check_int(value: object, name: str, low: Optional[int] = None, high: Optiona
 
     Examples
     --------
+    >>> from fastdrop.plugin import check_int
     >>> check_int(3, "n", low=1)
     3
     >>> check_int(0, "n", low=1)

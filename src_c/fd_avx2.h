@@ -82,7 +82,7 @@ static inline void fd_avx2_ctx_init(fd_avx2_ctx *ctx, const fd_mask_params *mp)
  * bytes (an involution: also the block of slot b). */
 static inline int fd_avx2_slot(int b)
 {
-    return (b & 4) | ((b & 1) << 1) | ((b >> 1) & 1);
+    return (0x75643120 >> (4 * b)) & 7;   /* bits 0 and 1 of b swapped */
 }
 
 /* An empty statement the compiler must assume reads and changes x1 and x3:
@@ -168,17 +168,15 @@ static inline FD_ALWAYS_INLINE void fd_avx2_decide_group(fd_avx2_group_rows *row
         memcpy(slots->a, a + 8 * chunks, sizeof slots->a);
     for (int c = 0; c < chunks; c++) {
         __m256i u[4];
-        uint32_t bits[4] = {0, 0, 0, 0};
+        uint32_t bits[4];
         fd_avx2_bytes(a + 8 * c, u);
         for (int k = 0; k < 4; k++) {
             _mm256_store_si256((__m256i *)(void *)(rows->row[c].drop + 32 * k), fd_avx2_at_least(u[k], ctx->top));
             if (want_ties)
                 bits[k] = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(u[k], ctx->top));
         }
-        if (want_ties) {
-            ties->bits[c][0] = bits[0] | (uint64_t)bits[1] << 32;
-            ties->bits[c][1] = bits[2] | (uint64_t)bits[3] << 32;
-        }
+        if (want_ties)   /* x86 is little-endian: the 32-bit halves in order */
+            memcpy(ties->bits[c], bits, sizeof bits);
     }
 }
 
@@ -197,14 +195,19 @@ static inline uint64_t fd_avx2_tied_words(const fd_avx2_group_ties *ties)
     return (uint32_t)~_mm256_movemask_epi8(packed);
 }
 
+/* Words are read as the 16-bit units they are in memory (x86 is
+ * little-endian); spare words follow the group's. */
+typedef uint16_t fd_avx2_word __attribute__((may_alias));
+
 static inline uint32_t fd_avx2_word_ties(const fd_avx2_group_ties *ties, int w)
 {
-    return fd_group_ties_word(ties, w);
+    return ((const fd_avx2_word *)(const void *)ties)[w];
 }
 
+/* The 16 drop bytes of word w: the rows and the spare slots are contiguous. */
 static inline unsigned char *fd_avx2_word_drop(fd_avx2_group_rows *rows, int w)
 {
-    return w < FD_TIE_WORDS ? rows->row[w >> 3].drop + FD_BLOCK_ELEMS * (w & 7) : rows->spare[w - FD_TIE_WORDS];
+    return (unsigned char *)(void *)rows + FD_BLOCK_ELEMS * w;
 }
 
 static inline uint32_t fd_avx2_word_keep(fd_avx2_group_rows *rows, int w)
@@ -308,8 +311,9 @@ static inline __m256 fd_avx2_load_bf16x8(const uint16_t *p)
     return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
 }
 
-/* 8 float32 lanes -> bfloat16, as fd_float_to_bfloat16. */
-static inline __m128i fd_avx2_to_bf16x8(__m256 v)
+/* 8 float32 lanes -> bfloat16 in the low 16 bits of each 32-bit lane, as
+ * fd_float_to_bfloat16. */
+static inline __m256i fd_avx2_to_bf16x8(__m256 v)
 {
     __m256i x = _mm256_castps_si256(v);
     __m256i high = _mm256_srli_epi32(x, 16);
@@ -317,8 +321,7 @@ static inline __m128i fd_avx2_to_bf16x8(__m256 v)
     __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(x, bias), 16);
     __m256i quiet = _mm256_or_si256(high, _mm256_set1_epi32(0x40));
     __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-    __m256i r = _mm256_blendv_epi8(rounded, quiet, nan);
-    return _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+    return _mm256_blendv_epi8(rounded, quiet, nan);
 }
 
 static inline void fd_avx2_apply_block_bf16(const uint16_t *x, uint16_t *y, const fd_avx2_ring_row *row, int b,
@@ -326,10 +329,11 @@ static inline void fd_avx2_apply_block_bf16(const uint16_t *x, uint16_t *y, cons
 {
     const __m256 s = _mm256_set1_ps(scale);
     const unsigned char *d = fd_avx2_block_drop(row, b);
-    for (int h = 0; h < 16; h += 8) {
-        __m256 v = _mm256_mul_ps(fd_avx2_load_bf16x8(x + h), fd_avx2_multipliers8(d + h, s));
-        _mm_storeu_si128((__m128i *)(void *)(y + h), fd_avx2_to_bf16x8(v));
-    }
+    __m256i lo = fd_avx2_to_bf16x8(_mm256_mul_ps(fd_avx2_load_bf16x8(x), fd_avx2_multipliers8(d, s)));
+    __m256i hi = fd_avx2_to_bf16x8(_mm256_mul_ps(fd_avx2_load_bf16x8(x + 8), fd_avx2_multipliers8(d + 8, s)));
+    /* the pack works within 128-bit lanes: the permute puts the 16 results in order */
+    __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), 0xD8);
+    _mm256_storeu_si256((__m256i *)(void *)y, packed);
 }
 
 #define FD_FN(name) fd_avx2_##name

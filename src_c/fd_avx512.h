@@ -150,24 +150,23 @@ static inline uint64_t fd_avx512_tied_words(const fd_avx512_group_ties *ties)
     return _mm512_test_epi16_mask(bits, bits);
 }
 
+/* Words are read and marked as the 16-bit units they are in memory (x86 is
+ * little-endian): a narrower access than the 64-bit rows costs less. */
+typedef uint16_t fd_avx512_word __attribute__((may_alias));
+
 static inline uint32_t fd_avx512_word_ties(const fd_avx512_group_ties *ties, int w)
 {
-    return fd_group_ties_word(ties, w);
-}
-
-static inline uint64_t *fd_avx512_word_row(fd_avx512_group_rows *rows, int w)
-{
-    return w < FD_TIE_WORDS ? &rows->row[w >> 3].keep[(w >> 2) & 1] : &rows->spare[0];
+    return ((const fd_avx512_word *)(const void *)ties)[w];
 }
 
 static inline uint32_t fd_avx512_word_keep(fd_avx512_group_rows *rows, int w)
 {
-    return (uint32_t)(*fd_avx512_word_row(rows, w) >> (16 * (w & 3))) & 0xFFFFu;
+    return ((const fd_avx512_word *)(const void *)rows)[w];
 }
 
 static inline void fd_avx512_mark_kept(fd_avx512_group_rows *rows, int w, uint32_t bits)
 {
-    *fd_avx512_word_row(rows, w) |= (uint64_t)bits << (16 * (w & 3));
+    ((fd_avx512_word *)(void *)rows)[w] |= (uint16_t)bits;
 }
 
 static inline void fd_avx512_slot_counters(fd_avx512_tie_slots *s, uint64_t gblock0)

@@ -24,16 +24,29 @@
 
 enum { FD_ISA_PORTABLE = 0, FD_ISA_AVX2 = 1, FD_ISA_AVX512 = 2, FD_ISA_NEON = 3 };
 
+#ifdef FD_HAVE_AVX2
+#include <cpuid.h>
+
+/* F16C (CPUID leaf 1, ECX bit 29), asked directly: some compilers'
+ * __builtin_cpu_supports does not know the name. */
+static inline int fd_cpu_has_f16c(void)
+{
+    unsigned int eax, ebx, ecx, edx;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)) != 0;
+}
+#endif
+
 /* Best path the running CPU supports. */
 static inline int fd_isa_best(void)
 {
 #ifdef FD_HAVE_AVX2
     __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !fd_cpu_has_f16c())
+        return FD_ISA_PORTABLE;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl"))
         return FD_ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
-        return FD_ISA_AVX2;
+    return FD_ISA_AVX2;
 #endif
 #ifdef FD_HAVE_NEON
     return FD_ISA_NEON;   /* Advanced SIMD is part of every aarch64 core */
@@ -132,6 +145,55 @@ static inline void fd_apply_chunks(int dtype, const char *x, char *y, int64_t nc
 }
 
 /*
+ * n <= FD_CHUNK_ELEMS contiguous elements: y = x * (keep ? scale : 0), the
+ * values of fd_scale_element (kept * scale is scale or +0, scale being
+ * finite and >= 0), in loops the compiler vectorizes.  The values go
+ * through a local copy, so x == y needs no overlap check.
+ */
+static inline void fd_scale_piece(int dtype, const char *x, char *y, const unsigned char *keep, int n,
+                                  double scale)
+{
+    union {
+        float f32[FD_CHUNK_ELEMS];
+        double f64[FD_CHUNK_ELEMS];
+        uint16_t f16[FD_CHUNK_ELEMS];
+    } v;
+    size_t bytes = (size_t)n * (size_t)fd_itemsize(dtype);
+    float s32 = (float)scale;
+    memcpy(&v, x, bytes);
+    if (dtype == FD_FLOAT32) {
+        for (int k = 0; k < n; k++)
+            v.f32[k] *= (float)keep[k] * s32;
+    } else if (dtype == FD_FLOAT64) {
+        for (int k = 0; k < n; k++)
+            v.f64[k] *= (double)keep[k] * scale;
+    } else if (dtype == FD_FLOAT16) {
+        for (int k = 0; k < n; k++)
+            v.f16[k] = fd_float_to_half(fd_half_to_float(v.f16[k]) * ((float)keep[k] * s32));
+    } else {
+        for (int k = 0; k < n; k++)
+            v.f16[k] = fd_float_to_bfloat16(fd_bfloat16_to_float(v.f16[k]) * ((float)keep[k] * s32));
+    }
+    memcpy(y, &v, bytes);
+}
+
+/*
+ * Part of one chunk, contiguous: elements first .. first+n-1, all inside the
+ * chunk that starts at c0.  The head and tail of each row of a block that
+ * does not start and end on chunk boundaries (a Dask block, most tiles) come
+ * here, so they are scaled by vectorized loops rather than element by
+ * element.
+ */
+static inline void fd_apply_piece(int dtype, const char *x, char *y, int64_t n, uint64_t first,
+                                  const fd_mask_params *mp, double scale, int isa)
+{
+    unsigned char keep[FD_CHUNK_ELEMS];
+    uint64_t c0 = first - first % FD_CHUNK_ELEMS;
+    fd_chunk_keep(keep, mp->counter + c0 / FD_BLOCK_ELEMS, mp, isa);
+    fd_scale_piece(dtype, x, y, keep + (first - c0), (int)n, scale);
+}
+
+/*
  * Contiguous buffers: y[k] = x[k] * (element first+k kept ? scale : 0) for
  * k < n.  x == y is allowed (in place); partial overlap is not.  scale is
  * finite and >= 0 also in float32 (1 / (1 - p) with a non-zero threshold
@@ -152,21 +214,17 @@ static inline void fd_apply_contiguous(int dtype, const char *x, char *y, int64_
     uint64_t head_end = first % FD_CHUNK_ELEMS ? first - first % FD_CHUNK_ELEMS + FD_CHUNK_ELEMS : first;
     if (head_end > end)
         head_end = end;
-    unsigned char keep[FD_CHUNK_ELEMS];
-    if (head_end > first) {
-        fd_keep_range(keep, (int64_t)(head_end - first), first, mp, isa);
-        fd_scale_elements(dtype, x, y, keep, (int64_t)(head_end - first), size, size, scale);
-    }
+    if (head_end > first)
+        fd_apply_piece(dtype, x, y, (int64_t)(head_end - first), first, mp, scale, isa);
     int64_t offset = (int64_t)(head_end - first);
     int64_t nchunks = (int64_t)((end - head_end) / FD_CHUNK_ELEMS);
     if (nchunks > 0)
         fd_apply_chunks(dtype, x + offset * size, y + offset * size, nchunks,
                         mp->counter + head_end / FD_BLOCK_ELEMS, mp, scale, isa);
     offset += nchunks * FD_CHUNK_ELEMS;
-    if (offset < n) {
-        fd_keep_range(keep, n - offset, first + (uint64_t)offset, mp, isa);
-        fd_scale_elements(dtype, x + offset * size, y + offset * size, keep, n - offset, size, size, scale);
-    }
+    if (offset < n)
+        fd_apply_piece(dtype, x + offset * size, y + offset * size, n - offset, first + (uint64_t)offset, mp, scale,
+                       isa);
 }
 
 #define FD_STRIDED_PIECE 2048

@@ -1,25 +1,14 @@
 /*
  * fd_mask.h -- which random bits decide which element, and how.
  *
- * The mapping (the same on every ISA path, thread count and layout):
- *
- *   A call reserves blocks [counter, counter + ceil(n / 16)) of a 64-bit block
- *   counter.  Logical element i (C order over the mask shape) belongs to block
- *   b = counter + i / 16 and uses byte j = i % 16 of that block's output,
- *   where byte j is bits 8*(j%4) .. 8*(j%4)+7 of output word j/4.
- *
- *   The block for stream s is Philox4x32-R of the counter words
- *   (b mod 2^32, b / 2^32, s, 0) under the generator's key.  Element i's
- *   32-bit uniform is
- *       u(i) = byte_0 << 24 | byte_1 << 16 | byte_2 << 8 | byte_3,
- *   byte_s being byte j of block b in stream s.  The element is kept iff
- *   u(i) < t, with t = round((1 - p) * 2^32) in [0, 2^32].
- *
- *   Only byte_0 is computed for almost every element: the comparison is
- *   settled by it unless byte_0 equals the top byte of t (probability 1/256),
- *   and streams 1..3 are evaluated only then, and only as far as needed.
- *   When the low bytes of t are zero (dyadic p such as 0.5 or 0.25) a tie
- *   already means u >= t, so no further stream is ever evaluated.
+ * The normative specification is docs/determinism.rst; in short: element i
+ * (C order over the mask shape) of a call whose first block is `counter`
+ * uses byte j = i % 16 of block b = counter + i / 16 (byte j being bits
+ * 8*(j%4) .. 8*(j%4)+7 of output word j/4) in streams s = 0..3, each
+ * Philox4x32-R of the counter words (b mod 2^32, b / 2^32, s, 0); the four
+ * bytes, stream 0 on top, form u(i), and the element is kept iff
+ * u(i) < t = round((1 - p) * 2^32).  Streams 1..3 are evaluated only for
+ * elements whose byte_0 ties with the top byte of t.
  */
 #ifndef FD_MASK_H
 #define FD_MASK_H

@@ -224,26 +224,30 @@ static inline void fd_portable_apply_block_f64(const double *x, double *y, const
     memcpy(y, v, sizeof v);
 }
 
-static inline void fd_portable_apply_block_f16(const uint16_t *x, uint16_t *y, const fd_portable_ring_row *row, int b,
-                                               float scale)
+/* The 16-bit formats, computed in float32: bfloat16 when `bfloat`, else float16. */
+static inline void fd_portable_apply_block_16(const uint16_t *x, uint16_t *y, const fd_portable_ring_row *row, int b,
+                                              float scale, int bfloat)
 {
     const unsigned char *k = row->keep + FD_BLOCK_ELEMS * b;
     uint16_t v[FD_BLOCK_ELEMS];
     memcpy(v, x, sizeof v);
-    for (int j = 0; j < FD_BLOCK_ELEMS; j++)
-        v[j] = fd_float_to_half(fd_half_to_float(v[j]) * ((float)k[j] * scale));
+    for (int j = 0; j < FD_BLOCK_ELEMS; j++) {
+        float m = (float)k[j] * scale;
+        v[j] = bfloat ? fd_float_to_bfloat16(fd_bfloat16_to_float(v[j]) * m) : fd_float_to_half(fd_half_to_float(v[j]) * m);
+    }
     memcpy(y, v, sizeof v);
+}
+
+static inline void fd_portable_apply_block_f16(const uint16_t *x, uint16_t *y, const fd_portable_ring_row *row, int b,
+                                               float scale)
+{
+    fd_portable_apply_block_16(x, y, row, b, scale, 0);
 }
 
 static inline void fd_portable_apply_block_bf16(const uint16_t *x, uint16_t *y, const fd_portable_ring_row *row,
                                                 int b, float scale)
 {
-    const unsigned char *k = row->keep + FD_BLOCK_ELEMS * b;
-    uint16_t v[FD_BLOCK_ELEMS];
-    memcpy(v, x, sizeof v);
-    for (int j = 0; j < FD_BLOCK_ELEMS; j++)
-        v[j] = fd_float_to_bfloat16(fd_bfloat16_to_float(v[j]) * ((float)k[j] * scale));
-    memcpy(y, v, sizeof v);
+    fd_portable_apply_block_16(x, y, row, b, scale, 1);
 }
 
 #define FD_FN(name) fd_portable_##name

@@ -3,7 +3,7 @@
 The reference is built from two things only: the raw block function
 ``fastdrop.philox4x32`` (itself checked against the Random123 known-answer
 vectors and against :func:`philox4x32_numpy` below) and the bit-to-element
-mapping written in the header comment of ``src_c/fd_mask.h``:
+mapping of the determinism specification, ``docs/determinism.rst``:
 
 * a call reserves blocks ``[counter, counter + ceil(n / 16))``;
 * logical element ``i`` (C order over the mask shape) uses block
@@ -16,7 +16,7 @@ mapping written in the header comment of ``src_c/fd_mask.h``:
   ``t = round((1 - p) * 2**32)``.
 
 Nothing here calls the compiled kernels' mask or apply code, so agreement
-with ``fastdrop.dropout`` proves the documentation.
+with ``fastdrop.dropout`` proves the specification.
 """
 import itertools
 import math

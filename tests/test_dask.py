@@ -211,9 +211,10 @@ def test_examples_in_docstrings_run():
     assert result.attempted > 0 and result.failed == 0
 
 
-def test_import_fastdrop_imports_no_dask():
+def test_import_fastdrop_imports_no_dask(tmp_path):
     code = "import sys, fastdrop; print('dask' in sys.modules or 'fastdrop.dask' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # run from a directory of its own: from the clone root, Python would import the source tree
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert out.stdout.strip() == "False"
 
 

@@ -173,3 +173,20 @@ def test_isa_from_environment(tmp_path):
                          env=env, capture_output=True, text=True, check=True,
                          cwd=tmp_path)  # import the installed package, not the source tree
     assert out.stdout.strip() == "portable"
+
+
+@pytest.mark.parametrize("p", [0.5, 0.1, 0.3])
+def test_paths_bit_identical_bfloat16(p):
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    x = special_values(70_001, np.float32, 7).astype(bf16)
+    results = {isa: run_on(isa, lambda: fd.dropout(x, p, generator=fd.Generator(17)))
+               for isa in fd.available_isas()}
+    ref = results["portable"].view(np.uint16)
+    for isa, y in results.items():
+        np.testing.assert_array_equal(y.view(np.uint16), ref, err_msg=isa)
+    # computed in float32 and rounded to nearest even (ml_dtypes rounds the same way)
+    _, h = fd.dropout(x, p, generator=fd.Generator(17), return_handle=True)
+    with np.errstate(invalid="ignore", over="ignore"):
+        expected = (x.astype(np.float32) * np.where(h.mask(), np.float32(h.scale), np.float32(0))).astype(bf16)
+    np.testing.assert_array_equal(results["portable"].astype(np.float32), expected.astype(np.float32))

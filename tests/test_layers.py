@@ -256,7 +256,11 @@ def test_attention_backward_regenerates_the_mask_from_the_handle():
     layer = G.SelfAttention(4, 1, attn_dropout=0.5, rng=0, dtype=np.float64, generator=g)
     x, dy = normal((3, 5, 4)), normal((3, 5, 4), seed=1)
     layer(x)
-    assert not any(isinstance(v, np.ndarray) and v.dtype == bool for v in vars(layer).values())
+    kept = [v for v in vars(layer).values() if isinstance(v, np.ndarray)]
+    kept += [a for v in vars(layer).values() if isinstance(v, tuple) for a in v if isinstance(a, np.ndarray)]
+    assert not any(a.dtype == bool for a in kept)
+    probabilities = [a for a in kept if a.shape == layer.handle.shape]
+    assert probabilities and all(np.allclose(a.sum(axis=-1), 1) for a in probabilities)   # undropped only
     first = layer.backward(dy)
     fd.dropout(np.ones(100), 0.5, generator=g)          # the generator moves on: backward does not care
     np.testing.assert_array_equal(layer.backward(dy), first)

@@ -1,5 +1,6 @@
 """What a new user meets first: the distribution's name and metadata, the
-install hints the program prints, and the message of an unbuilt source tree.
+install hints of the program and its documents, and the message of an
+unbuilt source tree.
 
 The wheel itself (manylinux tag, bundled OpenMP runtime, the suite run
 against it) is built and checked by .ci/wheel, the editable install from
@@ -72,8 +73,8 @@ def test_example_plugin_depends_on_this_distribution():
 
 
 def test_no_install_hint_names_the_unrelated_fastdrop_project():
-    sources = [*(ROOT / "fastdrop").rglob("*.py"), *(ROOT / "plugins").rglob("*.py"),
-               *(ROOT / "plugins").rglob("*.md"), *(ROOT / ".ci").iterdir()]
+    sources = [ROOT / "README.md", *(ROOT / "docs").rglob("*.rst"), *(ROOT / "fastdrop").rglob("*.py"),
+               *(ROOT / "plugins").rglob("*.py"), *(ROOT / "plugins").rglob("*.md"), *(ROOT / ".ci").iterdir()]
     bad = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
            for path in sources if path.is_file()
            for number, line in enumerate(path.read_text().splitlines(), 1) if WRONG_HINT.search(line)]
@@ -81,8 +82,10 @@ def test_no_install_hint_names_the_unrelated_fastdrop_project():
     assert WRONG_HINT.search('pip install "fastdrop[demo]"') and not WRONG_HINT.search("pip install fastdropout")
 
 
-def test_version_option_prints_the_version():
-    run = subprocess.run([sys.executable, "-m", "fastdrop", "--version"], capture_output=True, text=True)
+def test_version_option_prints_the_version(tmp_path):
+    # from a directory of its own, so that the installed fastdrop answers
+    run = subprocess.run([sys.executable, "-m", "fastdrop", "--version"], capture_output=True, text=True,
+                         cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == f"fastdrop {fd.__version__}"
 

@@ -310,9 +310,11 @@ def test_modules_copy_and_pickle_with_their_generator_state():
 
 # ---------------------------------------------------------------- packaging
 
-def test_import_fastdrop_does_not_import_torch():
+def test_import_fastdrop_does_not_import_torch(tmp_path):
     code = "import sys, fastdrop; assert 'torch' not in sys.modules, 'torch was imported'"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    # run from a directory of its own: from the clone root, Python would import the source tree
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path)
     assert result.returncode == 0, result.stderr
 
 

@@ -89,7 +89,8 @@ class _ConvNd(Layer):
         out_size = self.output_size(self._shape[2:])
         dy = check_grad_shape(dy, (n, self.out_channels) + out_size).reshape(n, self.out_channels, -1)
         weight = self.weight.data.reshape(self.out_channels, -1)
-        self.weight.grad += np.tensordot(dy, self._cols, axes=([0, 2], [0, 2])).reshape(self.weight.data.shape)
+        # one product per sample, summed: BLAS reads the transposed columns in place, no copy of them
+        self.weight.grad += np.matmul(dy, self._cols.swapaxes(1, 2)).sum(axis=0).reshape(self.weight.data.shape)
         if self.bias is not None:
             self.bias.grad += dy.sum(axis=(0, 2))
         dcols = np.matmul(weight.T, dy).reshape((n, channels) + self.kernel_size + out_size)

@@ -73,6 +73,8 @@ class GRU(Layer):
     (2, 7, 5)
     """
 
+    fresh_grad = True
+
     def __init__(self, input_size: int, hidden_size: int, return_sequences: bool = True, rng: RngLike = None,
                  dtype: Any = np.float32) -> None:
         self.input_size = check_int(input_size, "input_size", low=1)
