@@ -95,7 +95,7 @@ def run_one(name: str, args: argparse.Namespace) -> Dict[str, Any]:
     print(textwrap.fill(exp.setup, 100))
     print(f"{len(exp.arms)} arms x {exp.repeats} runs x {exp.epochs} epochs, {args.threads} thread(s)", flush=True)
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     recorder = MaskRecorder()
     fd.register(recorder)
     progress = Progress(len(exp.arms) * exp.repeats * exp.epochs, name)
@@ -105,13 +105,14 @@ def run_one(name: str, args: argparse.Namespace) -> Dict[str, Any]:
     finally:
         progress.close()
         fd.unregister(recorder)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
 
     comparison, comparison_lines = report.compare(exp, results)
     notes, note_lines = exp.notes(results) if exp.notes is not None else ({}, [])
     rows = report.table(exp, results)
     command = f"fastdrop demo {name} --seed {args.seed}" + (" --quick" if args.quick else "")
-    footer = [f"Ran in {seconds:.1f} s with {args.threads} thread(s) on {_cpu()}.  Reproduce: `{command}`."]
+    footer = [f"Ran in {seconds:.1f} s ({cpu_seconds:.1f} s of CPU time) with {args.threads} thread(s) on {_cpu()}.  "
+              f"Reproduce: `{command}`."]
     print("\n" + "\n".join(rows + [""] + comparison_lines + ([""] + note_lines if note_lines else [])))
     report.write_markdown(os.path.join(out, "results.md"), exp, rows, comparison_lines, note_lines, footer)
     payload = {"experiment": name, "title": exp.title, "setup": exp.setup,
@@ -119,7 +120,8 @@ def run_one(name: str, args: argparse.Namespace) -> Dict[str, Any]:
                             "seed": args.seed, "threads": args.threads, "quick": args.quick,
                             "data": exp.data.description},
                "arms": [arm.label for arm in exp.arms], "baseline": exp.baseline, "results": results,
-               "comparison": comparison, "notes": notes, "seconds": seconds, "cpu": _cpu()}
+               "comparison": comparison, "notes": notes, "seconds": seconds, "cpu_seconds": cpu_seconds,
+               "cpu": _cpu()}
     report.write_json(os.path.join(out, "results.json"), payload)
 
     from .plots import results_figure

@@ -6,6 +6,7 @@ Losses are drawn on linear axes cut to the range where the arms differ.
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Any, Dict, List
 
 import numpy as np
@@ -23,7 +24,18 @@ def _finite(values: Any) -> np.ndarray:
     return array[np.isfinite(array)]
 
 
-def _gap_panel(ax: Any, results: Dict[str, Any], metric: str, percent: bool) -> None:
+def _tick_labels(exp: Experiment, results: Dict[str, Any]) -> List[str]:
+    """Arm labels wrapped to a few words a line, with the experiment's extra numbers below."""
+    ticks = []
+    for label, result in results.items():
+        lines = [textwrap.fill(label, 16)]
+        lines += [textwrap.fill(f"{header} {format(result['final'][key], fmt)}", 16)
+                  for key, header, fmt in exp.extra_columns]
+        ticks.append("\n".join(lines))
+    return ticks
+
+
+def _gap_panel(ax: Any, exp: Experiment, results: Dict[str, Any], metric: str, percent: bool) -> None:
     """Train and validation value of each arm joined by a bar: the gap at a glance."""
     scale = 100.0 if percent else 1.0
     labels = list(results)
@@ -41,7 +53,7 @@ def _gap_panel(ax: Any, results: Dict[str, Any], metric: str, percent: bool) -> 
         gap = abs(val - train)
         ax.annotate(f"gap {gap:.1f}" if percent else f"gap {gap:.3f}", ((i), (train + val) / 2),
                     xytext=(10, 0), textcoords="offset points", va="center", fontsize=8, color="0.3")
-    ax.set_xticks(range(len(labels)), labels)
+    ax.set_xticks(range(len(labels)), _tick_labels(exp, results))
     ax.set_xlim(-0.5, len(labels) - 0.2)
     values = _finite([scale * results[label]["final"][f"{split}_{metric}"] for label in labels
                       for split in ("train", "val")])
@@ -55,11 +67,14 @@ def _gap_panel(ax: Any, results: Dict[str, Any], metric: str, percent: bool) -> 
     ax.legend(loc="best", fontsize=8)
 
 
-def _upper_limit(series: List[np.ndarray], skip: float = 0.1) -> float:
-    """A y limit that shows every curve after its first `skip` fraction of epochs."""
+def _upper_limit(series: List[np.ndarray], skip: float = 0.1, span: float = 2.5) -> float:
+    """A y limit that shows every curve after its first `skip` fraction of epochs, but at most
+    `span` times the largest final value, so that the end of training stays readable."""
     tails = [_finite(s[int(skip * len(s)):]) for s in series]
     tails = [t for t in tails if t.size]
-    return 1.1 * max(float(t.max()) for t in tails) if tails else 1.0
+    if not tails:
+        return 1.0
+    return 1.1 * min(max(float(t.max()) for t in tails), span * max(float(t[-1]) for t in tails))
 
 
 def _curve_panels(ax_loss: Any, ax_acc: Any, results: Dict[str, Any]) -> None:
@@ -98,15 +113,15 @@ def results_figure(exp: Experiment, results: Dict[str, Any], path: str) -> None:
     fig = Figure(figsize=(13, 8.5), layout="constrained")
     axes = fig.subplots(2, 2)
     runs = f"mean of {exp.repeats} runs, bars: ± 1 sd" if exp.repeats > 1 else "one run"
-    _gap_panel(axes[0, 0], results, "loss", percent=False)
+    _gap_panel(axes[0, 0], exp, results, "loss", percent=False)
     axes[0, 0].set_ylabel("cross-entropy")
     axes[0, 0].set_title(f"Loss after {exp.epochs} epochs ({runs})", fontsize=10)
-    _gap_panel(axes[0, 1], results, "acc", percent=True)
+    _gap_panel(axes[0, 1], exp, results, "acc", percent=True)
     axes[0, 1].set_ylabel("accuracy (%)")
     axes[0, 1].set_title(f"Accuracy after {exp.epochs} epochs ({runs})", fontsize=10)
     _curve_panels(axes[1, 0], axes[1, 1], results)
-    fig.suptitle(f"fastdrop demo {exp.name}: {exp.title}\n{exp.data.description}; every number measured "
-                 f"with dropout off (evaluation mode)", fontsize=11)
+    caption = f"{exp.data.description}; every number measured with dropout off (evaluation mode)"
+    fig.suptitle(f"fastdrop demo {exp.name}: {exp.title}\n" + textwrap.fill(caption, 150), fontsize=11)
     fig.savefig(path, dpi=100)
 
 
