@@ -61,19 +61,30 @@ def build_flags():
     return compile_args, link_args, openmp
 
 
+# module name -> (sources, uses OpenMP): the kernels and the C-level state of
+# generators and handles that the kernels' fast path reads
+MODULES = {
+    "fastdrop._state": (["fastdrop/_state.pyx"], False),
+    "fastdrop._kernels": (["fastdrop/_kernels.pyx"], True),
+}
+
+
 def extensions():
     compile_args, link_args, (omp_compile, omp_link) = build_flags()
     headers = sorted(os.path.join(SRC_C, h) for h in os.listdir(os.path.join(HERE, SRC_C)) if h.endswith(".h"))
-    ext = Extension(
-        "fastdrop._kernels",
-        sources=["fastdrop/_kernels.pyx"],
-        depends=headers,
-        include_dirs=[SRC_C, np.get_include()],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=compile_args + omp_compile,
-        extra_link_args=link_args + omp_link,
-    )
-    return cythonize([ext], compiler_directives={"language_level": "3"})
+    exts = [
+        Extension(
+            name,
+            sources=sources,
+            depends=headers,
+            include_dirs=[SRC_C, np.get_include()],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            extra_compile_args=compile_args + (omp_compile if openmp else []),
+            extra_link_args=link_args + (omp_link if openmp else []),
+        )
+        for name, (sources, openmp) in MODULES.items()
+    ]
+    return cythonize(exts, compiler_directives={"language_level": "3"})
 
 
 class BuildPyWithHeaders(build_py):

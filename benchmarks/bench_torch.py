@@ -128,21 +128,29 @@ def call_costs(repeats, calls=200):
     fd.set_num_threads(1)
     x = torch.randn(BATCH, 512, requires_grad=True)
     dy = torch.randn(BATCH, 512)
+    a, da = x.detach().numpy().copy(), dy.numpy()
     g = fd.Generator(0)
-    seed = torch.tensor(_streams.draw(g, 0.5, x.shape, x.shape), dtype=torch.int64)
+    seed = torch.tensor(_streams.words(_streams.draw(g, 0.5, "inverted", x.shape, x.shape)), dtype=torch.int64)
     region = ([BATCH, 512], [BATCH, 512], [0, 0])
+
+    def numpy_pair():
+        _, h = fd.dropout(a, 0.5, generator=g, return_handle=True)
+        fd.dropout_backward(da, h)
+
     variants = {
-        "x * 2 (no dropout)": lambda: x * 2.0,
-        "torch.nn.functional.dropout": lambda: torch.nn.functional.dropout(x, 0.5),
-        "fastdrop.torch.dropout": lambda: fdt.dropout(x, 0.5, generator=g),
-        "operator fastdrop::dropout": lambda: _ops.dropout(x, seed, 0.5, "inverted", *region),
+        "x * 2 (no dropout)": lambda: (x * 2.0).backward(dy),
+        "torch.nn.functional.dropout": lambda: torch.nn.functional.dropout(x, 0.5).backward(dy),
+        "fastdrop.torch.dropout": lambda: fdt.dropout(x, 0.5, generator=g).backward(dy),
+        "operator fastdrop::dropout": lambda: _ops.dropout(x, seed, 0.5, "inverted", *region).backward(dy),
+        # the kernels alone: fastdrop's NumPy calls on the same data
+        "NumPy fd.dropout + backward": numpy_pair,
     }
     times = {name: [] for name in variants}
     for _ in range(repeats + 1):  # the first round warms up
-        for name, forward in variants.items():
+        for name, forward_backward in variants.items():
             start = time.thread_time()
             for _ in range(calls):
-                forward().backward(dy)
+                forward_backward()
             times[name].append((time.thread_time() - start) / calls * 1e6)
     print(f"\nforward + backward of one dropout (p = 0.5) on ({BATCH}, 512) float32, 1 thread: "
           f"median thread CPU time of {repeats} interleaved rounds of {calls} calls")

@@ -49,9 +49,13 @@ NEEDS = {"torch": "torch", "api/torch": "torch", "distributed": "dask", "api/das
 
 # -- doctest -----------------------------------------------------------------
 
-# Every page and docstring imports what its examples use, as a reader would;
-# this setup only serves the ``:skipif:`` conditions.
-doctest_global_setup = "import importlib.util"
+# NumPy and fastdrop under their usual names in every example, as in NumPy's
+# own documentation; ``importlib.util`` serves the ``:skipif:`` conditions.
+doctest_global_setup = """
+import importlib.util
+import numpy as np
+import fastdrop as fd
+"""
 doctest_test_doctest_blocks = "default"   # plain ``>>>`` blocks, docstrings included, are run too
 
 

@@ -4,10 +4,9 @@
 Validation happens in the Python layer (fastdrop/_dropout.py and
 fastdrop/_validation.py); everything here assumes arguments that were
 already checked.  The kernels run without the GIL, split across OpenMP
-threads above a size threshold.  Two C-level types live here because the
-fast path reads them without Python attribute lookups: the counter state of
-a generator (reserved under its own lock) and the fields of a dropout
-handle (set once, by one function).
+threads above a size threshold.  The fast path reads the C-level state of
+generators and handles (fastdrop/_state.pyx) without Python attribute
+lookups.
 """
 import numpy as np
 cimport numpy as cnp
@@ -38,7 +37,9 @@ BFLOAT16 = FD_BFLOAT16
 DTYPE_CODES = {np.dtype(np.float16): FD_FLOAT16, np.dtype(np.float32): FD_FLOAT32,
                np.dtype(np.float64): FD_FLOAT64}
 
-cdef object _COUNTER_LIMIT = COUNTER_LIMIT
+# The C-level types of generators and handles (fastdrop/_state.pyx), named
+# here too: the Python layer reaches them through this module.
+from fastdrop._state import CounterStream, MaskHandle
 
 
 cdef extern from *:
@@ -76,113 +77,6 @@ def threshold_for(double p):
 def inverted_scale(double p):
     """1 / (1 - p), or 0 for p = 1: the factor of kept elements."""
     return fd_inverted_scale(p)
-
-
-# ---------------------------------------------------------------- counter state
-
-cdef class CounterStream:
-    """Key, rounds and next counter block of a Philox stream.
-
-    Every reservation, from Python (:meth:`reserve`) or from compiled code
-    (``reserve_c``, without the GIL), goes through one function holding
-    this object's lock, so concurrent callers always get disjoint ranges,
-    with or without a GIL.
-    """
-
-    cdef int reserve_c(self, uint64_t blocks, uint64_t *start) noexcept nogil:
-        """Take `blocks` blocks; 0 and the first in *start, or -1 (nothing
-        taken) when they would pass 2**64.  1 means the range starts at
-        exactly 2**64 (only for blocks == 0)."""
-        cdef int status = 0
-        with self._lock:
-            if self._at_end:
-                status = 1 if blocks == 0 else -1
-            elif blocks > 0 and blocks - 1 > <uint64_t>0xFFFFFFFFFFFFFFFF - self._next:
-                status = -1
-            else:
-                start[0] = self._next
-                self._next += blocks          # wraps to 0 exactly at 2**64
-                if blocks > 0 and self._next == 0:
-                    self._at_end = True
-        return status
-
-    def _reserve(self, uint64_t blocks):
-        """The first block of `blocks` reserved ones, or None when they do not fit."""
-        cdef uint64_t start = 0
-        cdef int status = self.reserve_c(blocks, &start)
-        if status < 0:
-            return None
-        return _COUNTER_LIMIT if status == 1 else start
-
-    def _set_stream(self, uint32_t k0, uint32_t k1, int rounds, object counter):
-        """Replace key, rounds and counter (0 <= counter <= 2**64) at once."""
-        cdef bint at_end = counter == _COUNTER_LIMIT
-        cdef uint64_t next_block = 0 if at_end else <uint64_t>counter
-        with self._lock:
-            self._key.v[0] = k0
-            self._key.v[1] = k1
-            self._rounds = rounds
-            self._next = next_block
-            self._at_end = at_end
-
-    def _stream(self):
-        """(k0, k1, rounds, counter), read at once."""
-        cdef uint32_t k0, k1
-        cdef int rounds
-        cdef uint64_t next_block
-        cdef bint at_end
-        with self._lock:
-            k0, k1, rounds = self._key.v[0], self._key.v[1], self._rounds
-            next_block, at_end = self._next, self._at_end
-        return k0, k1, rounds, (_COUNTER_LIMIT if at_end else next_block)
-
-    @property
-    def key(self):
-        """The two 32-bit Philox key words."""
-        return (self._key.v[0], self._key.v[1])
-
-    @property
-    def counter(self):
-        """The next unused counter block (2**64 once every block is used)."""
-        return self._stream()[3]
-
-    @property
-    def rounds(self):
-        """Philox rounds, 7 to 16."""
-        return self._rounds
-
-
-# ---------------------------------------------------------------- handle fields
-
-cdef class MaskHandle:
-    """The fields of a dropout handle: set once by :meth:`set_fields`, the
-    single initializer that the Python constructor and the fast path share,
-    then read-only."""
-
-    cdef int set_fields(self, tuple key, object counter, int rounds, double p, tuple shape,
-                        tuple mask_shape, str mode, bint training) except -1:
-        if self.ready:
-            raise AttributeError("a DropoutHandle is immutable")
-        self.key, self.counter, self.rounds, self.p = key, counter, rounds, p
-        self.shape, self.mask_shape, self.mode, self.training = shape, mask_shape, mode, training
-        self.params.key.v[0] = key[0]
-        self.params.key.v[1] = key[1]
-        # a handle at exactly 2**64 covers no block: nothing ever reads it
-        self.params.counter = 0 if counter == _COUNTER_LIMIT else <uint64_t>counter
-        self.params.rounds = rounds
-        self.params.threshold = fd_threshold_for(p)
-        self.train_scale = 1.0 if mode == "standard" else fd_inverted_scale(p)
-        self.elementwise = mask_shape == shape
-        self.ready = True
-        return 0
-
-    def _set_fields(self, key, counter, rounds, p, shape, mask_shape, mode, training):
-        self.set_fields(key, counter, rounds, p, shape, mask_shape, mode, training)
-
-    @property
-    def threshold(self):
-        """The 32-bit keep threshold: an element is kept iff its uniform u < threshold."""
-        return self.params.threshold
 
 
 # ---------------------------------------------------------------- kernels
@@ -366,7 +260,7 @@ def apply(cnp.ndarray x, cnp.ndarray y, uint32_t k0, uint32_t k1, uint64_t count
     _apply_array(x, y, &mp, scale, ls, 0, isa, nthreads)
 
 
-def apply_handle(MaskHandle h, cnp.ndarray x, cnp.ndarray y, double scale, tuple lstrides, object first,
+def apply_handle(_state.MaskHandle h, cnp.ndarray x, cnp.ndarray y, double scale, tuple lstrides, object first,
                  int isa, int nthreads):
     """y = x * (kept ? scale : 0) with the mask of handle `h`; element
     (i_0, ...) of x has logical index first + sum i_d * lstrides[d] in
@@ -449,7 +343,7 @@ cdef object _handle_type = None
 def set_handle_type(cls):
     """The MaskHandle subclass the fast path returns (fastdrop.DropoutHandle)."""
     global _handle_type
-    if not (isinstance(cls, type) and issubclass(cls, MaskHandle)):
+    if not (isinstance(cls, type) and issubclass(cls, _state.MaskHandle)):
         raise TypeError("cls must be a subclass of MaskHandle")
     _handle_type = cls
 
@@ -496,7 +390,8 @@ def fast_dropout(x, p, training, mode, inplace, out, mask_shape, generator, retu
     """dropout() for the common case, or NotImplemented (see above).
     `generator` is resolved (None stands for no generator of ours);
     `config` is (isa code, threads)."""
-    if (type(p) is not float or not isinstance(generator, CounterStream) or training is not True or out is not None or mask_shape is not None
+    if (type(p) is not float or not isinstance(generator, _state.CounterStream) or training is not True
+            or out is not None or mask_shape is not None
             or not (inplace is True or inplace is False)
             or not (return_handle is True or return_handle is False) or mode != "inverted"):
         return NotImplemented
@@ -506,7 +401,7 @@ def fast_dropout(x, p, training, mode, inplace, out, mask_shape, generator, retu
     cdef cnp.ndarray xa = <cnp.ndarray>x
     cdef int64_t n = cnp.PyArray_SIZE(xa)
     cdef uint64_t start = 0
-    cdef CounterStream stream = <CounterStream>generator
+    cdef _state.CounterStream stream = <_state.CounterStream>generator
     cdef cnp.ndarray y = _fast_destination(xa, inplace)   # before the counter moves
     if stream.reserve_c(<uint64_t>((n + FD_BLOCK_ELEMS - 1) // FD_BLOCK_ELEMS), &start) != 0:
         return NotImplemented     # the full path raises CounterExhaustedError
@@ -518,7 +413,7 @@ def fast_dropout(x, p, training, mode, inplace, out, mask_shape, generator, retu
     _fast_apply(xa, y, &mp, fd_inverted_scale(pd), config)
     if not return_handle:
         return y
-    cdef MaskHandle h = _handle_type.__new__(_handle_type)
+    cdef _state.MaskHandle h = _handle_type.__new__(_handle_type)
     shape = x.shape
     h.set_fields((mp.key.v[0], mp.key.v[1]), start, mp.rounds, pd, shape, shape, "inverted", True)
     return y, h
@@ -526,10 +421,10 @@ def fast_dropout(x, p, training, mode, inplace, out, mask_shape, generator, retu
 
 def fast_backward(dy, handle, inplace, out, tuple config):
     """dropout_backward() for the common case, or NotImplemented."""
-    if (out is not None or not isinstance(handle, MaskHandle) or not (inplace is True or inplace is False)
+    if (out is not None or not isinstance(handle, _state.MaskHandle) or not (inplace is True or inplace is False)
             or not _fast_array(dy, inplace)):
         return NotImplemented
-    cdef MaskHandle h = <MaskHandle>handle
+    cdef _state.MaskHandle h = <_state.MaskHandle>handle
     if not h.training or not h.elementwise or h.mode != "inverted" or dy.shape != h.shape:
         return NotImplemented
     cdef cnp.ndarray da = <cnp.ndarray>dy

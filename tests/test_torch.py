@@ -7,8 +7,10 @@ Statistical checks are z-scores against the exact distribution of a correct
 implementation, with fixed seeds; each requires |z| < Z_LIMIT = 5 (two-sided
 false-alarm probability 5.7e-7 per check).
 """
+import copy
 import doctest
 import math
+import pickle
 import subprocess
 import sys
 import warnings
@@ -290,6 +292,20 @@ def test_replace_dropout_swaps_nested_modules_in_place():
     assert type(block.custom).__name__ == "MyDropout" and type(block.feature_alpha) is torch.nn.FeatureAlphaDropout
     assert list(model.state_dict()) == keys
     assert type(fdt.replace_dropout(torch.nn.Dropout(0.3))) is fdt.Dropout
+
+
+def test_modules_copy_and_pickle_with_their_generator_state():
+    model = torch.nn.Sequential(fdt.Dropout(0.5, generator=fd.Generator(4)), fdt.DropPath(0.3))
+    fdt._streams.stream_id(model[0].generator)  # as a compiled graph would number it
+    clones = [copy.deepcopy(model), pickle.loads(pickle.dumps(model))]
+    x = torch.ones(6, 10)
+    torch.manual_seed(0)
+    expected = model(x)
+    for clone in clones:
+        torch.manual_seed(0)
+        assert torch.equal(clone(x), expected)
+        # a copy is a generator of its own: it gets its own stream number when compiled
+        assert getattr(clone[0].generator, fdt._streams.STREAM_ATTR, None) is None
 
 
 # ---------------------------------------------------------------- packaging

@@ -28,7 +28,8 @@ import fastdrop as fd
 
 from . import _shard
 
-__all__ = ["TORCH_STREAM", "TORCH_STREAM_ROUNDS", "SEED_WORDS", "stream_id", "draw", "handle"]
+__all__ = ["TORCH_STREAM", "TORCH_STREAM_ROUNDS", "SEED_WORDS", "stream_id", "draw", "draw_by_id", "words",
+           "peek", "handle"]
 
 TORCH_STREAM = 0
 TORCH_STREAM_ROUNDS = 10
@@ -59,6 +60,12 @@ def _torch_key(source: Optional[torch.Generator] = None) -> List[int]:
     return torch.randint(0, 1 << 32, (2,), dtype=torch.int64, generator=source).tolist()
 
 
+def words(h: fd.DropoutHandle) -> List[int]:
+    """The seed words of handle `h`."""
+    k0, k1 = h.key
+    return [k0, k1, h.counter & _LOW32, h.counter >> 32, h.rounds]
+
+
 def peek(generator: Optional[fd.Generator]) -> List[int]:
     """The seed words the next draw from `generator` will start from, drawing nothing."""
     if generator is None:
@@ -71,9 +78,9 @@ def peek(generator: Optional[fd.Generator]) -> List[int]:
     return [k0, k1, counter & _LOW32, counter >> 32, generator.rounds]
 
 
-def draw(generator: Optional[fd.Generator], p: float, shape: Sequence[int], mask_shape: Sequence[int],
-         shard_rows: int = 0) -> List[int]:
-    """Seed words for one call with a logical mask of `mask_shape` over `shape`.
+def draw(generator: Optional[fd.Generator], p: float, mode: str, shape: Sequence[int], mask_shape: Sequence[int],
+         shard_rows: int = 0) -> fd.DropoutHandle:
+    """The handle of one call with a logical mask of `mask_shape` over `shape`.
 
     With ``shard_rows`` > 0 (``shard="batch"``), first check with the other
     ranks that all hold `shard_rows` rows and the same generator state.
@@ -82,21 +89,22 @@ def draw(generator: Optional[fd.Generator], p: float, shape: Sequence[int], mask
         _shard.check_ranks_agree(shard_rows, peek(generator))
     if generator is None:
         k0, k1 = _torch_key()
-        return [k0, k1, 0, 0, TORCH_STREAM_ROUNDS]
-    h = fd.dropout_handle(tuple(shape), p, generator=generator, mask_shape=tuple(mask_shape))
-    k0, k1 = h.key
-    return [k0, k1, h.counter & _LOW32, h.counter >> 32, h.rounds]
+        return fd.DropoutHandle(key=(k0, k1), counter=0, rounds=TORCH_STREAM_ROUNDS, p=p, shape=tuple(shape),
+                                mask_shape=tuple(mask_shape), mode=mode)
+    return fd.dropout_handle(tuple(shape), p, generator=generator, mask_shape=tuple(mask_shape), mode=mode)
 
 
 def draw_by_id(stream: int, p: float, shape: Sequence[int], mask_shape: Sequence[int],
                shard_rows: int = 0) -> List[int]:
-    """:func:`draw` for a stream number (how compiled graphs name their generator)."""
-    return draw(None if stream == TORCH_STREAM else streams[stream], p, shape, mask_shape, shard_rows)
+    """The seed words of :func:`draw` for a stream number (how compiled graphs
+    name their generator)."""
+    generator = None if stream == TORCH_STREAM else streams[stream]
+    return words(draw(generator, p, "inverted", shape, mask_shape, shard_rows))
 
 
-def handle(words: Sequence[int], p: float, mode: str, shape: Sequence[int],
+def handle(seed_words: Sequence[int], p: float, mode: str, shape: Sequence[int],
            mask_shape: Sequence[int]) -> fd.DropoutHandle:
-    """The :class:`fastdrop.DropoutHandle` that seed `words` stand for."""
-    k0, k1, counter_low, counter_high, rounds = words
+    """The :class:`fastdrop.DropoutHandle` that `seed_words` stand for."""
+    k0, k1, counter_low, counter_high, rounds = seed_words
     return fd.DropoutHandle(key=(k0, k1), counter=counter_low | (counter_high << 32), rounds=rounds, p=p,
                             shape=tuple(shape), mask_shape=tuple(mask_shape), mode=mode, training=True)

@@ -30,7 +30,8 @@ def _seed_tensor(x: torch.Tensor, generator: Optional[fd.Generator], p: float, s
                  mask_shape: Sequence[int], shard_rows: int) -> torch.Tensor:
     if torch.compiler.is_compiling():
         return _ops.draw_seed(x, _streams.stream_id(generator), p, list(shape), list(mask_shape), shard_rows)
-    return torch.tensor(_streams.draw(generator, p, shape, mask_shape, shard_rows), dtype=torch.int64)
+    return torch.tensor(_streams.words(_streams.draw(generator, p, "inverted", shape, mask_shape, shard_rows)),
+                        dtype=torch.int64)
 
 
 def _apply_mask(x: torch.Tensor, p: float, *, mask_shape: Sequence[int], mode: str = "inverted",
@@ -46,8 +47,7 @@ def _apply_mask(x: torch.Tensor, p: float, *, mask_shape: Sequence[int], mode: s
     if alpha:
         mode = "standard"  # alpha dropout reads its mask as values 0 and 1
     if _eager.applies_to(x):
-        words = _streams.draw(generator, p, shape, mask_shape, rows)
-        handle = _streams.handle(words, p, mode, shape, mask_shape)
+        handle = _streams.draw(generator, p, mode, shape, mask_shape, rows)
         return _eager.apply(x, handle, offset, inplace=inplace, alpha=alpha)
     return _through_operators(x, _seed_tensor(x, generator, p, shape, mask_shape, rows), p, mode,
                               (list(shape), list(mask_shape), list(offset)), inplace, alpha)
