@@ -173,22 +173,46 @@ static inline FD_ALWAYS_INLINE void FD_FN(apply_dtype)(int dtype, const char *x,
         FD_FN(loop_ties)(dtype, x, y, nchunks, block0, mp, &ctx, scale);
 }
 
+/* One function per dtype, each with its apply inlined: GCC allocates the
+ * registers of a function as a whole, and a function holding four copies of
+ * the loop allocates each worse than a function holding one. */
+static FD_NOINLINE void FD_FN(apply_f32)(const char *x, char *y, int64_t nchunks, uint64_t block0,
+                                         const fd_mask_params *mp, double scale)
+{
+    FD_FN(apply_dtype)(FD_FLOAT32, x, y, nchunks, block0, mp, scale);
+}
+static FD_NOINLINE void FD_FN(apply_f64)(const char *x, char *y, int64_t nchunks, uint64_t block0,
+                                         const fd_mask_params *mp, double scale)
+{
+    FD_FN(apply_dtype)(FD_FLOAT64, x, y, nchunks, block0, mp, scale);
+}
+static FD_NOINLINE void FD_FN(apply_f16)(const char *x, char *y, int64_t nchunks, uint64_t block0,
+                                         const fd_mask_params *mp, double scale)
+{
+    FD_FN(apply_dtype)(FD_FLOAT16, x, y, nchunks, block0, mp, scale);
+}
+static FD_NOINLINE void FD_FN(apply_bf16)(const char *x, char *y, int64_t nchunks, uint64_t block0,
+                                          const fd_mask_params *mp, double scale)
+{
+    FD_FN(apply_dtype)(FD_BFLOAT16, x, y, nchunks, block0, mp, scale);
+}
+
 /*
  * y = x * (kept ? scale : 0) over nchunks whole chunks from block block0,
  * in place (x == y) or without overlap; threshold strictly inside
- * (0, 2^32).  One copy of the loop per dtype, each with its apply inlined.
+ * (0, 2^32).
  */
 static void FD_FN(apply_chunks)(int dtype, const char *x, char *y, int64_t nchunks, uint64_t block0,
                                 const fd_mask_params *mp, double scale)
 {
     if (dtype == FD_FLOAT32)
-        FD_FN(apply_dtype)(FD_FLOAT32, x, y, nchunks, block0, mp, scale);
+        FD_FN(apply_f32)(x, y, nchunks, block0, mp, scale);
     else if (dtype == FD_FLOAT64)
-        FD_FN(apply_dtype)(FD_FLOAT64, x, y, nchunks, block0, mp, scale);
+        FD_FN(apply_f64)(x, y, nchunks, block0, mp, scale);
     else if (dtype == FD_FLOAT16)
-        FD_FN(apply_dtype)(FD_FLOAT16, x, y, nchunks, block0, mp, scale);
+        FD_FN(apply_f16)(x, y, nchunks, block0, mp, scale);
     else
-        FD_FN(apply_dtype)(FD_BFLOAT16, x, y, nchunks, block0, mp, scale);
+        FD_FN(apply_bf16)(x, y, nchunks, block0, mp, scale);
 }
 
 /* keep[e] in {0, 1} for the elements of the chunk whose first block is
