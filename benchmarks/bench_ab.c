@@ -12,7 +12,7 @@
  *   cc -O3 -I src_c benchmarks/bench_ab.c /tmp/kA.o /tmp/kB.o -o /tmp/bench_ab -lm
  *   chrt -f 50 taskset -c 1 /tmp/bench_ab ISA DTYPE ELEMENTS P ROUNDS [KERNELS]
  *
- * In each of ROUNDS rounds every kernel (in an order rotated from round to
+ * In each of ROUNDS rounds (made odd) every kernel (in an order rotated from round to
  * round) runs about 4 ms of in-place calls.  Printed per kernel: the median
  * and the minimum over the rounds of the time per element, and the median
  * of its per-round ratio to kernel kA (the figure to compare: both times of
@@ -43,33 +43,13 @@ __attribute__((noinline)) void FD_AB_KERNEL(int dtype, char *x, int64_t n, const
 #else
 
 #include "fd_mask.h"
+#include "bench_timing.h"
 
 typedef void kernel_fn(int dtype, char *x, int64_t n, const fd_mask_params *mp, double scale, int isa);
 /* Kernels not linked resolve to NULL and are never called. */
 extern kernel_fn kA, kB __attribute__((weak)), kC __attribute__((weak)), kD __attribute__((weak));
 
-#define MAX_ROUNDS 4096
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int by_value(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(const double *v, int n)
-{
-    double t[MAX_ROUNDS];
-    memcpy(t, v, sizeof *v * (size_t)n);
-    qsort(t, (size_t)n, sizeof *t, by_value);
-    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
-}
+#define MAX_ROUNDS 4095
 
 int main(int argc, char **argv)
 {
@@ -77,10 +57,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s ISA DTYPE ELEMENTS P ROUNDS [KERNELS]\n", argv[0]);
         return 2;
     }
-    int isa = atoi(argv[1]), dtype = atoi(argv[2]);
-    int64_t n = atoll(argv[3]);
-    double p = atof(argv[4]);
-    int rounds = atoi(argv[5]), nk = argc > 6 ? atoi(argv[6]) : 2;
+    const int64_t n = atoll(argv[3]);
+    const double p = atof(argv[4]), scale = 1.0 / (1.0 - p);
+    const int isa = atoi(argv[1]), dtype = atoi(argv[2]), nk = argc > 6 ? atoi(argv[6]) : 2;
+    int rounds = atoi(argv[5]);
+    if (rounds > 0 && rounds % 2 == 0)
+        rounds++;   /* an odd count: the median is one of the rounds */
     kernel_fn *k[4] = {kA, kB, kC, kD};
     if (rounds < 0 || rounds > MAX_ROUNDS || nk < 1 || nk > 4) {
         fprintf(stderr, "ROUNDS must be in 0..%d and KERNELS in 1..4\n", MAX_ROUNDS);
@@ -93,7 +75,6 @@ int main(int argc, char **argv)
         }
     fd_mask_params mp = {{{0x1234u, 0x5678u}}, 0, FD_PHILOX_DEFAULT_ROUNDS, 0};
     mp.threshold = (uint64_t)((1.0 - p) * 4294967296.0 + 0.5);
-    double scale = 1.0 / (1.0 - p);
     size_t bytes = (size_t)n * (size_t)(dtype == 2 ? 8 : dtype == 1 ? 4 : 2);
     char *x = aligned_alloc(64, bytes + 64);
     if (!x)
@@ -118,14 +99,14 @@ int main(int argc, char **argv)
             t[j][r] = (now() - t0) / calls / (double)n * 1e9;
         }
     for (int j = 0; j < nk; j++) {
-        double ratio[MAX_ROUNDS], least = t[j][0];
+        double ratio[MAX_ROUNDS], own[MAX_ROUNDS];   /* copies: median sorts in place */
         for (int r = 0; r < rounds; r++) {
             ratio[r] = t[j][r] / t[0][r];
-            if (t[j][r] < least)
-                least = t[j][r];
+            own[r] = t[j][r];
         }
+        double mid = median(own, rounds);
         printf("%c isa %d dtype %d n %lld p %.3f: median %.4f min %.4f ns/element, ratio to A %.4f\n", 'A' + j, isa,
-               dtype, (long long)n, p, median(t[j], rounds), least, median(ratio, rounds));
+               dtype, (long long)n, p, mid, own[0], median(ratio, rounds));
     }
     free(x);
     return 0;
