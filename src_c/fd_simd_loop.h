@@ -38,6 +38,8 @@
  *                        block b of a chunk; x == y allowed.
  */
 
+#include "fd_runs.h"
+
 /* Apply one block of `dtype` (a constant after inlining). */
 static inline FD_ALWAYS_INLINE void FD_FN(apply_block)(int dtype, const char *x, char *y,
                                                        const FD_FN(ring_row) *row, int b, double scale)
@@ -189,6 +191,170 @@ static void FD_FN(apply_chunks)(int dtype, const char *x, char *y, int64_t nchun
         FD_FN(apply_dtype)(FD_FLOAT16, x, y, nchunks, block0, mp, scale);
     else
         FD_FN(apply_dtype)(FD_BFLOAT16, x, y, nchunks, block0, mp, scale);
+}
+
+/*
+ * Elements lo .. hi - 1 (0 <= lo < hi <= FD_CHUNK_ELEMS) of chunk k of a
+ * decided group, x and y pointing at element lo: whole blocks with the
+ * vector apply, the partial block at either end from the same decisions,
+ * element by element.
+ */
+static void FD_FN(apply_chunk_part)(int dtype, const char *x, char *y, FD_FN(group_rows) *rows, int k, int lo,
+                                    int hi, double scale)
+{
+    uint32_t keep[FD_CHUNK_BLOCKS];
+    for (int w = FD_CHUNK_BLOCKS * k; w < FD_CHUNK_BLOCKS * (k + 1); w++)
+        keep[FD_FN(word_block)(w) % FD_CHUNK_BLOCKS] = FD_FN(word_keep)(rows, w);
+    size_t item = (size_t)fd_itemsize(dtype);
+    for (int b = lo / FD_BLOCK_ELEMS; b * FD_BLOCK_ELEMS < hi; b++) {
+        int b0 = b * FD_BLOCK_ELEMS, from = lo > b0 ? lo : b0;
+        int to = hi < b0 + FD_BLOCK_ELEMS ? hi : b0 + FD_BLOCK_ELEMS;
+        size_t at = (size_t)(from - lo) * item;
+        if (to - from == FD_BLOCK_ELEMS)
+            FD_FN(apply_block)(dtype, x + at, y + at, &rows->row[k], b, scale);
+        else
+            fd_scale_block_part(dtype, x + at, y + at, keep[b], from - b0, to - b0, scale);
+    }
+}
+
+/*
+ * Apply a decided group (chunks chunk0 .. chunk0 + live - 1 of the logical
+ * array) to every run it covers, from the runs cursor on; the cursor ends
+ * at the first run that goes on past the group.  Earlier groups have
+ * applied every element of the runs before the group's first.
+ */
+static inline FD_ALWAYS_INLINE void FD_FN(apply_group_runs)(int dtype, fd_runs *r, FD_FN(group_rows) *rows,
+                                                            uint64_t chunk0, int live, double scale)
+{
+    uint64_t lo = chunk0 * FD_CHUNK_ELEMS, hi = lo + (uint64_t)live * FD_CHUNK_ELEMS;
+    int64_t item = fd_itemsize(dtype);
+    while (!r->done && r->first < hi) {
+        uint64_t run_end = r->first + (uint64_t)r->n;
+        uint64_t from = r->first > lo ? r->first : lo, to = run_end < hi ? run_end : hi;
+        for (uint64_t c = from / FD_CHUNK_ELEMS; c * FD_CHUNK_ELEMS < to; c++) {
+            uint64_t c_lo = c * FD_CHUNK_ELEMS, a = from > c_lo ? from : c_lo;
+            uint64_t e = to < c_lo + FD_CHUNK_ELEMS ? to : c_lo + FD_CHUNK_ELEMS;
+            int64_t at = (int64_t)(a - r->first) * item;
+            const char *xa = r->x0 + r->xoff + at;
+            char *ya = r->y0 + r->yoff + at;
+            int k = (int)(c - chunk0);
+            if (e - a == FD_CHUNK_ELEMS)
+                FD_FN(apply_chunk)(dtype, xa, ya, 0, &rows->row[k], scale);
+            else
+                FD_FN(apply_chunk_part)(dtype, xa, ya, rows, k, (int)(a - c_lo), (int)(e - c_lo), scale);
+        }
+        if (to < run_end)
+            return;
+        fd_runs_next(r);
+    }
+}
+
+/* Without ties: each span is applied as soon as it is decided. */
+static inline FD_ALWAYS_INLINE void FD_FN(runs_no_ties)(int dtype, fd_runs *decide, fd_runs *apply,
+                                                        const fd_mask_params *mp, const FD_FN(ctx) *ctx,
+                                                        double scale)
+{
+    FD_FN(group_rows) rows;
+    FD_FN(group_ties) unused;
+    uint64_t pos = 0, chunk0;
+    for (int live; (live = fd_runs_span(decide, &pos, FD_GROUP, &chunk0)) > 0;) {
+        uint64_t block0 = mp->counter + FD_CHUNK_BLOCKS * chunk0;
+        if (live == FD_GROUP)
+            FD_FN(decide_group)(&rows, &unused, FD_GROUP, block0, mp, ctx, 0, NULL);
+        else
+            FD_FN(decide_group)(&rows, &unused, live, block0, mp, ctx, 0, NULL);
+        FD_FN(apply_group_runs)(dtype, apply, &rows, chunk0, live, scale);
+    }
+}
+
+/*
+ * With ties: the pipeline of loop_ties over the spans of the runs (each a
+ * group of up to FD_GROUP consecutive chunks), so that the settling lag
+ * is paid once per view, not once per row.  A short span's group has its
+ * tie marks cleared first, so that no earlier group's marks are settled
+ * in its unused chunks.
+ */
+static inline FD_ALWAYS_INLINE void FD_FN(runs_ties)(int dtype, fd_runs *decide, fd_runs *apply,
+                                                     const fd_mask_params *mp, const FD_FN(ctx) *ctx, double scale)
+{
+    FD_FN(group_rows) ring[FD_RING_GROUPS];
+    FD_FN(group_ties) ties[FD_TIE_GROUPS];
+    uint64_t chunk0[FD_RING_GROUPS];
+    int live[FD_RING_GROUPS];
+    memset(ties, 0, sizeof ties);
+    FD_FN(tie_slots) slots, taken;
+    uint64_t taken_block = mp->counter, none = 0, pos = 0;
+    FD_FN(take_ties)(&taken, &none, taken_block);   /* spare words only: settles nothing */
+    int64_t groups = INT64_MAX;                     /* known once the runs are exhausted */
+    for (int64_t g = 0; g - FD_APPLY_LAG < groups; g++) {
+        int64_t s = g - FD_SETTLE_LAG, a = g - FD_APPLY_LAG;
+        int gr = (int)(g & (FD_RING_GROUPS - 1)), sr = (int)(s & (FD_RING_GROUPS - 1));
+        if (g < groups) {
+            live[gr] = fd_runs_span(decide, &pos, FD_GROUP, &chunk0[gr]);
+            if (live[gr] == 0)
+                groups = g;
+        }
+        FD_FN(group_rows) *rows = &ring[sr];
+        const FD_FN(group_ties) *tied = &ties[s & (FD_TIE_GROUPS - 1)];
+        int settling = s >= 0 && s < groups;
+        uint64_t sb = settling ? mp->counter + FD_CHUNK_BLOCKS * chunk0[sr] : mp->counter;
+        uint64_t left = settling ? FD_FN(tied_words)(tied) : 0;
+        FD_FN(take_ties)(&slots, &left, sb);
+        if (g < groups) {
+            FD_FN(group_ties) *gt = &ties[g & (FD_TIE_GROUPS - 1)];
+            uint64_t block0 = mp->counter + FD_CHUNK_BLOCKS * chunk0[gr];
+            if (live[gr] == FD_GROUP) {
+                FD_FN(decide_group)(&ring[gr], gt, FD_GROUP, block0, mp, ctx, 1, &slots);
+            } else {
+                memset(gt, 0, sizeof *gt);
+                FD_FN(decide_group)(&ring[gr], gt, live[gr], block0, mp, ctx, 1, &slots);
+            }
+        } else if (settling) {
+            FD_FN(slot_rounds)(&slots, ctx);
+        }
+        FD_FN(settle_slots)(&taken, &ring[(s - 1) & (FD_RING_GROUPS - 1)], &ties[(s - 1) & (FD_TIE_GROUPS - 1)],
+                            taken_block, mp, ctx);
+        taken = slots;
+        taken_block = sb;
+        if (__builtin_expect(left != 0, 0))
+            FD_FN(settle_rest)(left, rows, tied, sb, mp, ctx);
+        if (a >= 0 && a < groups) {
+            int ar = (int)(a & (FD_RING_GROUPS - 1));
+            FD_FN(apply_group_runs)(dtype, apply, &ring[ar], chunk0[ar], live[ar], scale);
+        }
+    }
+}
+
+static inline FD_ALWAYS_INLINE void FD_FN(runs_dtype)(int dtype, const fd_runs *runs, const fd_mask_params *mp,
+                                                      double scale)
+{
+    FD_FN(ctx) ctx;
+    FD_FN(ctx_init)(&ctx, mp);
+    fd_runs decide = *runs, apply = *runs;
+    if (fd_threshold_last_level(mp->threshold) == 0)
+        FD_FN(runs_no_ties)(dtype, &decide, &apply, mp, &ctx, scale);
+    else
+        FD_FN(runs_ties)(dtype, &decide, &apply, mp, &ctx, scale);
+}
+
+/*
+ * y = x * (kept ? scale : 0) over every run of `runs` (contiguous rows of
+ * aligned elements, in increasing logical order without overlap, as
+ * fd_runs_increasing checks), as one stream: each chunk the runs cover is
+ * decided once, whole chunks are applied as in apply_chunks and the
+ * partial chunks at the ends of the rows from the same decisions.  In
+ * place (x == y) or without overlap; threshold strictly inside (0, 2^32).
+ */
+static void FD_FN(apply_runs)(int dtype, const fd_runs *runs, const fd_mask_params *mp, double scale)
+{
+    if (dtype == FD_FLOAT32)
+        FD_FN(runs_dtype)(FD_FLOAT32, runs, mp, scale);
+    else if (dtype == FD_FLOAT64)
+        FD_FN(runs_dtype)(FD_FLOAT64, runs, mp, scale);
+    else if (dtype == FD_FLOAT16)
+        FD_FN(runs_dtype)(FD_FLOAT16, runs, mp, scale);
+    else
+        FD_FN(runs_dtype)(FD_BFLOAT16, runs, mp, scale);
 }
 
 /* keep[e] in {0, 1} for the elements of the chunk whose first block is
