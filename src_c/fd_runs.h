@@ -17,6 +17,7 @@
 #include <string.h>
 #include "fd_dtype.h"
 #include "fd_mask.h"
+#include "fd_ties.h"
 
 #define FD_MAX_NDIM 64
 
@@ -57,7 +58,7 @@ static inline void fd_runs_init(fd_runs *r, const char *x, char *y, int ndim, co
 }
 
 /* Move to the next run; 0 (and done set) past the last one. */
-static inline int fd_runs_next(fd_runs *r)
+static inline FD_ALWAYS_INLINE int fd_runs_next(fd_runs *r)
 {
     for (int d = r->outer - 1; d >= 0; d--) {
         r->xoff += r->xstrides[d];
@@ -97,7 +98,7 @@ static inline int fd_runs_increasing(int ndim, const int64_t *shape, const int64
  * the end of the span.  A chunk whose end a run shares with the next run's
  * start is in one span only, so it is decided once.
  */
-static inline int fd_runs_span(fd_runs *r, uint64_t *pos, int most, uint64_t *chunk0)
+static inline FD_ALWAYS_INLINE int fd_runs_span(fd_runs *r, uint64_t *pos, int most, uint64_t *chunk0)
 {
     while (!r->done && r->first + (uint64_t)r->n <= *pos)
         fd_runs_next(r);
@@ -150,17 +151,6 @@ static inline void fd_scale_piece(int dtype, const char *x, char *y, const unsig
             v.f16[k] = fd_float_to_bfloat16(fd_bfloat16_to_float(v.f16[k]) * ((float)keep[k] * s32));
     }
     memcpy(y, &v, bytes);
-}
-
-/* Elements lo .. hi - 1 (0 <= lo < hi <= 16) of a block whose keep bits
- * (bit j: element j) are `bits`; x and y point at element lo. */
-static inline void fd_scale_block_part(int dtype, const char *x, char *y, uint32_t bits, int lo, int hi,
-                                       double scale)
-{
-    unsigned char keep[FD_BLOCK_ELEMS];
-    for (int j = 0; j < FD_BLOCK_ELEMS; j++)
-        keep[j] = (unsigned char)((bits >> j) & 1u);
-    fd_scale_piece(dtype, x, y, keep + lo, hi - lo, scale);
 }
 
 #endif /* FD_RUNS_H */

@@ -194,26 +194,42 @@ static void FD_FN(apply_chunks)(int dtype, const char *x, char *y, int64_t nchun
 }
 
 /*
- * Elements lo .. hi - 1 (0 <= lo < hi <= FD_CHUNK_ELEMS) of chunk k of a
- * decided group, x and y pointing at element lo: whole blocks with the
- * vector apply, the partial block at either end from the same decisions,
- * element by element.
+ * Elements lo .. hi - 1 (0 <= lo < hi <= FD_BLOCK_ELEMS) of block b of a
+ * chunk, x and y pointing at element lo: the vector apply on a copy of
+ * the block, so that nothing outside the elements is read or written.
  */
-static void FD_FN(apply_chunk_part)(int dtype, const char *x, char *y, FD_FN(group_rows) *rows, int k, int lo,
-                                    int hi, double scale)
+static inline void FD_FN(apply_block_part)(int dtype, const char *x, char *y, const FD_FN(ring_row) *row, int b,
+                                           int lo, int hi, double scale)
 {
-    uint32_t keep[FD_CHUNK_BLOCKS];
-    for (int w = FD_CHUNK_BLOCKS * k; w < FD_CHUNK_BLOCKS * (k + 1); w++)
-        keep[FD_FN(word_block)(w) % FD_CHUNK_BLOCKS] = FD_FN(word_keep)(rows, w);
+    union {
+        float f32[FD_BLOCK_ELEMS];
+        double f64[FD_BLOCK_ELEMS];
+        uint16_t f16[FD_BLOCK_ELEMS];
+    } __attribute__((aligned(64))) v;
+    size_t item = (size_t)fd_itemsize(dtype), at = (size_t)lo * item, bytes = (size_t)(hi - lo) * item;
+    memset(&v, 0, sizeof v);
+    memcpy((char *)&v + at, x, bytes);
+    FD_FN(apply_block)(dtype, (const char *)&v, (char *)&v, row, b, scale);
+    memcpy(y, (const char *)&v + at, bytes);
+}
+
+/*
+ * Elements lo .. hi - 1 (0 <= lo < hi <= FD_CHUNK_ELEMS) of a decided
+ * chunk, x and y pointing at element lo: whole blocks with the vector
+ * apply, the partial block at either end through a copy.
+ */
+static void FD_FN(apply_chunk_part)(int dtype, const char *x, char *y, const FD_FN(ring_row) *row, int lo, int hi,
+                                    double scale)
+{
     size_t item = (size_t)fd_itemsize(dtype);
     for (int b = lo / FD_BLOCK_ELEMS; b * FD_BLOCK_ELEMS < hi; b++) {
         int b0 = b * FD_BLOCK_ELEMS, from = lo > b0 ? lo : b0;
         int to = hi < b0 + FD_BLOCK_ELEMS ? hi : b0 + FD_BLOCK_ELEMS;
         size_t at = (size_t)(from - lo) * item;
         if (to - from == FD_BLOCK_ELEMS)
-            FD_FN(apply_block)(dtype, x + at, y + at, &rows->row[k], b, scale);
+            FD_FN(apply_block)(dtype, x + at, y + at, row, b, scale);
         else
-            fd_scale_block_part(dtype, x + at, y + at, keep[b], from - b0, to - b0, scale);
+            FD_FN(apply_block_part)(dtype, x + at, y + at, row, b, from - b0, to - b0, scale);
     }
 }
 
@@ -231,22 +247,48 @@ static inline FD_ALWAYS_INLINE void FD_FN(apply_group_runs)(int dtype, fd_runs *
     while (!r->done && r->first < hi) {
         uint64_t run_end = r->first + (uint64_t)r->n;
         uint64_t from = r->first > lo ? r->first : lo, to = run_end < hi ? run_end : hi;
-        for (uint64_t c = from / FD_CHUNK_ELEMS; c * FD_CHUNK_ELEMS < to; c++) {
-            uint64_t c_lo = c * FD_CHUNK_ELEMS, a = from > c_lo ? from : c_lo;
-            uint64_t e = to < c_lo + FD_CHUNK_ELEMS ? to : c_lo + FD_CHUNK_ELEMS;
-            int64_t at = (int64_t)(a - r->first) * item;
-            const char *xa = r->x0 + r->xoff + at;
-            char *ya = r->y0 + r->yoff + at;
-            int k = (int)(c - chunk0);
-            if (e - a == FD_CHUNK_ELEMS)
-                FD_FN(apply_chunk)(dtype, xa, ya, 0, &rows->row[k], scale);
-            else
-                FD_FN(apply_chunk_part)(dtype, xa, ya, rows, k, (int)(a - c_lo), (int)(e - c_lo), scale);
+        int64_t at = (int64_t)(from - r->first) * item;
+        const char *x = r->x0 + r->xoff + at;
+        char *y = r->y0 + r->yoff + at;
+        int k = (int)(from / FD_CHUNK_ELEMS - chunk0);
+        int head = (int)(from % FD_CHUNK_ELEMS);
+        if (head != 0 || to - from < FD_CHUNK_ELEMS) {   /* the run starts inside chunk k or ends in it */
+            int stop = to - (from - (uint64_t)head) < FD_CHUNK_ELEMS ? (int)(to % FD_CHUNK_ELEMS) : FD_CHUNK_ELEMS;
+            if (stop == 0)
+                stop = FD_CHUNK_ELEMS;
+            FD_FN(apply_chunk_part)(dtype, x, y, &rows->row[k], head, stop, scale);
+            x += (stop - head) * item;
+            y += (stop - head) * item;
+            from += (uint64_t)(stop - head);
+            k++;
+        }
+        int whole = (int)((to - from) / FD_CHUNK_ELEMS);
+        for (int j = 0; j < whole; j++)
+            FD_FN(apply_chunk)(dtype, x, y, j, &rows->row[k + j], scale);
+        int tail = (int)((to - from) % FD_CHUNK_ELEMS);
+        if (tail != 0) {
+            int64_t skip = (int64_t)whole * FD_CHUNK_ELEMS * item;
+            FD_FN(apply_chunk_part)(dtype, x + skip, y + skip, &rows->row[k + whole], 0, tail, scale);
         }
         if (to < run_end)
             return;
         fd_runs_next(r);
     }
+}
+
+/* Decide a span of fewer than FD_GROUP chunks, its tie marks cleared
+ * first so that no earlier group's marks are settled in its unused
+ * chunks.  Kept out of line: inlined, the compiler would merge it with the
+ * full groups' decide, which then loses its constant chunk count. */
+static FD_NOINLINE void FD_FN(decide_short)(FD_FN(group_rows) *rows, FD_FN(group_ties) *ties, int chunks,
+                                            uint64_t block0, const fd_mask_params *mp, const FD_FN(ctx) *ctx,
+                                            int want_ties, FD_FN(tie_slots) *slots)
+{
+    if (chunks < 1 || chunks >= FD_GROUP)
+        __builtin_unreachable();
+    if (want_ties)
+        memset(ties, 0, sizeof *ties);
+    FD_FN(decide_group)(rows, ties, chunks, block0, mp, ctx, want_ties, slots);
 }
 
 /* Without ties: each span is applied as soon as it is decided. */
@@ -262,7 +304,7 @@ static inline FD_ALWAYS_INLINE void FD_FN(runs_no_ties)(int dtype, fd_runs *deci
         if (live == FD_GROUP)
             FD_FN(decide_group)(&rows, &unused, FD_GROUP, block0, mp, ctx, 0, NULL);
         else
-            FD_FN(decide_group)(&rows, &unused, live, block0, mp, ctx, 0, NULL);
+            FD_FN(decide_short)(&rows, &unused, live, block0, mp, ctx, 0, NULL);
         FD_FN(apply_group_runs)(dtype, apply, &rows, chunk0, live, scale);
     }
 }
@@ -270,9 +312,7 @@ static inline FD_ALWAYS_INLINE void FD_FN(runs_no_ties)(int dtype, fd_runs *deci
 /*
  * With ties: the pipeline of loop_ties over the spans of the runs (each a
  * group of up to FD_GROUP consecutive chunks), so that the settling lag
- * is paid once per view, not once per row.  A short span's group has its
- * tie marks cleared first, so that no earlier group's marks are settled
- * in its unused chunks.
+ * is paid once per view, not once per row.
  */
 static inline FD_ALWAYS_INLINE void FD_FN(runs_ties)(int dtype, fd_runs *decide, fd_runs *apply,
                                                      const fd_mask_params *mp, const FD_FN(ctx) *ctx, double scale)
@@ -303,12 +343,10 @@ static inline FD_ALWAYS_INLINE void FD_FN(runs_ties)(int dtype, fd_runs *decide,
         if (g < groups) {
             FD_FN(group_ties) *gt = &ties[g & (FD_TIE_GROUPS - 1)];
             uint64_t block0 = mp->counter + FD_CHUNK_BLOCKS * chunk0[gr];
-            if (live[gr] == FD_GROUP) {
+            if (live[gr] == FD_GROUP)
                 FD_FN(decide_group)(&ring[gr], gt, FD_GROUP, block0, mp, ctx, 1, &slots);
-            } else {
-                memset(gt, 0, sizeof *gt);
-                FD_FN(decide_group)(&ring[gr], gt, live[gr], block0, mp, ctx, 1, &slots);
-            }
+            else
+                FD_FN(decide_short)(&ring[gr], gt, live[gr], block0, mp, ctx, 1, &slots);
         } else if (settling) {
             FD_FN(slot_rounds)(&slots, ctx);
         }
