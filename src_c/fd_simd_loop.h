@@ -222,15 +222,22 @@ static void FD_FN(apply_chunk_part)(int dtype, const char *x, char *y, const FD_
                                     double scale)
 {
     size_t item = (size_t)fd_itemsize(dtype);
-    for (int b = lo / FD_BLOCK_ELEMS; b * FD_BLOCK_ELEMS < hi; b++) {
-        int b0 = b * FD_BLOCK_ELEMS, from = lo > b0 ? lo : b0;
-        int to = hi < b0 + FD_BLOCK_ELEMS ? hi : b0 + FD_BLOCK_ELEMS;
-        size_t at = (size_t)(from - lo) * item;
-        if (to - from == FD_BLOCK_ELEMS)
-            FD_FN(apply_block)(dtype, x + at, y + at, row, b, scale);
-        else
-            FD_FN(apply_block_part)(dtype, x + at, y + at, row, b, from - b0, to - b0, scale);
+    int b = lo / FD_BLOCK_ELEMS, head = lo % FD_BLOCK_ELEMS;
+    if (head != 0 || hi - lo < FD_BLOCK_ELEMS) {   /* the piece starts inside block b or ends in it */
+        int stop = hi - (lo - head) < FD_BLOCK_ELEMS ? hi % FD_BLOCK_ELEMS : FD_BLOCK_ELEMS;
+        FD_FN(apply_block_part)(dtype, x, y, row, b, head, stop, scale);
+        x += (size_t)(stop - head) * item;
+        y += (size_t)(stop - head) * item;
+        lo += stop - head;
+        b++;
     }
+    for (; hi - lo >= FD_BLOCK_ELEMS; b++, lo += FD_BLOCK_ELEMS) {
+        FD_FN(apply_block)(dtype, x, y, row, b, scale);
+        x += FD_BLOCK_ELEMS * item;
+        y += FD_BLOCK_ELEMS * item;
+    }
+    if (lo < hi)
+        FD_FN(apply_block_part)(dtype, x, y, row, b, 0, hi - lo, scale);
 }
 
 /*
@@ -254,8 +261,6 @@ static inline FD_ALWAYS_INLINE void FD_FN(apply_group_runs)(int dtype, fd_runs *
         int head = (int)(from % FD_CHUNK_ELEMS);
         if (head != 0 || to - from < FD_CHUNK_ELEMS) {   /* the run starts inside chunk k or ends in it */
             int stop = to - (from - (uint64_t)head) < FD_CHUNK_ELEMS ? (int)(to % FD_CHUNK_ELEMS) : FD_CHUNK_ELEMS;
-            if (stop == 0)
-                stop = FD_CHUNK_ELEMS;
             FD_FN(apply_chunk_part)(dtype, x, y, &rows->row[k], head, stop, scale);
             x += (stop - head) * item;
             y += (stop - head) * item;
