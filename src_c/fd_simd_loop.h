@@ -293,7 +293,12 @@ static FD_NOINLINE void FD_FN(decide_short)(FD_FN(group_rows) *rows, FD_FN(group
         __builtin_unreachable();
     if (want_ties)
         memset(ties, 0, sizeof *ties);
-    FD_FN(decide_group)(rows, ties, chunks, block0, mp, ctx, want_ties, slots);
+    if (chunks == 1)   /* each length its own copy, its rounds unrolled for that many sets */
+        FD_FN(decide_group)(rows, ties, 1, block0, mp, ctx, want_ties, slots);
+    else if (chunks == 2)
+        FD_FN(decide_group)(rows, ties, 2, block0, mp, ctx, want_ties, slots);
+    else
+        FD_FN(decide_group)(rows, ties, chunks, block0, mp, ctx, want_ties, slots);
 }
 
 /* Without ties: each span is applied as soon as it is decided. */
