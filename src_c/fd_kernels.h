@@ -170,10 +170,43 @@ static inline void fd_apply_runs(int dtype, const fd_runs *runs, const fd_mask_p
 }
 
 /*
+ * n <= FD_CHUNK_ELEMS contiguous elements: y = x * (keep ? scale : 0), the
+ * values of fd_scale_element (kept * scale is scale or +0, scale being
+ * finite and >= 0), in loops the compiler vectorizes.  The values go
+ * through a local copy, so x == y needs no overlap check.
+ */
+static inline void fd_scale_piece(int dtype, const char *x, char *y, const unsigned char *keep, int n,
+                                  double scale)
+{
+    union {
+        float f32[FD_CHUNK_ELEMS];
+        double f64[FD_CHUNK_ELEMS];
+        uint16_t f16[FD_CHUNK_ELEMS];
+    } v;
+    size_t bytes = (size_t)n * (size_t)fd_itemsize(dtype);
+    float s32 = (float)scale;
+    memcpy(&v, x, bytes);
+    if (dtype == FD_FLOAT32) {
+        for (int k = 0; k < n; k++)
+            v.f32[k] *= (float)keep[k] * s32;
+    } else if (dtype == FD_FLOAT64) {
+        for (int k = 0; k < n; k++)
+            v.f64[k] *= (double)keep[k] * scale;
+    } else if (dtype == FD_FLOAT16) {
+        for (int k = 0; k < n; k++)
+            v.f16[k] = fd_float_to_half(fd_half_to_float(v.f16[k]) * ((float)keep[k] * s32));
+    } else {
+        for (int k = 0; k < n; k++)
+            v.f16[k] = fd_float_to_bfloat16(fd_bfloat16_to_float(v.f16[k]) * ((float)keep[k] * s32));
+    }
+    memcpy(y, &v, bytes);
+}
+
+/*
  * Part of one chunk, contiguous: elements first .. first+n-1, all inside the
- * chunk that starts at c0.  The head and tail of each row of a block that
- * does not start and end on chunk boundaries (a Dask block, most tiles) come
- * here, so they are scaled by vectorized loops rather than element by
+ * chunk that starts at c0.  The head and tail of a run that does not start
+ * and end on chunk boundaries (a one-axis block, a thread's last piece)
+ * come here, so they are scaled by vectorized loops rather than element by
  * element.
  */
 static inline void fd_apply_piece(int dtype, const char *x, char *y, int64_t n, uint64_t first,

@@ -15,7 +15,6 @@
 
 #include <stdint.h>
 #include <string.h>
-#include "fd_dtype.h"
 #include "fd_mask.h"
 #include "fd_ties.h"
 
@@ -118,39 +117,6 @@ static inline FD_ALWAYS_INLINE int fd_runs_span(fd_runs *r, uint64_t *pos, int m
     *chunk0 = c0;
     *pos = end * FD_CHUNK_ELEMS;
     return (int)(end - c0);
-}
-
-/*
- * n <= FD_CHUNK_ELEMS contiguous elements: y = x * (keep ? scale : 0), the
- * values of fd_scale_element (kept * scale is scale or +0, scale being
- * finite and >= 0), in loops the compiler vectorizes.  The values go
- * through a local copy, so x == y needs no overlap check.
- */
-static inline void fd_scale_piece(int dtype, const char *x, char *y, const unsigned char *keep, int n,
-                                  double scale)
-{
-    union {
-        float f32[FD_CHUNK_ELEMS];
-        double f64[FD_CHUNK_ELEMS];
-        uint16_t f16[FD_CHUNK_ELEMS];
-    } v;
-    size_t bytes = (size_t)n * (size_t)fd_itemsize(dtype);
-    float s32 = (float)scale;
-    memcpy(&v, x, bytes);
-    if (dtype == FD_FLOAT32) {
-        for (int k = 0; k < n; k++)
-            v.f32[k] *= (float)keep[k] * s32;
-    } else if (dtype == FD_FLOAT64) {
-        for (int k = 0; k < n; k++)
-            v.f64[k] *= (double)keep[k] * scale;
-    } else if (dtype == FD_FLOAT16) {
-        for (int k = 0; k < n; k++)
-            v.f16[k] = fd_float_to_half(fd_half_to_float(v.f16[k]) * ((float)keep[k] * s32));
-    } else {
-        for (int k = 0; k < n; k++)
-            v.f16[k] = fd_float_to_bfloat16(fd_bfloat16_to_float(v.f16[k]) * ((float)keep[k] * s32));
-    }
-    memcpy(y, &v, bytes);
 }
 
 #endif /* FD_RUNS_H */
