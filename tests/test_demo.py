@@ -148,6 +148,7 @@ def test_the_same_seed_gives_the_same_numbers(tmp_path, capsys):
 
 def test_a_diverged_run_is_reported_not_hidden():
     """A run whose training loss stops being finite counts with NaN, and the report says so."""
+    pytest.importorskip("tqdm")                          # the progress display it counts on
     from fastdrop import graph as G
     from fastdrop.demo.experiment import Arm, Data, Experiment
     from fastdrop.demo.training import run_experiment
