@@ -29,6 +29,7 @@ from torch import Tensor
 from torch.library import EffectType
 
 import fastdrop as fd
+from fastdrop._validation import is_float_dtype
 
 from . import _streams
 
@@ -49,7 +50,9 @@ def numpy_view(t: Tensor) -> np.ndarray:
         except ImportError:
             raise TypeError("bfloat16 tensors need the ml_dtypes package "
                             "(pip install 'fastdropout[torch]')") from None
-        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+        view = t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+        is_float_dtype(view.dtype)  # the kernels learn ml_dtypes' bfloat16 here
+        return view
     return t.numpy()
 
 
