@@ -113,15 +113,47 @@ _product_inplace: Callable[[torch.Tensor, fd.DropoutHandle, Sequence[int], Kerne
     _ProductInplace.apply
 
 
+def _whole(x: torch.Tensor, handle: fd.DropoutHandle) -> torch.Tensor:
+    """x times all of `handle`'s mask: an elementwise handle of x's shape."""
+    y = _ops.empty_like_layout(x)
+    handle._scale_whole(_ops.numpy_view(x), _ops.numpy_view(y))
+    return y
+
+
+class _Whole(torch.autograd.Function):
+    """_whole(x, handle), and the same product of the gradient in backward:
+    :class:`_Product` for the common call, in fewer steps."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, handle: fd.DropoutHandle) -> torch.Tensor:
+        ctx.handle = handle
+        return _whole(x, handle)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> Tuple[torch.Tensor, None]:
+        if torch.is_grad_enabled():  # backward(create_graph=True): differentiable again
+            return _Whole.apply(grad, ctx.handle), None
+        return _whole(grad, ctx.handle), None
+
+
+# Function.apply is Python that, outside functorch transforms (vmap, grad,
+# ...), unwraps dead functorch wrappers and calls the C apply: this does the
+# same in a few microseconds less per call.
+_whole_apply: Callable[[torch.Tensor, fd.DropoutHandle], torch.Tensor] = \
+    torch._C._FunctionBase.__dict__["apply"].__get__(None, _Whole)
+
+
 def dropout(x: torch.Tensor, p: float, generator: Optional[fd.Generator]) -> torch.Tensor:
     """Elementwise 'inverted' dropout of a tensor :func:`takes_whole` takes,
     p in [0, 1] and the generator checked: ``functional.dropout``'s common
     call, in its fewest steps."""
     shape = tuple(x.shape)
     handle = _streams.draw(generator, p, "inverted", shape, shape)
-    if torch.is_grad_enabled() and x.requires_grad:
-        return _product(x, handle, (0,) * len(shape), mask_product)
-    return mask_product(x, handle, (0,) * len(shape))
+    if not (torch.is_grad_enabled() and x.requires_grad):
+        return _whole(x, handle)
+    if torch._C._are_functorch_transforms_active():
+        return _Whole.apply(x, handle)  # type: ignore[no-any-return]
+    return _whole_apply(torch._C._functorch.unwrap_if_dead(x), handle)
 
 
 def apply(x: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence[int], *, inplace: bool = False,
