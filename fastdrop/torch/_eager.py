@@ -152,7 +152,7 @@ def dropout(x: torch.Tensor, p: float, generator: Optional[fd.Generator]) -> tor
     if not (torch.is_grad_enabled() and x.requires_grad):
         return _whole(x, handle)
     if torch._C._are_functorch_transforms_active():
-        return _Whole.apply(x, handle)  # type: ignore[no-any-return]
+        return _Whole.apply(x, handle)
     return _whole_apply(torch._C._functorch.unwrap_if_dead(x), handle)
 
 
