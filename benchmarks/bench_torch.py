@@ -11,9 +11,10 @@
    less: time spent waiting for a core is not counted).
 2. Per call: forward + backward through one dropout on a (100, 512)
    float32 batch, in microseconds of the thread's CPU time: torch's
-   dropout, fastdrop.torch's eager path, and fastdrop.torch's custom
-   operators (the path of compiled graphs and tensor subclasses), each
-   against x * 2 (no dropout).
+   dropout, fastdrop.torch's eager path (keys from torch's generator, as
+   in the epochs above, and from a fastdrop.Generator), and
+   fastdrop.torch's custom operators (the path of compiled graphs and
+   tensor subclasses), each against x * 2 (no dropout).
 3. Memory: forward + backward through one dropout on a large activation,
    each run in a fresh process; the increase of peak resident memory over
    the resident memory before the pass (median of interleaved runs), and
@@ -140,7 +141,8 @@ def call_costs(repeats, calls=200):
     variants = {
         "x * 2 (no dropout)": lambda: (x * 2.0).backward(dy),
         "torch.nn.functional.dropout": lambda: torch.nn.functional.dropout(x, 0.5).backward(dy),
-        "fastdrop.torch.dropout": lambda: fdt.dropout(x, 0.5, generator=g).backward(dy),
+        "fastdrop.torch.dropout": lambda: fdt.dropout(x, 0.5).backward(dy),
+        "  with generator=": lambda: fdt.dropout(x, 0.5, generator=g).backward(dy),
         "operator fastdrop::dropout": lambda: _ops.dropout(x, seed, 0.5, "inverted", *region).backward(dy),
         # the kernels alone: fastdrop's NumPy calls on the same data
         "NumPy fd.dropout + backward": numpy_pair,

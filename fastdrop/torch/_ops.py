@@ -43,7 +43,8 @@ ALPHA = 1.0507009873554804934193349852946 * 1.6732632423543772848170429916717
 
 def numpy_view(t: Tensor) -> np.ndarray:
     """A NumPy view of CPU tensor `t` sharing its memory (bfloat16 through ml_dtypes)."""
-    t = t.detach()
+    if t.requires_grad:  # numpy() refuses these; a detached alias shares the memory
+        t = t.detach()
     if t.dtype == torch.bfloat16:
         try:
             import ml_dtypes
