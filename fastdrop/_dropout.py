@@ -33,7 +33,7 @@ def threshold_for(p: float) -> int:
 
 
 def reserve_checked(generator: Optional[Generator], shape: Tuple[int, ...], p: float,
-             mask_shape: Tuple[int, ...], mode: str) -> DropoutHandle:
+                    mask_shape: Tuple[int, ...], mode: str) -> DropoutHandle:
     """The handle of a call whose arguments are checked: its counters reserved."""
     generator = default_generator() if generator is None else generator
     blocks = -(-math.prod(mask_shape) // BLOCK_ELEMS)
