@@ -203,6 +203,28 @@ def test_common_call_saves_nothing_and_backward_twice_regenerates_the_mask():
                                                                       torch.randn(4, 16))
 
 
+def test_common_call_applies_its_function_as_function_apply_does(monkeypatch):
+    """The short path applies its autograd Function through the C apply; on a
+    torch without the internals that takes, through Function.apply; under
+    a functorch transform, through Function.apply (which refuses it, as it
+    refuses every Function without setup_context)."""
+    from fastdrop.torch import _eager
+    handle = fdt._streams.draw(fd.Generator(1), 0.5, "inverted", (8, 5), (8, 5))
+    results = []
+    for apply in (_eager._whole_apply, _eager._Whole.apply):
+        x = torch.randn(8, 5, generator=torch.Generator().manual_seed(0), requires_grad=True)
+        y = apply(x, handle)
+        y.backward(torch.ones(8, 5))
+        results.append((y.detach(), x.grad, type(y.grad_fn)))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+    assert results[0][2] is results[1][2]
+    monkeypatch.delattr(torch._C._functorch, "unwrap_if_dead")
+    assert _eager._c_apply() == _eager._Whole.apply
+    monkeypatch.undo()
+    with pytest.raises(RuntimeError, match="setup_context"):
+        torch.func.grad(lambda t: fdt.dropout(t, 0.5).sum())(torch.ones(4))
+
+
 # ---------------------------------------------------------------- the operator path in eager mode
 
 class Recorder(TorchDispatchMode):

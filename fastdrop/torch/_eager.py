@@ -136,11 +136,27 @@ class _Whole(torch.autograd.Function):
         return _whole(grad, ctx.handle), None
 
 
-# Function.apply is Python that, outside functorch transforms (vmap, grad,
-# ...), unwraps dead functorch wrappers and calls the C apply: this does the
-# same in a few microseconds less per call.
-_whole_apply: Callable[[torch.Tensor, fd.DropoutHandle], torch.Tensor] = \
-    torch._C._FunctionBase.__dict__["apply"].__get__(None, _Whole)
+def _c_apply() -> Callable[[torch.Tensor, fd.DropoutHandle], torch.Tensor]:
+    """_Whole.apply, a few microseconds faster: Function.apply is Python that,
+    outside functorch transforms (vmap, grad, ...), unwraps dead functorch
+    wrappers and calls the C apply, which this does directly (or, on a torch
+    without those internals, Function.apply itself)."""
+    try:
+        c_apply = torch._C._FunctionBase.__dict__["apply"].__get__(None, _Whole)
+        transforms_active = torch._C._are_functorch_transforms_active
+        unwrap_if_dead = torch._C._functorch.unwrap_if_dead
+    except (AttributeError, KeyError):
+        return _Whole.apply
+
+    def apply(x: torch.Tensor, handle: fd.DropoutHandle) -> torch.Tensor:
+        if transforms_active():
+            return _Whole.apply(x, handle)
+        return c_apply(unwrap_if_dead(x), handle)
+
+    return apply
+
+
+_whole_apply = _c_apply()
 
 
 def dropout(x: torch.Tensor, p: float, generator: Optional[fd.Generator]) -> torch.Tensor:
@@ -149,11 +165,9 @@ def dropout(x: torch.Tensor, p: float, generator: Optional[fd.Generator]) -> tor
     call, in its fewest steps."""
     shape = tuple(x.shape)
     handle = _streams.draw(generator, p, "inverted", shape, shape)
-    if not (torch.is_grad_enabled() and x.requires_grad):
-        return _whole(x, handle)
-    if torch._C._are_functorch_transforms_active():
-        return _Whole.apply(x, handle)
-    return _whole_apply(torch._C._functorch.unwrap_if_dead(x), handle)
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _whole_apply(x, handle)
+    return _whole(x, handle)
 
 
 def apply(x: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence[int], *, inplace: bool = False,
