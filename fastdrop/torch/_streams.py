@@ -59,13 +59,18 @@ def stream_id(generator: Optional[fd.Generator]) -> int:
 
 
 # Each thread draws keys into its own two-element tensor: torch.randint
-# allocates one per call, which costs as much again as the draw.
+# allocates one per call, which costs as much again as the draw.  Under a
+# functorch transform (which refuses writes into a tensor made outside it)
+# the draw allocates as randint does.
 _key_buffers = threading.local()
+_transforms_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
 
 
 def _torch_key(source: Optional[torch.Generator] = None) -> List[int]:
     """The values of ``torch.randint(0, 2**32, (2,), dtype=torch.int64, generator=source)``
     (randint is random_ on a new tensor), without allocating the tensor."""
+    if _transforms_active():
+        return torch.randint(0, 1 << 32, (2,), dtype=torch.int64, generator=source).tolist()
     buffer: Optional[torch.Tensor] = getattr(_key_buffers, "buffer", None)
     if buffer is None:
         with torch.inference_mode(False):  # an inference tensor could not be written outside inference mode
