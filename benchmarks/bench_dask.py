@@ -6,9 +6,13 @@ Two parts (both by default):
             against ``fd.dropout(block, inplace=True)`` on the same buffer,
             for row blocks, column blocks and tiles of a larger logical
             array (about 1 Mi float32 elements each), on 1 kernel thread
-            (CPU time of the thread) and 2 (wall time).  Rows of a block map to runs of consecutive counters;
-            runs that do not start or end on a 128-element chunk boundary
-            pay for a partial chunk at each end.
+            (CPU time of the thread) and 2 (wall time).  Rows of a block map
+            to runs of consecutive counters, which the kernel decides as one
+            stream; a row that does not start or end on a 128-element chunk
+            boundary still draws the whole chunk at each end, so narrow
+            blocks draw more random bits per element than a plain call.
+            ``benchmarks/bench_region.c`` measures the same cases without
+            Python (and under callgrind).
 
 ``dask``    GB/s (input bytes per second) on a float32 array of --gib GiB:
             ``fd.dropout`` in one call (kernel threads: fd.get_num_threads()),
@@ -73,6 +77,8 @@ REGION_CASES = [
     ("tile", (2048, 2048), (1024, 1024), (1024, 1024)),
     ("tile, rows off chunk edges", (3000, 3000), (1000, 1000), (1000, 1000)),
     ("100-wide column block", (10486, 1000), (10486, 100), (0, 300)),
+    ("rows sharing chunks", (8192, 200), (8192, 150), (0, 25)),
+    ("20-wide column block", (16384, 64), (16384, 20), (0, 7)),
 ]
 
 

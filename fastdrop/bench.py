@@ -11,12 +11,17 @@ or throttled machine moves both sides alike.  Baselines:
 * ``torch.nn.functional.dropout(t, p, training=True, inplace=True)`` on the
   same memory, when torch is importable.
 """
+from __future__ import annotations
+
 import argparse
 import os
 import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -25,9 +30,11 @@ import fastdrop as fd
 SIZES = {"4Ki": 4 * 1024, "1Mi": 1024 * 1024, "16Mi": 16 * 1024 * 1024}
 
 
-def _median_ratio(fn, baseline, repeats, number):
+def _median_ratio(fn: Callable[[], object], baseline: Callable[[], object], repeats: int,
+                  number: int) -> tuple[float, float]:
     """Median time of fn / median time of baseline, interleaved."""
-    fn_times, base_times = [], []
+    fn_times: list[float] = []
+    base_times: list[float] = []
     fn(), baseline()  # warm up: page faults, caches, thread pools
     for _ in range(repeats):
         for fn_i, times in ((fn, fn_times), (baseline, base_times)):
@@ -38,7 +45,7 @@ def _median_ratio(fn, baseline, repeats, number):
     return statistics.median(fn_times) / statistics.median(base_times), statistics.median(base_times)
 
 
-def cpu_model():
+def cpu_model() -> str:
     """The CPU's model name, from /proc/cpuinfo where the system has one."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
@@ -51,7 +58,7 @@ def cpu_model():
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
-def _torch():
+def _torch() -> ModuleType | None:
     try:
         import torch
     except ImportError:
@@ -59,38 +66,37 @@ def _torch():
     return torch
 
 
-def run(sizes=("4Ki", "1Mi", "16Mi"), threads=(1, 2), ps=(0.5, 0.1), dtypes=("float32",),
-        repeats=9, torch_compare=True, isa=None, out=sys.stdout):
+def run(sizes: Sequence[str] = ("4Ki", "1Mi", "16Mi"), threads: Sequence[int] = (1, 2),
+        ps: Sequence[float] = (0.5, 0.1), dtypes: Sequence[str] = ("float32",), repeats: int = 9,
+        torch_compare: bool = True, isa: str | None = None, out: TextIO | None = None) -> list[dict[str, Any]]:
     """Print the benchmark table; return its rows as dicts."""
+    out = sys.stdout if out is None else out
     torch = _torch() if torch_compare else None
-    if isa:
-        fd.set_isa(isa)
-    rows = []
-    before = fd.get_num_threads()
-    print(f"fastdrop {fd.__version__}, kernel path {fd.get_isa()}, numpy {np.__version__}, "
-          f"Python {platform.python_version()}", file=out)
-    print(f"CPU: {cpu_model()} ({platform.machine()}, {os.cpu_count()} logical CPUs)", file=out)
-    header = (f"{'dtype':8} {'size':>5} {'thr':>3} {'p':>4} | {'fwd/mul':>8} {'bwd/mul':>8} "
-              f"{'recipe/mul':>10} {'torch/mul':>9} {'torch/fd':>8}")
-    print(header, file=out)
-    print("-" * len(header), file=out)
-    try:
+    rows: list[dict[str, Any]] = []
+    # config_context scopes the forced path and thread count to this run
+    with fd.config_context(isa=isa or None):
+        print(f"fastdrop {fd.__version__}, kernel path {fd.get_isa()}, numpy {np.__version__}, "
+              f"Python {platform.python_version()}", file=out)
+        print(f"CPU: {cpu_model()} ({platform.machine()}, {os.cpu_count()} logical CPUs)", file=out)
+        header = (f"{'dtype':8} {'size':>5} {'thr':>3} {'p':>4} | {'fwd/mul':>8} {'bwd/mul':>8} "
+                  f"{'recipe/mul':>10} {'torch/mul':>9} {'torch/fd':>8}")
+        print(header, file=out)
+        print("-" * len(header), file=out)
         for dtype in dtypes:
             for size in sizes:
                 n = SIZES[size]
                 number = max(1, (1 << 22) // n)
                 for nthreads in threads:
-                    fd.set_num_threads(nthreads)
                     if torch is not None:
                         torch.set_num_threads(nthreads)
-                    for p in ps:
-                        rows.append(_one_row(dtype, size, n, nthreads, p, repeats, number, torch, out))
-    finally:
-        fd.set_num_threads(before)
+                    with fd.config_context(threads=nthreads):
+                        for p in ps:
+                            rows.append(_one_row(dtype, size, n, nthreads, p, repeats, number, torch, out))
     return rows
 
 
-def _one_row(dtype, size, n, nthreads, p, repeats, number, torch, out):
+def _one_row(dtype: str, size: str, n: int, nthreads: int, p: float, repeats: int, number: int,
+             torch: ModuleType | None, out: TextIO) -> dict[str, Any]:
     x = np.ones(n, dtype=dtype)
     # the multiply baseline always runs on float32 of the same byte size, so
     # float16 and float64 are compared per byte
@@ -101,13 +107,13 @@ def _one_row(dtype, size, n, nthreads, p, repeats, number, torch, out):
     fwd = lambda: fd.dropout(x, p, inplace=True, generator=g)  # noqa: E731
     _, h = fd.dropout(x, p, generator=g, return_handle=True)
     bwd = lambda: fd.dropout_backward(x, h, inplace=True)  # noqa: E731
-    row = {"dtype": dtype, "size": size, "threads": nthreads, "p": p}
+    row: dict[str, Any] = {"dtype": dtype, "size": size, "threads": nthreads, "p": p}
     row["forward"], row["multiply_s"] = _median_ratio(fwd, mul, repeats, number)
     row["backward"], _ = _median_ratio(bwd, mul, repeats, number)
     rng = np.random.default_rng(0)
     keep = 1 - p
 
-    def recipe():
+    def recipe() -> None:
         mask = rng.random(x.shape, dtype=np.float32 if dtype != "float64" else np.float64) < keep
         # repeated in-place scaling overflows float16 to inf, and inf * 0 is NaN:
         # harmless for a timing, so keep the table free of warnings
@@ -118,17 +124,20 @@ def _one_row(dtype, size, n, nthreads, p, repeats, number, torch, out):
     row["torch"] = row["torch_vs_fd"] = None
     if torch is not None and dtype in ("float32", "float64"):
         t = torch.from_numpy(x)
-        tdrop = lambda: torch.nn.functional.dropout(t, p, training=True, inplace=True)  # noqa: E731
+        functional: Any = torch.nn.functional
+        tdrop = lambda: functional.dropout(t, p, training=True, inplace=True)  # noqa: E731
         # the torch / fastdrop figure is a target: as many repeats as fastdrop's
         row["torch"], _ = _median_ratio(tdrop, mul, repeats, number)
         row["torch_vs_fd"] = row["torch"] / row["forward"]
-    fmt = lambda v, w: f"{v:>{w}.2f}" if v is not None else f"{'-':>{w}}"  # noqa: E731
+
+    def fmt(v: float | None, w: int) -> str:
+        return f"{v:>{w}.2f}" if v is not None else f"{'-':>{w}}"
     print(f"{dtype:8} {size:>5} {nthreads:>3} {p:>4} | {fmt(row['forward'], 8)} {fmt(row['backward'], 8)} "
           f"{fmt(row['recipe'], 10)} {fmt(row['torch'], 9)} {fmt(row['torch_vs_fd'], 8)}", file=out, flush=True)
     return row
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="fastdrop bench",
         description="Dropout speed as ratios to one in-place np.multiply pass over the same bytes "

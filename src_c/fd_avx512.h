@@ -32,9 +32,13 @@
 #endif
 
 typedef struct {
-    __m512i rk[2 * FD_PHILOX_MAX_ROUNDS];   /* round r: rk[2r], rk[2r+1] */
+    /* round r: rk[3r], rk[3r+1] keys 0 and 1, rk[3r+2] the tie slots' keys
+     * (key 1 | key 0 in each 128-bit lane); one stride, so the round loop
+     * steps one pointer */
+    __m512i rk[3 * FD_PHILOX_MAX_ROUNDS];
+    __m512i lanes[FD_GROUP];                /* 8k + 0 .. 8k + 7: the blocks of chunk k of a group */
     __m512i top;                            /* threshold byte 0 in every byte */
-    __m256i t1;                             /* threshold byte 1 in every byte */
+    __m512i t1;                             /* threshold byte 1 in every byte */
     int rounds;
 } fd_avx512_ctx;
 
@@ -52,11 +56,14 @@ typedef struct {
 
 typedef fd_group_ties fd_avx512_group_ties;
 
-/* Four taken words and the stream-1 Philox state of their blocks, one
- * block per 64-bit lane of a 256-bit vector. */
+/* Four taken words and the stream-1 Philox state of their blocks, slot i in
+ * 128-bit lane i: words 0 and 2 in the 64-bit halves of a[0], words 3 and 1
+ * in those of a[1] (the last round's products as they come).  Two
+ * registers instead of four leave the group's sets room to stay in
+ * registers. */
 typedef struct {
     int w[4];
-    __m256i a[4];
+    __m512i a[2];
 } fd_avx512_tie_slots;
 
 static inline void fd_avx512_ctx_init(fd_avx512_ctx *ctx, const fd_mask_params *mp)
@@ -65,42 +72,67 @@ static inline void fd_avx512_ctx_init(fd_avx512_ctx *ctx, const fd_mask_params *
     for (int r = 0; r < mp->rounds; r++) {
         if (r > 0)
             key = fd_philox4x32_bumpkey(key);
-        ctx->rk[2 * r] = _mm512_set1_epi32((int)key.v[0]);
-        ctx->rk[2 * r + 1] = _mm512_set1_epi32((int)key.v[1]);
+        ctx->rk[3 * r] = _mm512_set1_epi32((int)key.v[0]);
+        ctx->rk[3 * r + 1] = _mm512_set1_epi32((int)key.v[1]);
+        ctx->rk[3 * r + 2] = _mm512_set4_epi32((int)key.v[0], (int)key.v[0], (int)key.v[1], (int)key.v[1]);
     }
+    for (int k = 0; k < FD_GROUP; k++)
+        ctx->lanes[k] = _mm512_add_epi64(_mm512_set1_epi64(8 * k), _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
     ctx->top = _mm512_set1_epi8((char)fd_threshold_byte(mp->threshold, 0));
-    ctx->t1 = _mm256_set1_epi8((char)fd_threshold_byte(mp->threshold, 1));
+    ctx->t1 = _mm512_set1_epi8((char)fd_threshold_byte(mp->threshold, 1));
     ctx->rounds = mp->rounds;
 }
 
-/* All rounds on `sets` sets of 8 blocks, one block per 64-bit lane (word k
- * in the low half of a[s][k]), and, unless `slots` is NULL, on the 4
- * blocks of a 256-bit set in the same layout.  Inlined, so a constant NULL
- * costs nothing. */
-static inline FD_ALWAYS_INLINE void fd_avx512_rounds(__m512i a[][4], int sets, __m256i *slots,
-                                                     const fd_avx512_ctx *ctx)
+/* ctx, for reading its constants where they are used: an empty statement
+ * that may change the pointer keeps GCC from hoisting them out of the main
+ * loop into registers, which the round loop then lacks. */
+static inline FD_ALWAYS_INLINE const fd_avx512_ctx *fd_avx512_reread(const fd_avx512_ctx *ctx)
+{
+    __asm__ volatile("" : "+r"(ctx));
+    return ctx;
+}
+
+/* Round r on `sets` sets of 8 blocks, one block per 64-bit lane (word k in
+ * the low half of a[s][k]), and, unless `slots` is NULL, on the 4 blocks of
+ * the tie slots (fd_avx512_tie_slots layout).  A slot round multiplies
+ * words 0 and 2 by M0 and M1 in one go: the products are words 3 and 1 of
+ * the next round, and their high halves XOR words 3 and 1 and the keys give
+ * words 2 and 0, put back in order by a one-cycle swap within each 128-bit
+ * lane.  Inlined, so a constant NULL costs nothing. */
+static inline FD_ALWAYS_INLINE void fd_avx512_round(__m512i a[][4], int sets, __m512i *slots,
+                                                    const fd_avx512_ctx *ctx, int r)
 {
     const __m512i m0 = _mm512_set1_epi64(FD_PHILOX_M4x32_0);
     const __m512i m1 = _mm512_set1_epi64(FD_PHILOX_M4x32_1);
-    for (int r = 0; r < ctx->rounds; r++) {
-        if (slots) {
-            __m256i p0 = _mm256_mul_epu32(slots[0], _mm512_castsi512_si256(m0));
-            __m256i p1 = _mm256_mul_epu32(slots[2], _mm512_castsi512_si256(m1));
-            slots[0] = _mm256_ternarylogic_epi32(_mm256_srli_epi64(p1, 32), slots[1],
-                                                 _mm512_castsi512_si256(ctx->rk[2 * r]), 0x96);
-            slots[1] = p1;
-            slots[2] = _mm256_ternarylogic_epi32(_mm256_srli_epi64(p0, 32), slots[3],
-                                                 _mm512_castsi512_si256(ctx->rk[2 * r + 1]), 0x96);
-            slots[3] = p0;
-        }
-        for (int s = 0; s < sets; s++) {
-            __m512i p0 = _mm512_mul_epu32(a[s][0], m0);
-            __m512i p1 = _mm512_mul_epu32(a[s][2], m1);
-            a[s][0] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), a[s][1], ctx->rk[2 * r], 0x96);
-            a[s][1] = p1;
-            a[s][2] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0, 32), a[s][3], ctx->rk[2 * r + 1], 0x96);
-            a[s][3] = p0;
-        }
+    if (slots) {
+        __m512i p = _mm512_mul_epu32(slots[0], _mm512_mask_blend_epi64(0xAA, m0, m1));
+        __m512i t = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p, 32), slots[1], ctx->rk[3 * r + 2], 0x96);
+        slots[0] = _mm512_shuffle_epi32(t, (_MM_PERM_ENUM)0x4E);
+        slots[1] = p;
+    }
+    for (int s = 0; s < sets; s++) {
+        __m512i p0 = _mm512_mul_epu32(a[s][0], m0);
+        __m512i p1 = _mm512_mul_epu32(a[s][2], m1);
+        a[s][0] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), a[s][1], ctx->rk[3 * r], 0x96);
+        a[s][1] = p1;
+        a[s][2] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0, 32), a[s][3], ctx->rk[3 * r + 1], 0x96);
+        a[s][3] = p0;
+    }
+}
+
+/* All rounds.  The default number is unrolled: a rolled loop copies the
+ * state registers at every round (a product takes the place of a word still
+ * in use); unrolled, the copies and the loop's own instructions vanish. */
+static inline FD_ALWAYS_INLINE void fd_avx512_rounds(__m512i a[][4], int sets, __m512i *slots,
+                                                     const fd_avx512_ctx *ctx)
+{
+    if (ctx->rounds == FD_PHILOX_DEFAULT_ROUNDS) {
+#pragma GCC unroll 16
+        for (int r = 0; r < FD_PHILOX_DEFAULT_ROUNDS; r++)
+            fd_avx512_round(a, sets, slots, ctx, r);
+    } else {
+        for (int r = 0; r < ctx->rounds; r++)
+            fd_avx512_round(a, sets, slots, ctx, r);
     }
 }
 
@@ -121,20 +153,20 @@ static inline FD_ALWAYS_INLINE void fd_avx512_decide_group(fd_avx512_group_rows 
 {
     (void)mp;
     __m512i a[FD_GROUP][4];
-    const __m512i lanes = _mm512_add_epi64(_mm512_set1_epi64((long long)block0), _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
+    const fd_avx512_ctx *c = fd_avx512_reread(ctx);
     for (int k = 0; k < chunks; k++)
-        fd_avx512_counters(a[k], _mm512_add_epi64(lanes, _mm512_set1_epi64(8 * k)));
+        fd_avx512_counters(a[k], _mm512_add_epi64(_mm512_set1_epi64((long long)block0), c->lanes[k]));
     fd_avx512_rounds(a, chunks, slots ? slots->a : NULL, ctx);
     for (int k = 0; k < chunks; k++) {
         /* bytes in element order: even = [block 0 | 2 | 4 | 6], odd = [1 | 3 | 5 | 7] */
         __m512i w01 = _mm512_mask_blend_epi32(0xAAAA, a[k][0], _mm512_slli_epi64(a[k][1], 32));
         __m512i w23 = _mm512_mask_blend_epi32(0xAAAA, a[k][2], _mm512_slli_epi64(a[k][3], 32));
         __m512i even = _mm512_unpacklo_epi64(w01, w23), odd = _mm512_unpackhi_epi64(w01, w23);
-        rows->row[k].keep[0] = _mm512_cmplt_epu8_mask(even, ctx->top);
-        rows->row[k].keep[1] = _mm512_cmplt_epu8_mask(odd, ctx->top);
+        rows->row[k].keep[0] = _mm512_cmplt_epu8_mask(even, c->top);
+        rows->row[k].keep[1] = _mm512_cmplt_epu8_mask(odd, c->top);
         if (want_ties) {
-            ties->bits[k][0] = _mm512_cmpeq_epu8_mask(even, ctx->top);
-            ties->bits[k][1] = _mm512_cmpeq_epu8_mask(odd, ctx->top);
+            ties->bits[k][0] = _mm512_cmpeq_epu8_mask(even, c->top);
+            ties->bits[k][1] = _mm512_cmpeq_epu8_mask(odd, c->top);
         }
     }
 }
@@ -176,10 +208,9 @@ static inline void fd_avx512_slot_counters(fd_avx512_tie_slots *s, uint64_t gblo
                                                          (long long)fd_avx512_word_block(s->w[1]),
                                                          (long long)fd_avx512_word_block(s->w[2]),
                                                          (long long)fd_avx512_word_block(s->w[3])));
-    s->a[0] = blocks;
-    s->a[1] = _mm256_srli_epi64(blocks, 32);
-    s->a[2] = _mm256_set1_epi64x(1);   /* stream 1 */
-    s->a[3] = _mm256_setzero_si256();
+    __m512i both = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 0, 1, 1, 2, 2, 3, 3), _mm512_castsi256_si512(blocks));
+    s->a[0] = _mm512_mask_blend_epi64(0xAA, both, _mm512_set1_epi64(1));   /* word 2: stream 1 */
+    s->a[1] = _mm512_maskz_srli_epi64(0xAA, both, 32);                     /* word 3: 0 */
 }
 
 static inline void fd_avx512_slot_rounds(fd_avx512_tie_slots *s, const fd_avx512_ctx *ctx)
@@ -190,16 +221,12 @@ static inline void fd_avx512_slot_rounds(fd_avx512_tie_slots *s, const fd_avx512
 static inline void fd_avx512_slot_compare(const fd_avx512_tie_slots *s, const fd_avx512_ctx *ctx, uint32_t lt[4],
                                           uint32_t eq[4])
 {
-    /* bytes of slots 0 and 2 in `even`, of 1 and 3 in `odd` */
-    __m256i w01 = _mm256_mask_blend_epi32(0xAA, s->a[0], _mm256_slli_epi64(s->a[1], 32));
-    __m256i w23 = _mm256_mask_blend_epi32(0xAA, s->a[2], _mm256_slli_epi64(s->a[3], 32));
-    __m256i u[2] = {_mm256_unpacklo_epi64(w01, w23), _mm256_unpackhi_epi64(w01, w23)};
-    for (int h = 0; h < 2; h++) {
-        uint32_t below = _mm256_cmplt_epu8_mask(u[h], ctx->t1), equal = _mm256_cmpeq_epu8_mask(u[h], ctx->t1);
-        lt[h] = below & 0xFFFFu;
-        eq[h] = equal & 0xFFFFu;
-        lt[h + 2] = below >> 16;
-        eq[h + 2] = equal >> 16;
+    /* slot i's 16 bytes in lane i, in element order: 32-bit words 0, 1, 2, 3 */
+    __m512i u = _mm512_mask_blend_epi32(0xAAAA, s->a[0], _mm512_shuffle_epi32(s->a[1], (_MM_PERM_ENUM)0x08));
+    uint64_t below = _mm512_cmplt_epu8_mask(u, ctx->t1), equal = _mm512_cmpeq_epu8_mask(u, ctx->t1);
+    for (int i = 0; i < 4; i++) {
+        lt[i] = (uint32_t)(below >> (16 * i)) & 0xFFFFu;
+        eq[i] = (uint32_t)(equal >> (16 * i)) & 0xFFFFu;
     }
 }
 

@@ -17,6 +17,7 @@
 #include "fd_philox.h"
 #include "fd_mask.h"
 #include "fd_dtype.h"
+#include "fd_runs.h"
 #include "fd_portable.h"
 #include "fd_avx2.h"
 #include "fd_avx512.h"
@@ -144,6 +145,30 @@ static inline void fd_apply_chunks(int dtype, const char *x, char *y, int64_t nc
     fd_portable_apply_chunks(dtype, x, y, nchunks, block0, mp, scale);
 }
 
+static inline void fd_apply_runs(int dtype, const fd_runs *runs, const fd_mask_params *mp, double scale, int isa)
+{
+#ifdef FD_HAVE_AVX512
+    if (isa == FD_ISA_AVX512) {
+        fd_avx512_apply_runs(dtype, runs, mp, scale);
+        return;
+    }
+#endif
+#ifdef FD_HAVE_AVX2
+    if (isa == FD_ISA_AVX2) {
+        fd_avx2_apply_runs(dtype, runs, mp, scale);
+        return;
+    }
+#endif
+#ifdef FD_HAVE_NEON
+    if (isa == FD_ISA_NEON) {
+        fd_neon_apply_runs(dtype, runs, mp, scale);
+        return;
+    }
+#endif
+    (void)isa;
+    fd_portable_apply_runs(dtype, runs, mp, scale);
+}
+
 /*
  * n <= FD_CHUNK_ELEMS contiguous elements: y = x * (keep ? scale : 0), the
  * values of fd_scale_element (kept * scale is scale or +0, scale being
@@ -179,9 +204,9 @@ static inline void fd_scale_piece(int dtype, const char *x, char *y, const unsig
 
 /*
  * Part of one chunk, contiguous: elements first .. first+n-1, all inside the
- * chunk that starts at c0.  The head and tail of each row of a block that
- * does not start and end on chunk boundaries (a Dask block, most tiles) come
- * here, so they are scaled by vectorized loops rather than element by
+ * chunk that starts at c0.  The head and tail of a run that does not start
+ * and end on chunk boundaries (a one-axis block, a thread's last piece)
+ * come here, so they are scaled by vectorized loops rather than element by
  * element.
  */
 static inline void fd_apply_piece(int dtype, const char *x, char *y, int64_t n, uint64_t first,
@@ -228,7 +253,6 @@ static inline void fd_apply_contiguous(int dtype, const char *x, char *y, int64_
 }
 
 #define FD_STRIDED_PIECE 2048
-#define FD_MAX_NDIM 64
 
 /*
  * One run of n elements with consecutive logical indices first .. first+n-1
@@ -252,6 +276,24 @@ static inline void fd_apply_run(int dtype, const char *x, char *y, int64_t n, in
     }
 }
 
+/* Whether the rows of a view can go through the main loop as one stream:
+ * a mask to draw, and every row contiguous and aligned (unit last stride,
+ * aligned base, outer strides whole elements). */
+static inline int fd_view_streams(int dtype, const char *x, const char *y, int ndim, const int64_t *xstrides,
+                                  const int64_t *ystrides, const fd_mask_params *mp)
+{
+    int64_t size = fd_itemsize(dtype);
+    if (mp->threshold >= FD_THRESHOLD_ONE || mp->threshold == 0)
+        return 0;
+    if (xstrides[ndim - 1] != size || ystrides[ndim - 1] != size || (uintptr_t)x % (uintptr_t)size != 0 ||
+        (uintptr_t)y % (uintptr_t)size != 0)
+        return 0;
+    for (int d = 0; d < ndim - 1; d++)
+        if (xstrides[d] % size != 0 || ystrides[d] % size != 0)
+            return 0;
+    return 1;
+}
+
 /*
  * A view of ndim >= 1 axes: element (i_0, ..., i_{ndim-1}) lies at byte
  * offset sum_d i_d * xstrides[d] of x (ystrides of y) and has the logical
@@ -260,7 +302,9 @@ static inline void fd_apply_run(int dtype, const char *x, char *y, int64_t n, in
  * passes the C strides of its own shape and first = 0; a block of a larger
  * logical array passes that array's strides and the logical index of the
  * block's first element, and gets exactly the part of the larger array's
- * mask that covers it.
+ * mask that covers it.  Contiguous rows in increasing logical order (every
+ * block, whatever the signs of its outer strides) go through the main loop
+ * as one stream of runs; other views row by row.
  */
 static inline void fd_apply_view(int dtype, const char *x, char *y, int ndim, const int64_t *shape,
                                  const int64_t *xstrides, const int64_t *ystrides, const int64_t *lstrides,
@@ -272,6 +316,13 @@ static inline void fd_apply_view(int dtype, const char *x, char *y, int ndim, co
         if (shape[d] == 0)
             return;
     int last = ndim - 1;
+    if (ndim > 1 && fd_view_streams(dtype, x, y, ndim, xstrides, ystrides, mp) &&
+        fd_runs_increasing(ndim, shape, lstrides)) {
+        fd_runs runs;
+        fd_runs_init(&runs, x, y, ndim, shape, xstrides, ystrides, lstrides, first);
+        fd_apply_runs(dtype, &runs, mp, scale, isa);
+        return;
+    }
     int64_t index[FD_MAX_NDIM] = {0};
     for (;;) {
         const char *xr = x;

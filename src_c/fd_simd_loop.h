@@ -38,6 +38,8 @@
  *                        block b of a chunk; x == y allowed.
  */
 
+#include "fd_runs.h"
+
 /* Apply one block of `dtype` (a constant after inlining). */
 static inline FD_ALWAYS_INLINE void FD_FN(apply_block)(int dtype, const char *x, char *y,
                                                        const FD_FN(ring_row) *row, int b, double scale)
@@ -173,22 +175,258 @@ static inline FD_ALWAYS_INLINE void FD_FN(apply_dtype)(int dtype, const char *x,
         FD_FN(loop_ties)(dtype, x, y, nchunks, block0, mp, &ctx, scale);
 }
 
+/* One function per dtype, each with its apply inlined: GCC allocates the
+ * registers of a function as a whole, and a function holding four copies of
+ * the loop allocates each worse than a function holding one. */
+static FD_NOINLINE void FD_FN(apply_f32)(const char *x, char *y, int64_t nchunks, uint64_t block0,
+                                         const fd_mask_params *mp, double scale)
+{
+    FD_FN(apply_dtype)(FD_FLOAT32, x, y, nchunks, block0, mp, scale);
+}
+static FD_NOINLINE void FD_FN(apply_f64)(const char *x, char *y, int64_t nchunks, uint64_t block0,
+                                         const fd_mask_params *mp, double scale)
+{
+    FD_FN(apply_dtype)(FD_FLOAT64, x, y, nchunks, block0, mp, scale);
+}
+static FD_NOINLINE void FD_FN(apply_f16)(const char *x, char *y, int64_t nchunks, uint64_t block0,
+                                         const fd_mask_params *mp, double scale)
+{
+    FD_FN(apply_dtype)(FD_FLOAT16, x, y, nchunks, block0, mp, scale);
+}
+static FD_NOINLINE void FD_FN(apply_bf16)(const char *x, char *y, int64_t nchunks, uint64_t block0,
+                                          const fd_mask_params *mp, double scale)
+{
+    FD_FN(apply_dtype)(FD_BFLOAT16, x, y, nchunks, block0, mp, scale);
+}
+
 /*
  * y = x * (kept ? scale : 0) over nchunks whole chunks from block block0,
  * in place (x == y) or without overlap; threshold strictly inside
- * (0, 2^32).  One copy of the loop per dtype, each with its apply inlined.
+ * (0, 2^32).
  */
 static void FD_FN(apply_chunks)(int dtype, const char *x, char *y, int64_t nchunks, uint64_t block0,
                                 const fd_mask_params *mp, double scale)
 {
     if (dtype == FD_FLOAT32)
-        FD_FN(apply_dtype)(FD_FLOAT32, x, y, nchunks, block0, mp, scale);
+        FD_FN(apply_f32)(x, y, nchunks, block0, mp, scale);
     else if (dtype == FD_FLOAT64)
-        FD_FN(apply_dtype)(FD_FLOAT64, x, y, nchunks, block0, mp, scale);
+        FD_FN(apply_f64)(x, y, nchunks, block0, mp, scale);
     else if (dtype == FD_FLOAT16)
-        FD_FN(apply_dtype)(FD_FLOAT16, x, y, nchunks, block0, mp, scale);
+        FD_FN(apply_f16)(x, y, nchunks, block0, mp, scale);
     else
-        FD_FN(apply_dtype)(FD_BFLOAT16, x, y, nchunks, block0, mp, scale);
+        FD_FN(apply_bf16)(x, y, nchunks, block0, mp, scale);
+}
+
+/*
+ * Elements lo .. hi - 1 (0 <= lo < hi <= FD_BLOCK_ELEMS) of block b of a
+ * chunk, x and y pointing at element lo: the vector apply on a copy of
+ * the block, so that nothing outside the elements is read or written.
+ */
+static inline void FD_FN(apply_block_part)(int dtype, const char *x, char *y, const FD_FN(ring_row) *row, int b,
+                                           int lo, int hi, double scale)
+{
+    union {
+        float f32[FD_BLOCK_ELEMS];
+        double f64[FD_BLOCK_ELEMS];
+        uint16_t f16[FD_BLOCK_ELEMS];
+    } __attribute__((aligned(64))) v;
+    size_t item = (size_t)fd_itemsize(dtype), at = (size_t)lo * item, bytes = (size_t)(hi - lo) * item;
+    memset(&v, 0, sizeof v);
+    memcpy((char *)&v + at, x, bytes);
+    FD_FN(apply_block)(dtype, (const char *)&v, (char *)&v, row, b, scale);
+    memcpy(y, (const char *)&v + at, bytes);
+}
+
+/*
+ * Elements lo .. hi - 1 (0 <= lo < hi <= FD_CHUNK_ELEMS) of a decided
+ * chunk, x and y pointing at element lo: whole blocks with the vector
+ * apply, the partial block at either end through a copy.
+ */
+static void FD_FN(apply_chunk_part)(int dtype, const char *x, char *y, const FD_FN(ring_row) *row, int lo, int hi,
+                                    double scale)
+{
+    size_t item = (size_t)fd_itemsize(dtype);
+    int b = lo / FD_BLOCK_ELEMS, head = lo % FD_BLOCK_ELEMS;
+    if (head != 0 || hi - lo < FD_BLOCK_ELEMS) {   /* the piece starts inside block b or ends in it */
+        int stop = hi - (lo - head) < FD_BLOCK_ELEMS ? hi % FD_BLOCK_ELEMS : FD_BLOCK_ELEMS;
+        FD_FN(apply_block_part)(dtype, x, y, row, b, head, stop, scale);
+        x += (size_t)(stop - head) * item;
+        y += (size_t)(stop - head) * item;
+        lo += stop - head;
+        b++;
+    }
+    for (; hi - lo >= FD_BLOCK_ELEMS; b++, lo += FD_BLOCK_ELEMS) {
+        FD_FN(apply_block)(dtype, x, y, row, b, scale);
+        x += FD_BLOCK_ELEMS * item;
+        y += FD_BLOCK_ELEMS * item;
+    }
+    if (lo < hi)
+        FD_FN(apply_block_part)(dtype, x, y, row, b, 0, hi - lo, scale);
+}
+
+/*
+ * Apply a decided group (chunks chunk0 .. chunk0 + live - 1 of the logical
+ * array) to every run it covers, from the runs cursor on; the cursor ends
+ * at the first run that goes on past the group.  Earlier groups have
+ * applied every element of the runs before the group's first.
+ */
+static inline FD_ALWAYS_INLINE void FD_FN(apply_group_runs)(int dtype, fd_runs *r, FD_FN(group_rows) *rows,
+                                                            uint64_t chunk0, int live, double scale)
+{
+    uint64_t lo = chunk0 * FD_CHUNK_ELEMS, hi = lo + (uint64_t)live * FD_CHUNK_ELEMS;
+    int64_t item = fd_itemsize(dtype);
+    while (!r->done && r->first < hi) {
+        uint64_t run_end = r->first + (uint64_t)r->n;
+        uint64_t from = r->first > lo ? r->first : lo, to = run_end < hi ? run_end : hi;
+        int64_t at = (int64_t)(from - r->first) * item;
+        const char *x = r->x0 + r->xoff + at;
+        char *y = r->y0 + r->yoff + at;
+        int k = (int)(from / FD_CHUNK_ELEMS - chunk0);
+        int head = (int)(from % FD_CHUNK_ELEMS);
+        if (head != 0 || to - from < FD_CHUNK_ELEMS) {   /* the run starts inside chunk k or ends in it */
+            int stop = to - (from - (uint64_t)head) < FD_CHUNK_ELEMS ? (int)(to % FD_CHUNK_ELEMS) : FD_CHUNK_ELEMS;
+            FD_FN(apply_chunk_part)(dtype, x, y, &rows->row[k], head, stop, scale);
+            x += (stop - head) * item;
+            y += (stop - head) * item;
+            from += (uint64_t)(stop - head);
+            k++;
+        }
+        int whole = (int)((to - from) / FD_CHUNK_ELEMS);
+        for (int j = 0; j < whole; j++)
+            FD_FN(apply_chunk)(dtype, x, y, j, &rows->row[k + j], scale);
+        int tail = (int)((to - from) % FD_CHUNK_ELEMS);
+        if (tail != 0) {
+            int64_t skip = (int64_t)whole * FD_CHUNK_ELEMS * item;
+            FD_FN(apply_chunk_part)(dtype, x + skip, y + skip, &rows->row[k + whole], 0, tail, scale);
+        }
+        if (to < run_end)
+            return;
+        fd_runs_next(r);
+    }
+}
+
+/* Decide a span of fewer than FD_GROUP chunks, its tie marks cleared
+ * first so that no earlier group's marks are settled in its unused
+ * chunks.  Kept out of line: inlined, the compiler would merge it with the
+ * full groups' decide, which then loses its constant chunk count. */
+static FD_NOINLINE void FD_FN(decide_short)(FD_FN(group_rows) *rows, FD_FN(group_ties) *ties, int chunks,
+                                            uint64_t block0, const fd_mask_params *mp, const FD_FN(ctx) *ctx,
+                                            int want_ties, FD_FN(tie_slots) *slots)
+{
+    if (chunks < 1 || chunks >= FD_GROUP)
+        __builtin_unreachable();
+    if (want_ties)
+        memset(ties, 0, sizeof *ties);
+    if (chunks == 1)   /* each length its own copy, its rounds unrolled for that many sets */
+        FD_FN(decide_group)(rows, ties, 1, block0, mp, ctx, want_ties, slots);
+    else if (chunks == 2)
+        FD_FN(decide_group)(rows, ties, 2, block0, mp, ctx, want_ties, slots);
+    else
+        FD_FN(decide_group)(rows, ties, chunks, block0, mp, ctx, want_ties, slots);
+}
+
+/* Without ties: each span is applied as soon as it is decided. */
+static inline FD_ALWAYS_INLINE void FD_FN(runs_no_ties)(int dtype, fd_runs *decide, fd_runs *apply,
+                                                        const fd_mask_params *mp, const FD_FN(ctx) *ctx,
+                                                        double scale)
+{
+    FD_FN(group_rows) rows;
+    FD_FN(group_ties) unused;
+    uint64_t pos = 0, chunk0;
+    for (int live; (live = fd_runs_span(decide, &pos, FD_GROUP, &chunk0)) > 0;) {
+        uint64_t block0 = mp->counter + FD_CHUNK_BLOCKS * chunk0;
+        if (live == FD_GROUP)
+            FD_FN(decide_group)(&rows, &unused, FD_GROUP, block0, mp, ctx, 0, NULL);
+        else
+            FD_FN(decide_short)(&rows, &unused, live, block0, mp, ctx, 0, NULL);
+        FD_FN(apply_group_runs)(dtype, apply, &rows, chunk0, live, scale);
+    }
+}
+
+/*
+ * With ties: the pipeline of loop_ties over the spans of the runs (each a
+ * group of up to FD_GROUP consecutive chunks), so that the settling lag
+ * is paid once per view, not once per row.
+ */
+static inline FD_ALWAYS_INLINE void FD_FN(runs_ties)(int dtype, fd_runs *decide, fd_runs *apply,
+                                                     const fd_mask_params *mp, const FD_FN(ctx) *ctx, double scale)
+{
+    FD_FN(group_rows) ring[FD_RING_GROUPS];
+    FD_FN(group_ties) ties[FD_TIE_GROUPS];
+    uint64_t chunk0[FD_RING_GROUPS];
+    int live[FD_RING_GROUPS];
+    memset(ties, 0, sizeof ties);
+    FD_FN(tie_slots) slots, taken;
+    uint64_t taken_block = mp->counter, none = 0, pos = 0;
+    FD_FN(take_ties)(&taken, &none, taken_block);   /* spare words only: settles nothing */
+    int64_t groups = INT64_MAX;                     /* known once the runs are exhausted */
+    for (int64_t g = 0; g - FD_APPLY_LAG < groups; g++) {
+        int64_t s = g - FD_SETTLE_LAG, a = g - FD_APPLY_LAG;
+        int gr = (int)(g & (FD_RING_GROUPS - 1)), sr = (int)(s & (FD_RING_GROUPS - 1));
+        if (g < groups) {
+            live[gr] = fd_runs_span(decide, &pos, FD_GROUP, &chunk0[gr]);
+            if (live[gr] == 0)
+                groups = g;
+        }
+        FD_FN(group_rows) *rows = &ring[sr];
+        const FD_FN(group_ties) *tied = &ties[s & (FD_TIE_GROUPS - 1)];
+        int settling = s >= 0 && s < groups;
+        uint64_t sb = settling ? mp->counter + FD_CHUNK_BLOCKS * chunk0[sr] : mp->counter;
+        uint64_t left = settling ? FD_FN(tied_words)(tied) : 0;
+        FD_FN(take_ties)(&slots, &left, sb);
+        if (g < groups) {
+            FD_FN(group_ties) *gt = &ties[g & (FD_TIE_GROUPS - 1)];
+            uint64_t block0 = mp->counter + FD_CHUNK_BLOCKS * chunk0[gr];
+            if (live[gr] == FD_GROUP)
+                FD_FN(decide_group)(&ring[gr], gt, FD_GROUP, block0, mp, ctx, 1, &slots);
+            else
+                FD_FN(decide_short)(&ring[gr], gt, live[gr], block0, mp, ctx, 1, &slots);
+        } else if (settling) {
+            FD_FN(slot_rounds)(&slots, ctx);
+        }
+        FD_FN(settle_slots)(&taken, &ring[(s - 1) & (FD_RING_GROUPS - 1)], &ties[(s - 1) & (FD_TIE_GROUPS - 1)],
+                            taken_block, mp, ctx);
+        taken = slots;
+        taken_block = sb;
+        if (__builtin_expect(left != 0, 0))
+            FD_FN(settle_rest)(left, rows, tied, sb, mp, ctx);
+        if (a >= 0 && a < groups) {
+            int ar = (int)(a & (FD_RING_GROUPS - 1));
+            FD_FN(apply_group_runs)(dtype, apply, &ring[ar], chunk0[ar], live[ar], scale);
+        }
+    }
+}
+
+static inline FD_ALWAYS_INLINE void FD_FN(runs_dtype)(int dtype, const fd_runs *runs, const fd_mask_params *mp,
+                                                      double scale)
+{
+    FD_FN(ctx) ctx;
+    FD_FN(ctx_init)(&ctx, mp);
+    fd_runs decide = *runs, apply = *runs;
+    if (fd_threshold_last_level(mp->threshold) == 0)
+        FD_FN(runs_no_ties)(dtype, &decide, &apply, mp, &ctx, scale);
+    else
+        FD_FN(runs_ties)(dtype, &decide, &apply, mp, &ctx, scale);
+}
+
+/*
+ * y = x * (kept ? scale : 0) over every run of `runs` (contiguous rows of
+ * aligned elements, in increasing logical order without overlap, as
+ * fd_runs_increasing checks), as one stream: each chunk the runs cover is
+ * decided once, whole chunks are applied as in apply_chunks and the
+ * partial chunks at the ends of the rows from the same decisions.  In
+ * place (x == y) or without overlap; threshold strictly inside (0, 2^32).
+ */
+static void FD_FN(apply_runs)(int dtype, const fd_runs *runs, const fd_mask_params *mp, double scale)
+{
+    if (dtype == FD_FLOAT32)
+        FD_FN(runs_dtype)(FD_FLOAT32, runs, mp, scale);
+    else if (dtype == FD_FLOAT64)
+        FD_FN(runs_dtype)(FD_FLOAT64, runs, mp, scale);
+    else if (dtype == FD_FLOAT16)
+        FD_FN(runs_dtype)(FD_FLOAT16, runs, mp, scale);
+    else
+        FD_FN(runs_dtype)(FD_BFLOAT16, runs, mp, scale);
 }
 
 /* keep[e] in {0, 1} for the elements of the chunk whose first block is

@@ -153,6 +153,106 @@ def test_large_blocks_split_across_threads(threads):
         check_tiling(x.reshape(-1), 0.3, [[0, 77, 300_001, x.size]])
 
 
+# ---------------------------------------------------------------- a block's rows as one stream
+
+def stream_dtypes():
+    """Every kernel dtype: the float widths, and bfloat16 where ml_dtypes is installed."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        return DTYPES
+    return DTYPES + (np.dtype(ml_dtypes.bfloat16),)
+
+
+def check_block(x, p, offset, shape, *, seed=11, view=None):
+    """h.apply on one block of x (optionally seen through `view`, a function
+    of the block giving a view of it with the same logical order) equals
+    that block of one dropout call on x, and leaves x alone."""
+    g = fd.Generator(seed)
+    expected = fd.dropout(x, p, generator=fd.Generator(seed))
+    h = fd.dropout_handle(x.shape, p, generator=g)
+    block = tuple(slice(o, o + n) for o, n in zip(offset, shape))
+    before = x.copy()
+    got = h.apply(x[block] if view is None else view(x[block]), offset=offset)
+    assert same_bits(x, before)
+    assert same_bits(np.ascontiguousarray(got), np.ascontiguousarray(expected[block])), \
+        f"block {shape} at {offset} of {x.shape}"
+
+
+# (logical shape, block shape, offset): many rows, so that a block runs through
+# the main loop's whole pipeline (more groups than its lag) in one stream
+NARROW_BLOCKS = [
+    ((600, 1000), (600, 100), (0, 300)),      # rows of 100 cutting chunks at both ends
+    ((700, 517), (650, 3), (17, 255)),        # rows of 3, most inside one chunk
+    ((300, 1000), (300, 1), (0, 999)),        # a single column
+    ((200, 1000), (190, 1000 - 13), (5, 13)),  # rows off every chunk edge, whole chunks inside
+    ((256, 2048), (256, 512), (0, 512)),      # rows of whole chunks, gaps between them
+    ((40, 60, 90), (40, 7, 33), (0, 50, 41)),  # three axes
+]
+# rows closer together than a chunk: neighbouring rows share the chunk between them
+SHARED_BLOCKS = [
+    ((2000, 200), (2000, 150), (0, 25)),
+    ((3000, 40), (3000, 39), (0, 1)),
+    ((4000, 130), (3990, 128), (7, 2)),
+    ((1000, 17), (1000, 17), (0, 0)),         # the whole array as a block: one run after collapsing
+    ((60, 30, 20), (60, 29, 19), (0, 1, 1)),
+]
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", stream_dtypes(), ids=str)
+@pytest.mark.parametrize("p", [0.3, 0.5, 0.7 + 2.0 ** -20])
+def test_narrow_tiles_and_rows_sharing_chunks(isa, dtype, p):
+    """Blocks whose rows each cover a few partial chunks, with gaps between
+    rows or chunks shared by neighbouring rows, through both main loops
+    (p = 0.5: no ties; 0.3 and a p whose threshold has low bytes: ties
+    settled in the pipeline, some on the deeper streams)."""
+    with fd.config_context(isa=isa, threads=1):
+        for k, (logical, shape, offset) in enumerate(NARROW_BLOCKS + SHARED_BLOCKS):
+            check_block(ref.fill(logical, dtype, seed=k), p, offset, shape)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", stream_dtypes(), ids=str)
+def test_blocks_with_negative_and_padded_row_strides(isa, dtype):
+    """Rows that are contiguous but laid out in reverse order, or with
+    padding between them, still go through the one stream; rows reversed
+    element by element take the strided path.  Either way the values are
+    those of the logical C-order index."""
+    x = ref.fill((500, 300), dtype, seed=3)
+    padded = np.zeros((260, 400), dtype)
+    views = {
+        "rows reversed": lambda b: np.flipud(np.flipud(b).copy()),
+        "rows padded": lambda b: _padded_copy(b, padded),
+        "elements reversed": lambda b: np.fliplr(np.fliplr(b).copy()),
+    }
+    with fd.config_context(isa=isa, threads=1):
+        for name, view in views.items():
+            view_of = view(x[:4, :7])
+            assert not view_of.flags.c_contiguous, name
+            check_block(x, 0.3, (40, 21), (250, 270), view=view)
+            check_block(x, 0.5, (3, 100), (200, 5), view=view)
+
+
+def _padded_copy(block, padded):
+    """A copy of block in the top-left corner of the larger array `padded`."""
+    out = padded[:block.shape[0], :block.shape[1]]
+    out[...] = block
+    return out
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("isa", ISAS)
+def test_large_narrow_blocks_split_across_threads(threads, isa):
+    """Blocks big enough to be split into bands of rows across threads,
+    each band one stream: the split never changes a bit."""
+    x = ref.fill((3000, 700), np.float32, seed=4, special=False)
+    with fd.config_context(isa=isa, threads=threads):
+        check_block(x, 0.3, (0, 250), (3000, 201))
+        check_block(x, 0.3, (1, 0), (2999, 699))
+        check_block(x, 0.5, (100, 64), (2900, 512))
+
+
 @pytest.mark.parametrize("p", [0.0, 1.0, 2.0 ** -32, 1 - 2.0 ** -20, 0.999])
 def test_extreme_p(p):
     x = values((13, 50), np.float64)
