@@ -8,12 +8,17 @@
    machine state); the tables give median epoch times and the dropout
    overhead, median(p) / median(p = 0) of the same implementation, in wall
    time and in the CPU time of the process (which a loaded machine disturbs
-   less: time spent waiting for a core is not counted).
+   less: time spent waiting for a core is not counted).  A reference
+   configuration trains with x * 2 in place of each dropout: the overhead
+   of any out-of-place elementwise operation in that position (a new
+   activation written, read by the next layer, and a backward pass), which
+   no dropout that returns a new tensor can go below.
 2. Per call: forward + backward through one dropout on a (100, 512)
    float32 batch, in microseconds of the thread's CPU time: torch's
-   dropout, fastdrop.torch's eager path, and fastdrop.torch's custom
-   operators (the path of compiled graphs and tensor subclasses), each
-   against x * 2 (no dropout).
+   dropout, fastdrop.torch's eager path (keys from torch's generator, as
+   in the epochs above, and from a fastdrop.Generator), and
+   fastdrop.torch's custom operators (the path of compiled graphs and
+   tensor subclasses), each against x * 2 (no dropout).
 3. Memory: forward + backward through one dropout on a large activation,
    each run in a fresh process; the increase of peak resident memory over
    the resident memory before the pass (median of interleaved runs), and
@@ -40,6 +45,17 @@ SIZES = (40, 512, 512, 10)
 BATCH = 100
 PS = (0.5, 0.1, 0.0)
 IMPLEMENTATIONS = {"torch.nn.Dropout": torch.nn.Dropout, "fastdrop.torch.Dropout": fdt.Dropout}
+REFERENCE = "x * 2"
+
+
+class Twice(torch.nn.Module):
+    """The reference: x * 2 where the dropout would be (p is ignored)."""
+
+    def __init__(self, p):
+        super().__init__()
+
+    def forward(self, x):
+        return x * 2.0
 
 
 def cpu_name():
@@ -98,6 +114,7 @@ def epoch_times(threads, samples, repeats):
     fd.set_num_threads(threads)
     x, y = synthetic_data(samples)
     trainers = {(name, p): Trainer(cls, p) for name, cls in IMPLEMENTATIONS.items() for p in PS}
+    trainers[(REFERENCE, None)] = Trainer(Twice, None)
     for trainer in trainers.values():  # warm-up: allocator, thread pools, first-call costs
         trainer.epoch(x[:10 * BATCH], y[:10 * BATCH])
     times = {key: [] for key in trainers}
@@ -118,6 +135,10 @@ def print_epochs(threads, medians, samples, clock):
         base_fd = medians[("fastdrop.torch.Dropout", 0.0)]
         print(f"{p:>4} | {t_torch:16.3f} {t_torch / base_torch:7.3f}x | {t_fd:14.3f} {t_fd / base_fd:7.3f}x | "
               f"{t_fd / t_torch:13.3f}x")
+    t_ref = medians[(REFERENCE, None)]
+    base = (medians[("torch.nn.Dropout", 0.0)] + medians[("fastdrop.torch.Dropout", 0.0)]) / 2
+    print(f"reference, {REFERENCE} in place of each dropout: {t_ref:.3f} s, {t_ref / base:.3f}x the mean "
+          f"of the two p = 0 epochs")
 
 
 # ---------------------------------------------------------------- per call
@@ -140,7 +161,8 @@ def call_costs(repeats, calls=200):
     variants = {
         "x * 2 (no dropout)": lambda: (x * 2.0).backward(dy),
         "torch.nn.functional.dropout": lambda: torch.nn.functional.dropout(x, 0.5).backward(dy),
-        "fastdrop.torch.dropout": lambda: fdt.dropout(x, 0.5, generator=g).backward(dy),
+        "fastdrop.torch.dropout": lambda: fdt.dropout(x, 0.5).backward(dy),
+        "  with generator=": lambda: fdt.dropout(x, 0.5, generator=g).backward(dy),
         "operator fastdrop::dropout": lambda: _ops.dropout(x, seed, 0.5, "inverted", *region).backward(dy),
         # the kernels alone: fastdrop's NumPy calls on the same data
         "NumPy fd.dropout + backward": numpy_pair,

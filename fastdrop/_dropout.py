@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from . import _config, _kernels
 from ._handle import MODES, DropoutHandle, _destination, _eval_scale, check_mode, check_out
-from ._random import Generator, default_generator
+from ._random import COUNTER_LIMIT, Generator, default_generator
 from ._validation import check_bool, check_float_array, check_generator, check_mask_shape, check_p, check_shape
 
 __all__ = ["dropout", "dropout_backward", "dropout_handle", "threshold_for", "MODES"]
@@ -32,11 +32,15 @@ def threshold_for(p: float) -> int:
     return _kernels.threshold_for(check_p(p))
 
 
-def _reserve(generator: Optional[Generator], shape: Tuple[int, ...], p: float,
-             mask_shape: Tuple[int, ...], mode: str) -> DropoutHandle:
+def reserve_checked(generator: Optional[Generator], shape: Tuple[int, ...], p: float,
+                    mask_shape: Tuple[int, ...], mode: str) -> DropoutHandle:
+    """The handle of a call whose arguments are checked: its counters reserved."""
     generator = default_generator() if generator is None else generator
     blocks = -(-math.prod(mask_shape) // BLOCK_ELEMS)
-    return DropoutHandle(generator.key, generator.reserve(blocks), generator.rounds, p, shape, mask_shape, mode)
+    start = generator._reserve(blocks) if blocks < COUNTER_LIMIT else None
+    if start is None:
+        start = generator.reserve(blocks)  # raises CounterExhaustedError
+    return DropoutHandle._from_checked(generator.key, start, generator.rounds, p, shape, mask_shape, mode)
 
 
 def dropout_handle(shape: Union[int, Sequence[int]], p: float, *, generator: Optional[Generator] = None,
@@ -83,7 +87,7 @@ def dropout_handle(shape: Union[int, Sequence[int]], p: float, *, generator: Opt
     p = check_p(p)
     mask_shape = check_mask_shape(mask_shape, shape)
     mode = check_mode(mode)
-    return _reserve(check_generator(generator), shape, p, mask_shape, mode)
+    return reserve_checked(check_generator(generator), shape, p, mask_shape, mode)
 
 
 @overload
@@ -182,7 +186,7 @@ def dropout(x: npt.ArrayLike, p: float = 0.5, *, training: bool = True, mode: st
                           training=False)
         return (y, h) if return_handle else y
 
-    h = _reserve(generator, x.shape, p, mask_shape, mode)
+    h = reserve_checked(generator, x.shape, p, mask_shape, mode)
     y = h._scale_into(x, _destination(x, inplace, out), (0,) * x.ndim)
     return (y, h) if return_handle else y
 

@@ -95,6 +95,16 @@ class DropoutHandle(_kernels.MaskHandle):
         self._set_fields(key, counter, check_rounds(rounds), check_p(p), shape, mask_shape, check_mode(mode),
                          check_bool(training, "training"))
 
+    @classmethod
+    def _from_checked(cls, key: Tuple[int, int], counter: int, rounds: int, p: float, shape: Tuple[int, ...],
+                      mask_shape: Tuple[int, ...], mode: str) -> "DropoutHandle":
+        """A training handle from fields its caller has checked already (key
+        and shapes as tuples of ints, p a float in [0, 1], mode one of MODES):
+        the constructor's checks cost more than a small call's kernel."""
+        h = cls.__new__(cls)
+        h._set_fields(key, counter, rounds, p, shape, mask_shape, mode, True)
+        return h
+
     # ------------------------------------------------------------ numbers
 
     @property
@@ -208,6 +218,14 @@ class DropoutHandle(_kernels.MaskHandle):
         if not self.training and self.mode == "inverted" and out is None:
             return x
         return self._scale_into(x, _destination(x, inplace, out), offset)
+
+    def _scale_whole(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """y = x times the whole mask and scale, unchecked: for a training
+        handle whose mask_shape is its shape, and arrays of that shape and a
+        kernel dtype, any strides, that are one array or do not overlap."""
+        isa, threads = _config.current()
+        _kernels.apply_handle(self, x, y, self.scale, None, 0, isa, threads)
+        return y
 
     def _check_block(self, block: Tuple[int, ...], offset: Any) -> Tuple[int, ...]:
         if len(block) != len(self.shape):

@@ -2,7 +2,9 @@
 dropout, gradcheck in float64, torch's in-place rules, torch.library.opcheck
 on every operator, and compiled models bit-identical to eager."""
 import contextlib
+import threading
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -111,6 +113,116 @@ def test_inplace_without_grad_is_zero_copy_on_every_dtype():
             y = fdt.dropout(x, 0.5, inplace=True, generator=fd.Generator(0))
         assert y is x and x.data_ptr() == pointer
         assert torch.equal(x, fdt.dropout(torch.ones(64, dtype=dtype), 0.5, generator=fd.Generator(0)))
+
+
+# ---------------------------------------------------------------- the eager path's common call
+
+COMMON_CALL_LAYOUTS = {
+    # a view or conversion of a (6, 10, 4) float32 leaf
+    "contiguous": lambda t: t,
+    "transposed": lambda t: t.transpose(0, 2),
+    "strided": lambda t: t[:, ::3],
+    "expanded": lambda t: t[:1].expand(6, 10, 4),
+    "float64": lambda t: t.double(),
+    "float16": lambda t: t.half(),
+    "bfloat16": lambda t: t.bfloat16(),
+}
+
+
+@pytest.mark.parametrize("layout", list(COMMON_CALL_LAYOUTS))
+@pytest.mark.parametrize("source", ["torch", "generator"])
+def test_common_call_gives_the_checked_paths_bits(layout, source, monkeypatch):
+    """A float p takes the short path to the kernel (_eager.dropout); a NumPy
+    float p (a float subclass) takes the full one, through the checks and
+    _apply_mask.  Both give the same outputs, layouts, gradients and
+    generator states."""
+    short_calls = []
+    short = fdt.functional._eager.dropout
+    monkeypatch.setattr(fdt.functional._eager, "dropout", lambda *a: short_calls.append(1) or short(*a))
+    results = []
+    for p in (0.3, np.float64(0.3)):
+        torch.manual_seed(7)
+        g = fd.Generator(7)
+        leaf = torch.randn(6, 10, 4, generator=torch.Generator().manual_seed(1), requires_grad=True)
+        x = COMMON_CALL_LAYOUTS[layout](leaf)
+        y = fdt.dropout(x, p, generator=g if source == "generator" else None)
+        y.backward(torch.arange(y.numel(), dtype=y.dtype).reshape(y.shape))
+        results.append((y.detach(), leaf.grad, y.stride(), g.counter, torch.rand(1), len(short_calls)))
+    (y, dx, strides, counter, after, short_taken), expected = results
+    assert short_taken == 1 and expected[5] == 1  # the float p only
+    assert torch.equal(y, expected[0]) and torch.equal(dx, expected[1])
+    assert strides == expected[2] and counter == expected[3] and torch.equal(after, expected[4])
+    assert (y == 0).any() and (y != 0).any()
+
+
+def test_common_call_without_grad_and_in_inference_mode():
+    x = torch.randn(50, 8)
+    for context in (torch.no_grad, torch.inference_mode):
+        with context():
+            y = fdt.dropout(x, 0.5, generator=fd.Generator(2))
+        assert y.grad_fn is None and torch.equal(y, fdt.dropout(x, 0.5, generator=fd.Generator(2)))
+
+
+def test_torch_stream_key_drawn_first_in_inference_mode_still_works_outside():
+    """The torch stream draws keys into a per-thread tensor; one made inside
+    inference mode could not be written outside it, so it never is."""
+    outcome = []
+
+    def run():
+        with torch.inference_mode():
+            fdt.dropout(torch.ones(20), 0.5)
+        outcome.append(fdt.dropout(torch.ones(20, requires_grad=True), 0.5).sum())
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert len(outcome) == 1 and outcome[0].requires_grad
+
+
+def test_common_call_with_an_exhausted_generator_raises_and_changes_nothing():
+    g = fd.Generator(3)
+    state = g.get_state()
+    state["counter"] = 2**64 - 1  # one block left; 100 elements need 7
+    g.set_state(state)
+    x = torch.ones(100, requires_grad=True)
+    for call in (lambda: fdt.dropout(x, 0.5, generator=g), lambda: fdt.Dropout(0.5, generator=g)(x)):
+        with pytest.raises(fd.CounterExhaustedError):
+            call()
+        assert g.get_state() == state and torch.equal(x, torch.ones(100)) and x.grad is None
+
+
+def test_common_call_saves_nothing_and_backward_twice_regenerates_the_mask():
+    x = torch.randn(30, 20, requires_grad=True)
+    layer = fdt.Dropout(0.5)
+    y = layer(x * 1.0)
+    dy = torch.randn(30, 20)
+    first, = torch.autograd.grad(y, x, dy, retain_graph=True)
+    second, = torch.autograd.grad(y, x, dy)
+    assert torch.equal(first, second) and torch.equal(first, dy * (y.detach() != 0) * 2.0)
+    assert saved_by(mlp(fdt.Dropout), torch.randn(4, 16)) == saved_by(mlp(lambda p: torch.nn.Identity()),
+                                                                      torch.randn(4, 16))
+
+
+def test_common_call_applies_its_function_as_function_apply_does(monkeypatch):
+    """The short path applies its autograd Function through the C apply; on a
+    torch without the internals that takes, through Function.apply; under
+    a functorch transform, through Function.apply (which refuses it, as it
+    refuses every Function without setup_context)."""
+    from fastdrop.torch import _eager
+    handle = fdt._streams.draw(fd.Generator(1), 0.5, "inverted", (8, 5), (8, 5))
+    results = []
+    for apply in (_eager._whole_apply, _eager._Whole.apply):
+        x = torch.randn(8, 5, generator=torch.Generator().manual_seed(0), requires_grad=True)
+        y = apply(x, handle)
+        y.backward(torch.ones(8, 5))
+        results.append((y.detach(), x.grad, type(y.grad_fn)))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+    assert results[0][2] is results[1][2]
+    monkeypatch.delattr(torch._C._functorch, "unwrap_if_dead")
+    assert _eager._c_apply() == _eager._Whole.apply
+    monkeypatch.undo()
+    with pytest.raises(RuntimeError, match="setup_context"):
+        torch.func.grad(lambda t: fdt.dropout(t, 0.5).sum())(torch.ones(4))
 
 
 # ---------------------------------------------------------------- the operator path in eager mode

@@ -1,4 +1,4 @@
-"""The eager path: the kernels of _ops under plain autograd Functions.
+"""The eager path: fastdrop's kernels under plain autograd Functions.
 
 A custom operator costs about 160 microseconds more per forward + backward
 than an autograd Function calling the same kernel (its Python autograd and
@@ -9,6 +9,11 @@ torch.export (which trace them), tensor subclasses (fake, functional and
 others), and calls under a torch-function or torch-dispatch mode (which must
 see the operator).  Both paths run the same kernels on the same seed words,
 so they give the same bits; the compile tests compare them.
+
+Everything this path hands the core was made or checked by fastdrop.torch
+itself (handles from _streams, offsets and shapes from the input, arrays of
+a kernel dtype), so it calls the handle's unchecked methods: the checks of
+the public ones cost about as much as the kernel on a training batch.
 """
 from typing import Any, Callable, Optional, Sequence, Tuple
 
@@ -16,11 +21,12 @@ import torch
 
 import fastdrop as fd
 
-from . import _ops
+from . import _checks, _ops, _streams
 
-__all__ = ["applies_to", "apply"]
+__all__ = ["applies_to", "takes_whole", "dropout", "apply"]
 
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
+_KERNEL_DTYPES = frozenset(_checks.FLOAT_DTYPES)
 
 
 def applies_to(x: torch.Tensor) -> bool:
@@ -30,13 +36,47 @@ def applies_to(x: torch.Tensor) -> bool:
             and torch._C._len_torch_dispatch_stack() == 0)
 
 
+def takes_whole(x: torch.Tensor) -> bool:
+    """Whether :func:`dropout` takes x: a plain, non-empty, dense CPU tensor
+    of a kernel dtype (one that passes the argument checks), in eager mode."""
+    return (type(x) in _PLAIN and x.dtype in _KERNEL_DTYPES and x.layout == torch.strided and x.is_cpu
+            and x.numel() > 0 and applies_to(x))
+
+
+# ---------------------------------------------------------------- the kernels, unchecked
+
+def _into(x: torch.Tensor, y: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence[int]) -> None:
+    """y = x times the part of `handle`'s mask covering the block of x's shape
+    at `offset`; y is x or a new tensor of its shape and dtype."""
+    x_np = _ops.numpy_view(x)
+    y_np = x_np if y is x else _ops.numpy_view(y)
+    if handle.mask_shape == handle.shape == x.shape:  # the whole mask: offset 0
+        handle._scale_whole(x_np, y_np)
+    else:
+        handle._scale_into(x_np, y_np, tuple(offset))
+
+
+def mask_product(x: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence[int]) -> torch.Tensor:
+    """:func:`_ops.mask_product` for arguments this package made."""
+    y = _ops.empty_like_layout(x)
+    _into(x, y, handle, offset)
+    return y
+
+
+def mask_product_(x: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence[int]) -> None:
+    """:func:`mask_product` written into x."""
+    _into(x, x, handle, offset)
+
+
+# ---------------------------------------------------------------- autograd
+
 Kernel = Callable[[torch.Tensor, fd.DropoutHandle, Sequence[int]], Any]
 
 
 class _Product(torch.autograd.Function):
-    """kernel(x, handle, offset), for kernel mask_product or alpha_product.  The
-    gradient is the mask product of the gradient (times a for alpha dropout):
-    nothing is saved but the handle."""
+    """kernel(x, handle, offset), for kernel mask_product or _ops.alpha_product.
+    The gradient is the mask product of the gradient (times a for alpha
+    dropout): nothing is saved but the handle."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence[int],
@@ -49,9 +89,9 @@ class _Product(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> Tuple[Optional[torch.Tensor], None, None, None]:
         if torch.is_grad_enabled():  # backward(create_graph=True): differentiable again
-            dx = _product(grad, ctx.handle, ctx.offset, _ops.mask_product)
+            dx = _product(grad, ctx.handle, ctx.offset, mask_product)
         else:
-            dx = _ops.mask_product(grad, ctx.handle, ctx.offset)
+            dx = mask_product(grad, ctx.handle, ctx.offset)
         return (dx if ctx.gain == 1.0 else dx * ctx.gain), None, None, None
 
 
@@ -73,16 +113,74 @@ _product_inplace: Callable[[torch.Tensor, fd.DropoutHandle, Sequence[int], Kerne
     _ProductInplace.apply
 
 
+def _whole(x: torch.Tensor, handle: fd.DropoutHandle) -> torch.Tensor:
+    """x times all of `handle`'s mask: an elementwise handle of x's shape."""
+    y = _ops.empty_like_layout(x)
+    handle._scale_whole(_ops.numpy_view(x), _ops.numpy_view(y))
+    return y
+
+
+class _Whole(torch.autograd.Function):
+    """_whole(x, handle), and the same product of the gradient in backward:
+    :class:`_Product` for the common call, in fewer steps."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, handle: fd.DropoutHandle) -> torch.Tensor:
+        ctx.handle = handle
+        return _whole(x, handle)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> Tuple[torch.Tensor, None]:
+        if torch.is_grad_enabled():  # backward(create_graph=True): differentiable again
+            return _Whole.apply(grad, ctx.handle), None
+        return _whole(grad, ctx.handle), None
+
+
+def _c_apply() -> Callable[[torch.Tensor, fd.DropoutHandle], torch.Tensor]:
+    """_Whole.apply, a few microseconds faster: Function.apply is Python that,
+    outside functorch transforms (vmap, grad, ...), unwraps dead functorch
+    wrappers and calls the C apply, which this does directly (or, on a torch
+    without those internals, Function.apply itself)."""
+    try:
+        c_apply = torch._C._FunctionBase.__dict__["apply"].__get__(None, _Whole)
+        transforms_active = torch._C._are_functorch_transforms_active
+        unwrap_if_dead = torch._C._functorch.unwrap_if_dead
+    except (AttributeError, KeyError):
+        return _Whole.apply
+
+    def apply(x: torch.Tensor, handle: fd.DropoutHandle) -> torch.Tensor:
+        if transforms_active():
+            return _Whole.apply(x, handle)
+        return c_apply(unwrap_if_dead(x), handle)
+
+    return apply
+
+
+_whole_apply = _c_apply()
+
+
+def dropout(x: torch.Tensor, p: float, generator: Optional[fd.Generator]) -> torch.Tensor:
+    """Elementwise 'inverted' dropout of a tensor :func:`takes_whole` takes,
+    p in [0, 1] and the generator checked: ``functional.dropout``'s common
+    call, in its fewest steps."""
+    shape = tuple(x.shape)
+    handle = _streams.draw(generator, p, "inverted", shape, shape)
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _whole_apply(x, handle)
+    return _whole(x, handle)
+
+
 def apply(x: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence[int], *, inplace: bool = False,
           alpha: bool = False) -> torch.Tensor:
     """Dropout of x with `handle` at `offset` (alpha dropout with a 'standard' handle)."""
     if alpha:
         y = _product(x, handle, offset, _ops.alpha_product)
         return x.copy_(y) if inplace else y
+    recorded = torch.is_grad_enabled() and x.requires_grad
     if not inplace:
-        return _product(x, handle, offset, _ops.mask_product)
-    if torch.is_grad_enabled() and x.requires_grad:
-        return _product_inplace(x, handle, offset, _ops.mask_product_)
-    _ops.mask_product_(x, handle, offset)
+        return _product(x, handle, offset, mask_product) if recorded else mask_product(x, handle, offset)
+    if recorded:
+        return _product_inplace(x, handle, offset, mask_product_)
+    mask_product_(x, handle, offset)
     torch.autograd.graph.increment_version(x)
     return x

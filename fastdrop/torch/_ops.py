@@ -29,6 +29,7 @@ from torch import Tensor
 from torch.library import EffectType
 
 import fastdrop as fd
+from fastdrop._validation import is_float_dtype
 
 from . import _streams
 
@@ -42,14 +43,17 @@ ALPHA = 1.0507009873554804934193349852946 * 1.6732632423543772848170429916717
 
 def numpy_view(t: Tensor) -> np.ndarray:
     """A NumPy view of CPU tensor `t` sharing its memory (bfloat16 through ml_dtypes)."""
-    t = t.detach()
+    if t.requires_grad:  # numpy() refuses these; a detached alias shares the memory
+        t = t.detach()
     if t.dtype == torch.bfloat16:
         try:
             import ml_dtypes
         except ImportError:
             raise TypeError("bfloat16 tensors need the ml_dtypes package "
                             "(pip install 'fastdropout[torch]')") from None
-        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+        view = t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+        is_float_dtype(view.dtype)  # the kernels learn ml_dtypes' bfloat16 here
+        return view
     return t.numpy()
 
 

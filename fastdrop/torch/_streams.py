@@ -19,12 +19,14 @@ Two sources, called streams:
   small integer (its stream number) and look it up when they run.
 """
 import itertools
+import threading
 import weakref
 from typing import List, Optional, Sequence
 
 import torch
 
 import fastdrop as fd
+from fastdrop._dropout import reserve_checked
 
 from . import _shard
 
@@ -56,8 +58,25 @@ def stream_id(generator: Optional[fd.Generator]) -> int:
     return number
 
 
+# Each thread draws keys into its own two-element tensor: torch.randint
+# allocates one per call, which costs as much again as the draw.  Under a
+# functorch transform (which refuses writes into a tensor made outside it)
+# the draw allocates as randint does.
+_key_buffers = threading.local()
+_transforms_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
+
+
 def _torch_key(source: Optional[torch.Generator] = None) -> List[int]:
-    return torch.randint(0, 1 << 32, (2,), dtype=torch.int64, generator=source).tolist()
+    """The values of ``torch.randint(0, 2**32, (2,), dtype=torch.int64, generator=source)``
+    (randint is random_ on a new tensor), without allocating the tensor."""
+    if _transforms_active():
+        return torch.randint(0, 1 << 32, (2,), dtype=torch.int64, generator=source).tolist()
+    buffer: Optional[torch.Tensor] = getattr(_key_buffers, "buffer", None)
+    if buffer is None:
+        with torch.inference_mode(False):  # an inference tensor could not be written outside inference mode
+            buffer = _key_buffers.buffer = torch.empty(2, dtype=torch.int64, device="cpu")
+    keys: List[int] = buffer.random_(0, 1 << 32, generator=source).tolist()
+    return keys
 
 
 def words(h: fd.DropoutHandle) -> List[int]:
@@ -87,11 +106,12 @@ def draw(generator: Optional[fd.Generator], p: float, mode: str, shape: Sequence
     """
     if shard_rows:
         _shard.check_ranks_agree(shard_rows, peek(generator))
+    # the callers have checked p and the generator; shapes come from tensors
     if generator is None:
         k0, k1 = _torch_key()
-        return fd.DropoutHandle(key=(k0, k1), counter=0, rounds=TORCH_STREAM_ROUNDS, p=p, shape=tuple(shape),
-                                mask_shape=tuple(mask_shape), mode=mode)
-    return fd.dropout_handle(tuple(shape), p, generator=generator, mask_shape=tuple(mask_shape), mode=mode)
+        return fd.DropoutHandle._from_checked((k0, k1), 0, TORCH_STREAM_ROUNDS, p, tuple(shape),
+                                              tuple(mask_shape), mode)
+    return reserve_checked(generator, tuple(shape), p, tuple(mask_shape), mode)
 
 
 def draw_by_id(stream: int, p: float, shape: Sequence[int], mask_shape: Sequence[int],
