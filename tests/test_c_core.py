@@ -97,39 +97,91 @@ def test_bfloat16_reference_rounds_to_nearest_even():
     assert float32_to_bfloat16(x.view(np.float32)).tolist() == [0x3F80, 0x3F82, 0x3F81, 0x7F80, 0xFF80, 0x7FC0]
 
 
-def test_apply_lines_bfloat16_match_mask_and_rounding(dump):
+def elements(n):
+    """The element count of an apply line (N) or a block line (the logical shape, as 16x200)."""
+    return int(np.prod([int(d) for d in n.split("x")]))
+
+
+def check_bfloat16_line(k0, k1, counter, t, scale_bits, n, x_hex, y_hex):
     # the Python API has no bfloat16 of its own: check the C results against
     # the handle's mask and the rounding rule of src_c/fd_half.h
+    key, counter, t, n = (int(k0, 16), int(k1, 16)), int(counter, 16), int(t, 16), elements(n)
+    x = np.frombuffer(bytes.fromhex(x_hex), dtype="<u2").astype(np.uint16)
+    assert x.size == n
+    _, h = fd.dropout(np.ones(n, np.float32), p_for_threshold(t), generator=generator_at(key, counter),
+                      return_handle=True)
+    scale = np.float32(np.uint64(int(scale_bits, 16)).view(np.float64))
+    with np.errstate(invalid="ignore", over="ignore"):
+        y = bfloat16_to_float32(x) * np.where(h.mask(), scale, np.float32(0))
+    expected = float32_to_bfloat16(y)
+    expected[(expected & 0x7FFF) > 0x7F80] = 0x7FC0   # as the dump writes NaNs
+    assert expected.astype("<u2").tobytes().hex() == y_hex, (counter, t, n)
+
+
+def check_dropout_line(name, k0, k1, counter, t, scale_bits, n, x_hex, y_hex):
+    key, counter, t, n = (int(k0, 16), int(k1, 16)), int(counter, 16), int(t, 16), elements(n)
+    x = np.frombuffer(bytes.fromhex(x_hex), dtype=DTYPES[name]).astype(DTYPES[name][1:]).copy()
+    assert x.size == n
+    y, h = fd.dropout(x, p_for_threshold(t), generator=generator_at(key, counter), return_handle=True)
+    assert int(np.float64(h.scale).view(np.uint64)) == int(scale_bits, 16)
+    y = y.copy()
+    y[np.isnan(y)] = np.nan            # the dump writes every NaN as the positive quiet NaN
+    assert y.astype(DTYPES[name]).tobytes().hex() == y_hex, (name, counter, t, n)
+
+
+def test_apply_lines_bfloat16_match_mask_and_rounding(dump):
     lines, _ = dump
     rows = [fields for fields in lines["apply"] if fields[0] == "bf16"]
     assert len(rows) > 100
-    for _, k0, k1, counter, t, scale_bits, n, x_hex, y_hex in rows:
-        key, counter, t, n = (int(k0, 16), int(k1, 16)), int(counter, 16), int(t, 16), int(n)
-        x = np.frombuffer(bytes.fromhex(x_hex), dtype="<u2").astype(np.uint16)
-        _, h = fd.dropout(np.ones(n, np.float32), p_for_threshold(t), generator=generator_at(key, counter),
-                          return_handle=True)
-        scale = np.float32(np.uint64(int(scale_bits, 16)).view(np.float64))
-        with np.errstate(invalid="ignore", over="ignore"):
-            y = bfloat16_to_float32(x) * np.where(h.mask(), scale, np.float32(0))
-        expected = float32_to_bfloat16(y)
-        expected[(expected & 0x7FFF) > 0x7F80] = 0x7FC0   # as the dump writes NaNs
-        assert expected.astype("<u2").tobytes().hex() == y_hex, (counter, t, n)
+    for _, *fields in rows:
+        check_bfloat16_line(*fields)
 
 
 def test_apply_lines_match_dropout_bytes(dump):
     lines, _ = dump
     assert len(lines["apply"]) > 300
-    for name, k0, k1, counter, t, scale_bits, n, x_hex, y_hex in lines["apply"]:
+    for fields in lines["apply"]:
+        if fields[0] != "bf16":
+            check_dropout_line(*fields)
+
+
+def test_block_lines_match_one_call_over_the_whole_array(dump):
+    # each line: the blocks of a tiling of a 16x200 or 3x20x40 array,
+    # assembled; the program itself requires every tiling, layout and path
+    # to give the bytes of one plain call
+    lines, _ = dump
+    rows = lines["block"]
+    assert {(r[0], r[6]) for r in rows} == {(d, s) for d in ("f16", "f32", "f64", "bf16")
+                                            for s in ("16x200", "3x20x40")}
+    assert {int(r[4], 16) for r in rows} == {0x80000000, 0xB3333333, 0x4CCCBCCD}
+    assert len(rows) == 48
+    for name, *fields in rows:
         if name == "bf16":
-            continue   # test_apply_lines_bfloat16_match_mask_and_rounding
-        key, counter, t, n = (int(k0, 16), int(k1, 16)), int(counter, 16), int(t, 16), int(n)
-        x = np.frombuffer(bytes.fromhex(x_hex), dtype=DTYPES[name]).astype(DTYPES[name][1:]).copy()
-        assert x.size == n
-        y, h = fd.dropout(x, p_for_threshold(t), generator=generator_at(key, counter), return_handle=True)
-        assert int(np.float64(h.scale).view(np.uint64)) == int(scale_bits, 16)
-        y = y.copy()
-        y[np.isnan(y)] = np.nan            # the dump writes every NaN as the positive quiet NaN
-        assert y.astype(DTYPES[name]).tobytes().hex() == y_hex, (name, counter, t, n)
+            check_bfloat16_line(*fields)
+        else:
+            check_dropout_line(name, *fields)
+
+
+def fnv1a(data):
+    h = 0xCBF29CE484222325
+    for byte in data:
+        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def test_blockhash_lines_hash_the_block_lines_output(dump):
+    # every tiling (10 of the 16x200 array, 4 of the 3x20x40 one) in every
+    # memory layout hashes to the bytes its block line prints
+    lines, _ = dump
+    expected = {tuple(r[:5]) + (r[6],): fnv1a(bytes.fromhex(r[8])) for r in lines["block"]}
+    tilings = {}
+    for name, k0, k1, counter, t, shape, tiling, *hashes in lines["blockhash"]:
+        config = (name, k0, k1, counter, t, shape)
+        assert [int(h, 16) for h in hashes] == [expected[config]] * 4, (config, tiling)
+        tilings.setdefault(config, []).append(int(tiling))
+    assert sorted(tilings) == sorted(expected)
+    assert all(sorted(ks) == (list(range(10)) if c[5] == "16x200" else list(range(10, 14)))
+               for c, ks in tilings.items())
 
 
 def test_normal_lines_match_standard_normal(dump):

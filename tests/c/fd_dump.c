@@ -6,8 +6,9 @@
  *
  * Every ISA path the running CPU supports is computed, and every way of
  * splitting a call (pieces at odd offsets, the strided entry point with a
- * negative stride); any disagreement is reported on stderr and makes the
- * exit status 1.  Stdout holds the results of one path, the portable one
+ * negative stride, the blocks of a larger array through fd_apply_view over
+ * several tilings and memory layouts); any disagreement is reported on
+ * stderr and makes the exit status 1.  Stdout holds the results of one path, the portable one
  * unless the first argument names another (0 portable, 1 AVX2, 2 AVX-512,
  * 3 NEON), so that the text of every path on every architecture can be
  * compared with every other.
@@ -17,6 +18,12 @@
  *   keep K0 K1 COUNTER THRESHOLD FIRST(dec) N(dec) BITS        (BITS: '0'/'1' per element)
  *   apply DTYPE(f16|f32|f64|bf16) K0 K1 COUNTER THRESHOLD SCALE_BITS N(dec) INPUT_BYTES OUTPUT_BYTES
  *         (OUTPUT_BYTES with every NaN written as the positive quiet NaN, see canonical_nans)
+ *   block DTYPE K0 K1 COUNTER THRESHOLD SCALE_BITS SHAPE(dec, as 16x200) INPUT_BYTES OUTPUT_BYTES
+ *         (OUTPUT_BYTES: the blocks of one tiling, assembled; the same bytes
+ *         as every other tiling and layout and one plain call, which the program checks)
+ *   blockhash DTYPE K0 K1 COUNTER THRESHOLD SHAPE TILING(dec) H0 H1 H2 H3
+ *         (FNV-1a 64 of the assembled OUTPUT_BYTES of one tiling in each memory
+ *         layout: in the array, in place, compact, outer axes reversed)
  *   normal K0 K1 COUNTER N(dec) V0 V1 ...                       (%.12e: libm may differ in the last bits)
  *   isa-paths-checked N(dec)                                    (on stderr)
  *
@@ -299,6 +306,240 @@ static void dump_apply(void)
                 }
 }
 
+/* ---------------------------------------------------------------- blocks */
+
+/*
+ * Blocks of a larger logical array through fd_apply_view: each block gets
+ * the logical strides of the whole array and the logical index of its first
+ * element, so the blocks of any tiling, assembled, must give the bytes of
+ * one plain contiguous call over the whole array.
+ */
+#define BLOCK_MAX_N 3200
+#define MAX_CUTS 208
+
+typedef struct {
+    int ndim;
+    int64_t shape[3];
+    int64_t cuts[3][MAX_CUTS];   /* per axis: 0, ..., shape[d] */
+    int ncuts[3];
+} tiling;
+
+/* Cuts listed in increasing order from 0 (the axis length implied), or every
+ * `step` when the list is {-step}. */
+static tiling make_tiling(int ndim, const int64_t *shape, const int64_t (*cuts)[8])
+{
+    tiling t;
+    memset(&t, 0, sizeof t);
+    t.ndim = ndim;
+    for (int d = 0; d < ndim; d++) {
+        t.shape[d] = shape[d];
+        int k = 0;
+        if (cuts[d][0] < 0) {
+            for (int64_t c = 0; c < shape[d]; c -= cuts[d][0])
+                t.cuts[d][k++] = c;
+        } else {
+            for (int j = 0; j < 8 && cuts[d][j] < shape[d] && (j == 0 || cuts[d][j] > cuts[d][j - 1]); j++)
+                t.cuts[d][k++] = cuts[d][j];
+        }
+        t.cuts[d][k++] = shape[d];
+        t.ncuts[d] = k;
+    }
+    return t;
+}
+
+/* Copy the elements of a box of `shape` between two layouts (byte strides). */
+static void copy_box(int64_t size, int ndim, const int64_t *shape, const char *src, const int64_t *sstrides, char *dst,
+                     const int64_t *dstrides)
+{
+    int64_t index[3] = {0, 0, 0};
+    for (;;) {
+        int64_t so = 0, dof = 0;
+        for (int d = 0; d < ndim; d++) {
+            so += index[d] * sstrides[d];
+            dof += index[d] * dstrides[d];
+        }
+        memcpy(dst + dof, src + so, (size_t)size);
+        int d = ndim - 1;
+        while (d >= 0 && ++index[d] == shape[d])
+            index[d--] = 0;
+        if (d < 0)
+            return;
+    }
+}
+
+enum { IN_ARRAY, IN_PLACE, COMPACT, REVERSED, LAYOUTS };
+static const char *LAYOUT_NAMES[] = {"in-array", "in-place", "compact", "reversed"};
+
+/* Every block of tiling `t` on path `isa`, laid out as `layout` says:
+ *   IN_ARRAY  a view of x written into a view of out, both with the array's strides;
+ *   IN_PLACE  x copied to out first, each block applied in place there;
+ *   COMPACT   each block copied to a C-contiguous buffer of its own shape;
+ *   REVERSED  like COMPACT with the order of every outer axis reversed in
+ *             memory (negative outer strides, logical order still increasing). */
+static void apply_tiling(int dtype, const tiling *t, int layout, const char *x, char *out, const fd_mask_params *mp,
+                         double scale, int isa)
+{
+    static char bx[BLOCK_MAX_N * 8], by[BLOCK_MAX_N * 8];
+    int64_t size = fd_itemsize(dtype), total = 1;
+    int nd = t->ndim;
+    int64_t lstrides[3], astrides[3];
+    for (int d = nd - 1; d >= 0; d--) {
+        lstrides[d] = total;
+        astrides[d] = total * size;
+        total *= t->shape[d];
+    }
+    memset(out, 0xa5, (size_t)(total * size));
+    if (layout == IN_PLACE)
+        memcpy(out, x, (size_t)(total * size));
+    int64_t bi[3] = {0, 0, 0};   /* the block's index along each axis */
+    for (;;) {
+        int64_t bshape[3], offset = 0;
+        uint64_t first = 0;
+        for (int d = 0; d < nd; d++) {
+            int64_t lo = t->cuts[d][bi[d]];
+            bshape[d] = t->cuts[d][bi[d] + 1] - lo;
+            offset += lo * astrides[d];
+            first += (uint64_t)(lo * lstrides[d]);
+        }
+        if (layout == IN_ARRAY || layout == IN_PLACE) {
+            const char *bxp = layout == IN_ARRAY ? x + offset : out + offset;
+            fd_apply_view(dtype, bxp, out + offset, nd, bshape, astrides, astrides, lstrides, first, mp, scale, isa);
+        } else {
+            int64_t bstrides[3], step = size, base = 0;
+            for (int d = nd - 1; d >= 0; d--) {
+                int reverse = layout == REVERSED && d < nd - 1;
+                bstrides[d] = reverse ? -step : step;
+                base += reverse ? (bshape[d] - 1) * step : 0;
+                step *= bshape[d];
+            }
+            copy_box(size, nd, bshape, x + offset, astrides, bx + base, bstrides);
+            fd_apply_view(dtype, bx + base, by + base, nd, bshape, bstrides, bstrides, lstrides, first, mp, scale, isa);
+            copy_box(size, nd, bshape, by + base, bstrides, out + offset, astrides);
+        }
+        int d = nd - 1;
+        while (d >= 0 && ++bi[d] == t->ncuts[d] - 1)
+            bi[d--] = 0;
+        if (d < 0)
+            return;
+    }
+}
+
+/* FNV-1a, 64 bits: a tiling's output on one line. */
+static uint64_t fnv1a(const char *bytes, size_t n)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)bytes[i]) * UINT64_C(0x100000001b3);
+    return h;
+}
+
+static void dump_blocks(void)
+{
+    static char x[BLOCK_MAX_N * 8], plain[BLOCK_MAX_N * 8], out[BLOCK_MAX_N * 8];
+    static const int dtypes[] = {FD_FLOAT16, FD_FLOAT32, FD_FLOAT64, FD_BFLOAT16};
+    static const char *names[] = {"f16", "f32", "f64", "bf16"};
+    static const uint64_t thresholds[] = {
+        UINT64_C(0x80000000),   /* p = 0.5: no ties */
+        UINT64_C(0xb3333333),   /* p = 0.3: ties */
+        UINT64_C(0x4cccbccd),   /* p = 0.7 + 2^-20: ties */
+    };
+    static const uint64_t counters[] = {5, UINT64_C(0xfffffff0)};   /* the second crosses 2^32 blocks */
+    /* A 16 x 200 array (rows 200 apart: blocks of 100 or 150 columns share
+     * chunks between rows) and a 3 x 20 x 40 one (narrow rows sharing chunks,
+     * blocks over two outer axes). */
+    static const int64_t flat[] = {16, 200}, cube[] = {3, 20, 40};
+    static const int64_t flat_cuts[][2][8] = {
+        {{0}, {0, 37, 128}},                  /* column blocks */
+        {{0, 5, 13}, {0, 61, 133}},           /* tiles off chunk edges */
+        {{0, 7}, {0, 1, 6, 26, 126}},         /* widths 1, 5, 20, 100, 74 */
+        {{0, 3}, {0, 150}},                   /* widths 150, 50 */
+        {{0, 9}, {0, 50}},                    /* widths 50, 150 */
+        {{0, 1}, {0, 100}},                   /* a one-row block, width 100 */
+        {{0, 11}, {-5}},                      /* width 5 */
+        {{0, 4}, {-20}},                      /* width 20 */
+        {{0}, {-1}},                          /* width 1 */
+        {{-1}, {0}},                          /* one row per block */
+    };
+    static const int64_t cube_cuts[][3][8] = {
+        {{0, 1}, {0, 7}, {0, 1, 6, 26}},      /* widths 1, 5, 20, 14 */
+        {{0}, {0}, {-5}},                     /* width 5 across all planes */
+        {{0, 2}, {0, 11}, {0, 20}},
+        {{-1}, {0, 3}, {0}},                  /* whole rows, several per chunk */
+    };
+    tiling tilings[COUNT(flat_cuts) + COUNT(cube_cuts)];
+    uint64_t hashes[COUNT(flat_cuts) + COUNT(cube_cuts)][LAYOUTS];
+    size_t ntilings = 0;
+    for (size_t i = 0; i < COUNT(flat_cuts); i++)
+        tilings[ntilings++] = make_tiling(2, flat, flat_cuts[i]);
+    for (size_t i = 0; i < COUNT(cube_cuts); i++)
+        tilings[ntilings++] = make_tiling(3, cube, cube_cuts[i]);
+
+    for (size_t di = 0; di < COUNT(dtypes); di++)
+        for (int shape_kind = 0; shape_kind < 2; shape_kind++)
+            for (size_t ci = 0; ci < COUNT(counters); ci++)
+                for (size_t ti = 0; ti < COUNT(thresholds); ti++) {
+                    int dtype = dtypes[di];
+                    int64_t size = fd_itemsize(dtype);
+                    const int64_t *shape = shape_kind ? cube : flat;
+                    int nd = shape_kind ? 3 : 2;
+                    int64_t n = 1;
+                    char shape_text[64] = "";
+                    for (int d = 0; d < nd; d++) {
+                        n *= shape[d];
+                        snprintf(shape_text + strlen(shape_text), sizeof shape_text - strlen(shape_text),
+                                 d ? "x%lld" : "%lld", (long long)shape[d]);
+                    }
+                    uint64_t t = thresholds[ti];
+                    double scale = 4294967296.0 / (double)t;
+                    fd_mask_params mp = params(KEYS[1][0] + (uint32_t)ci, KEYS[1][1], counters[ci], t);
+                    fill_values(dtype, x, n, (uint32_t)(1000 + di * 31 + ci * 7 + ti));
+                    fd_apply_contiguous(dtype, x, plain, n, 0, &mp, scale, shown);
+                    for (int isa = 0; isa < MAX_ISA; isa++) {
+                        if (!have_path(isa))
+                            continue;
+                        for (size_t k = 0; k < ntilings; k++) {
+                            if ((tilings[k].ndim == 3) != shape_kind)
+                                continue;
+                            for (int layout = 0; layout < LAYOUTS; layout++) {
+                                apply_tiling(dtype, &tilings[k], layout, x, out, &mp, scale, isa);
+                                if (memcmp(out, plain, (size_t)(n * size)) != 0) {
+                                    char detail[64];
+                                    snprintf(detail, sizeof detail, "%s tiling %d %s", names[di], (int)k,
+                                             LAYOUT_NAMES[layout]);
+                                    fail("blocks vs plain call on shown path", detail, isa);
+                                }
+                                if (isa == shown) {
+                                    canonical_nans(dtype, out, n);
+                                    hashes[k][layout] = fnv1a(out, (size_t)(n * size));
+                                }
+                            }
+                        }
+                    }
+                    /* the bytes of the block line: the mixed widths of either array, rows reversed */
+                    apply_tiling(dtype, &tilings[shape_kind ? COUNT(flat_cuts) : 2], REVERSED, x, out, &mp,
+                                 scale, shown);
+                    uint64_t scale_bits;
+                    memcpy(&scale_bits, &scale, 8);
+                    canonical_nans(dtype, out, n);
+                    printf("block %s %08x %08x %016llx %09llx %016llx ", names[di], mp.key.v[0], mp.key.v[1],
+                           (unsigned long long)mp.counter, (unsigned long long)t, (unsigned long long)scale_bits);
+                    printf("%s ", shape_text);
+                    print_hex_bytes((const unsigned char *)x, (size_t)(n * size));
+                    printf(" ");
+                    print_hex_bytes((const unsigned char *)out, (size_t)(n * size));
+                    printf("\n");
+                    for (size_t k = 0; k < ntilings; k++) {
+                        if ((tilings[k].ndim == 3) != shape_kind)
+                            continue;
+                        printf("blockhash %s %08x %08x %016llx %09llx %s %d", names[di], mp.key.v[0], mp.key.v[1],
+                               (unsigned long long)mp.counter, (unsigned long long)t, shape_text, (int)k);
+                        for (int layout = 0; layout < LAYOUTS; layout++)
+                            printf(" %016llx", (unsigned long long)hashes[k][layout]);
+                        printf("\n");
+                    }
+                }
+}
+
 /* ---------------------------------------------------------------- normals */
 
 static void dump_normal(void)
@@ -327,6 +568,7 @@ int main(int argc, char **argv)
     dump_philox();
     dump_keep();
     dump_apply();
+    dump_blocks();
     dump_normal();
     fprintf(stderr, "isa-paths-checked %d\n", paths_checked());
     if (failures) {
