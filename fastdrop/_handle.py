@@ -99,8 +99,8 @@ class DropoutHandle(_kernels.MaskHandle):
     def _from_checked(cls, key: Tuple[int, int], counter: int, rounds: int, p: float, shape: Tuple[int, ...],
                       mask_shape: Tuple[int, ...], mode: str) -> "DropoutHandle":
         """A training handle from fields its caller has checked already (key
-        and shapes as tuples of ints, p a float in [0, 1], mode one of MODES):
-        the constructor's checks cost more than a small call's kernel."""
+        and shapes as tuples of ints, p a float in [0, 1], mode one of MODES),
+        for callers that would otherwise check each field twice."""
         h = cls.__new__(cls)
         h._set_fields(key, counter, rounds, p, shape, mask_shape, mode, True)
         return h

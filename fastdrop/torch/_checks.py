@@ -3,6 +3,7 @@
 Each check names the argument it rejects and runs before anything is drawn
 or written, so a call that raises has changed nothing.
 """
+import importlib.util
 import math
 import numbers
 from typing import Optional
@@ -11,10 +12,13 @@ import torch
 
 import fastdrop as fd
 
-__all__ = ["FLOAT_DTYPES", "check_input", "check_p", "check_bool", "check_generator", "check_shard",
+__all__ = ["FLOAT_DTYPES", "KERNEL_DTYPES", "HAS_ML_DTYPES", "check_input", "check_p", "check_bool", "check_generator", "check_shard",
            "check_writable"]
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# NumPy sees bfloat16 through ml_dtypes (the torch extra installs it)
+HAS_ML_DTYPES = importlib.util.find_spec("ml_dtypes") is not None
+KERNEL_DTYPES = FLOAT_DTYPES if HAS_ML_DTYPES else tuple(d for d in FLOAT_DTYPES if d != torch.bfloat16)
 SHARDS = (None, "batch")
 
 
@@ -30,6 +34,9 @@ def check_input(x: object, name: str = "input") -> torch.Tensor:
                          f"fastdrop's kernels run on the CPU only")
     if x.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must have dtype float16, bfloat16, float32 or float64, got {x.dtype}")
+    if x.dtype not in KERNEL_DTYPES:
+        raise TypeError(f"{name} is bfloat16, which needs the ml_dtypes package "
+                        f"(pip install 'fastdropout[torch]')")
     return x
 
 

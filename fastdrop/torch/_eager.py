@@ -1,10 +1,8 @@
 """The eager path: fastdrop's kernels under plain autograd Functions.
 
-A custom operator costs about 160 microseconds more per forward + backward
-than an autograd Function calling the same kernel (its Python autograd and
-dispatch layers; benchmarks/bench_torch.py, (100, 512) float32), several
-times the kernel itself on a training batch.  So plain tensors in eager mode
-take this path, and everything else takes the operators: torch.compile and
+A custom operator's Python autograd and dispatch layers cost several times
+the kernel itself on a training batch (docs/torch.rst gives the figures),
+so plain tensors in eager mode take this path, and everything else takes the operators: torch.compile and
 torch.export (which trace them), tensor subclasses (fake, functional and
 others), and calls under a torch-function or torch-dispatch mode (which must
 see the operator).  Both paths run the same kernels on the same seed words,
@@ -12,8 +10,8 @@ so they give the same bits; the compile tests compare them.
 
 Everything this path hands the core was made or checked by fastdrop.torch
 itself (handles from _streams, offsets and shapes from the input, arrays of
-a kernel dtype), so it calls the handle's unchecked methods: the checks of
-the public ones cost about as much as the kernel on a training batch.
+a kernel dtype), so it calls the handle's unchecked methods rather than
+checking again what it has just made.
 """
 from typing import Any, Callable, Optional, Sequence, Tuple
 
@@ -26,7 +24,7 @@ from . import _checks, _ops, _streams
 __all__ = ["applies_to", "takes_whole", "dropout", "apply"]
 
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
-_KERNEL_DTYPES = frozenset(_checks.FLOAT_DTYPES)
+_KERNEL_DTYPES = frozenset(_checks.KERNEL_DTYPES)
 
 
 def applies_to(x: torch.Tensor) -> bool:
@@ -137,7 +135,7 @@ class _Whole(torch.autograd.Function):
 
 
 def _c_apply() -> Callable[[torch.Tensor, fd.DropoutHandle], torch.Tensor]:
-    """_Whole.apply, a few microseconds faster: Function.apply is Python that,
+    """_Whole.apply without a Python layer: Function.apply is Python that,
     outside functorch transforms (vmap, grad, ...), unwraps dead functorch
     wrappers and calls the C apply, which this does directly (or, on a torch
     without those internals, Function.apply itself)."""

@@ -27,6 +27,7 @@ import torch
 
 import fastdrop as fd
 from fastdrop._dropout import reserve_checked
+from fastdrop._validation import check_mask_shape, check_p, check_shape
 
 from . import _shard
 
@@ -58,18 +59,20 @@ def stream_id(generator: Optional[fd.Generator]) -> int:
     return number
 
 
-# Each thread draws keys into its own two-element tensor: torch.randint
-# allocates one per call, which costs as much again as the draw.  Under a
-# functorch transform (which refuses writes into a tensor made outside it)
-# the draw allocates as randint does.
+# Each thread draws keys into its own two-element tensor, which saves
+# randint's allocation per call.  Under a functorch transform (which refuses
+# writes into a tensor made outside it) or a dispatch mode such as
+# FakeTensorMode (which would make the cached tensor a fake one) the draw
+# allocates as randint does.
 _key_buffers = threading.local()
 _transforms_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
+_dispatch_modes = getattr(torch._C, "_len_torch_dispatch_stack", lambda: 1)
 
 
 def _torch_key(source: Optional[torch.Generator] = None) -> List[int]:
     """The values of ``torch.randint(0, 2**32, (2,), dtype=torch.int64, generator=source)``
     (randint is random_ on a new tensor), without allocating the tensor."""
-    if _transforms_active():
+    if _transforms_active() or _dispatch_modes():
         return torch.randint(0, 1 << 32, (2,), dtype=torch.int64, generator=source).tolist()
     buffer: Optional[torch.Tensor] = getattr(_key_buffers, "buffer", None)
     if buffer is None:
@@ -118,6 +121,9 @@ def draw_by_id(stream: int, p: float, shape: Sequence[int], mask_shape: Sequence
                shard_rows: int = 0) -> List[int]:
     """The seed words of :func:`draw` for a stream number (how compiled graphs
     name their generator)."""
+    # a registered operator anyone may call: checked here, before any counter is spent
+    p = check_p(p)
+    mask_shape = check_mask_shape(tuple(mask_shape), check_shape(tuple(shape)))
     generator = None if stream == TORCH_STREAM else streams[stream]
     return words(draw(generator, p, "inverted", shape, mask_shape, shard_rows))
 
