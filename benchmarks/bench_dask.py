@@ -32,29 +32,18 @@ alike; the CPU, core count and load average are printed with the figures.
 """
 import argparse
 import os
-import platform
 import statistics
 import time
 
 import numpy as np
 
 import fastdrop as fd
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from fastdrop.bench import cpu_model
 
 
 def machine_line():
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{cpu_name()}, {os.cpu_count()} logical CPUs, load average {load:.2f}, ISA path {fd.get_isa()}"
+    return f"{cpu_model()}, {os.cpu_count()} logical CPUs, load average {load:.2f}, ISA path {fd.get_isa()}"
 
 
 def interleaved(methods, repeats, clock=time.perf_counter):

@@ -38,6 +38,7 @@ import time
 import torch
 
 import fastdrop as fd
+from fastdrop.bench import cpu_model
 import fastdrop.torch as fdt
 from fastdrop.torch import _ops, _streams
 
@@ -56,17 +57,6 @@ class Twice(torch.nn.Module):
 
     def forward(self, x):
         return x * 2.0
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def load_average():
@@ -241,7 +231,7 @@ def main(argv=None):
     if args.memory_child:
         memory_child(args.memory_child[0], int(args.memory_child[1]))
         return
-    print(f"CPU: {cpu_name()}, {os.cpu_count()} logical CPUs; torch {torch.__version__}, "
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs; torch {torch.__version__}, "
           f"fastdrop {fd.__version__}, Python {platform.python_version()}; load average {load_average()}")
     for threads in args.threads:
         wall, cpu = epoch_times(threads, args.samples, args.repeats)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import platform
 import threading
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
@@ -186,3 +187,16 @@ def set_isa(name: str) -> None:
 def get_isa() -> str:
     """The kernel path in effect here."""
     return _ISA_NAMES[current()[0]]
+
+
+def cpu_model() -> str:
+    """The CPU's model name, from /proc/cpuinfo where the system has one."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 import numpy as np
 
 import fastdrop as fd
+from fastdrop._config import cpu_model
 
 SIZES = {"4Ki": 4 * 1024, "1Mi": 1024 * 1024, "16Mi": 16 * 1024 * 1024}
 
@@ -43,19 +44,6 @@ def _median_ratio(fn: Callable[[], object], baseline: Callable[[], object], repe
                 fn_i()
             times.append((time.perf_counter() - start) / number)
     return statistics.median(fn_times) / statistics.median(base_times), statistics.median(base_times)
-
-
-def cpu_model() -> str:
-    """The CPU's model name, from /proc/cpuinfo where the system has one."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() in ("model name", "Model", "Hardware") and value.strip():
-                    return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def _torch() -> ModuleType | None:

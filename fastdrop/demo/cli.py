@@ -4,14 +4,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import platform
-import re
 import sys
 import textwrap
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
 import fastdrop as fd
+from fastdrop._config import cpu_model
 
 from . import report
 from .experiment import Experiment
@@ -140,14 +139,9 @@ def run_one(name: str, args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def _cpu() -> str:
-    """The CPU model (Linux) or machine type, and the number of cores this process may use."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            found = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
-    except OSError:
-        found = None
+    """The CPU model and the number of cores this process may use."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{found.group(1).strip() if found else platform.machine()}, {cores} cores"
+    return f"{cpu_model()}, {cores} cores"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
