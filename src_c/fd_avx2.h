@@ -149,14 +149,17 @@ static inline __m256i fd_avx2_at_least(__m256i u, __m256i t)
 static inline FD_ALWAYS_INLINE void fd_avx2_decide_group(fd_avx2_group_rows *rows, fd_avx2_group_ties *ties,
                                                          int chunks, uint64_t block0, const fd_mask_params *mp,
                                                          const fd_avx2_ctx *ctx, int want_ties,
-                                                         fd_avx2_tie_slots *slots)
+                                                         fd_avx2_tie_slots *slots, const uint64_t *list)
 {
     (void)mp;
     __m256i a[8 * FD_GROUP + 4];
     const __m256i lo4 = _mm256_add_epi64(_mm256_set1_epi64x((long long)block0), _mm256_setr_epi64x(0, 1, 2, 3));
     int sets = 2 * chunks;
-    for (int s = 0; s < sets; s++)
-        fd_avx2_counters(a + 4 * s, _mm256_add_epi64(lo4, _mm256_set1_epi64x(4 * s)), 0);
+    for (int s = 0; s < sets; s++)   /* set s: blocks 4s .. 4s + 3 of the group, one per lane */
+        fd_avx2_counters(a + 4 * s,
+                         list ? _mm256_loadu_si256((const __m256i *)(const void *)(list + 4 * s))
+                              : _mm256_add_epi64(lo4, _mm256_set1_epi64x(4 * s)),
+                         0);
     if (slots)   /* a tie group's slots: one more set */
         memcpy(a + 4 * sets++, slots->a, sizeof slots->a);
     int s0 = 0;
@@ -226,13 +229,20 @@ static inline void fd_avx2_mark_kept(fd_avx2_group_rows *rows, int w, uint32_t b
     _mm_store_si128(d, _mm_andnot_si128(_mm_cmpeq_epi8(picked, select), _mm_load_si128(d)));
 }
 
-static inline void fd_avx2_slot_counters(fd_avx2_tie_slots *s, uint64_t gblock0)
+static inline void fd_avx2_slot_counters(fd_avx2_tie_slots *s, uint64_t gblock0, const uint64_t *list)
 {
-    __m256i blocks = _mm256_add_epi64(_mm256_set1_epi64x((long long)gblock0),
-                                      _mm256_setr_epi64x((long long)fd_avx2_word_block(s->w[0]),
-                                                         (long long)fd_avx2_word_block(s->w[1]),
-                                                         (long long)fd_avx2_word_block(s->w[2]),
-                                                         (long long)fd_avx2_word_block(s->w[3])));
+    __m256i blocks;
+    if (list)
+        blocks = _mm256_setr_epi64x((long long)list[fd_avx2_word_block(s->w[0])],
+                                    (long long)list[fd_avx2_word_block(s->w[1])],
+                                    (long long)list[fd_avx2_word_block(s->w[2])],
+                                    (long long)list[fd_avx2_word_block(s->w[3])]);
+    else
+        blocks = _mm256_add_epi64(_mm256_set1_epi64x((long long)gblock0),
+                                  _mm256_setr_epi64x((long long)fd_avx2_word_block(s->w[0]),
+                                                     (long long)fd_avx2_word_block(s->w[1]),
+                                                     (long long)fd_avx2_word_block(s->w[2]),
+                                                     (long long)fd_avx2_word_block(s->w[3])));
     fd_avx2_counters(s->a, blocks, 1);
 }
 

@@ -149,13 +149,14 @@ static inline void fd_avx512_counters(__m512i a[4], __m512i blocks)
 static inline FD_ALWAYS_INLINE void fd_avx512_decide_group(fd_avx512_group_rows *rows, fd_avx512_group_ties *ties,
                                                            int chunks, uint64_t block0, const fd_mask_params *mp,
                                                            const fd_avx512_ctx *ctx, int want_ties,
-                                                           fd_avx512_tie_slots *slots)
+                                                           fd_avx512_tie_slots *slots, const uint64_t *list)
 {
     (void)mp;
     __m512i a[FD_GROUP][4];
     const fd_avx512_ctx *c = fd_avx512_reread(ctx);
-    for (int k = 0; k < chunks; k++)
-        fd_avx512_counters(a[k], _mm512_add_epi64(_mm512_set1_epi64((long long)block0), c->lanes[k]));
+    for (int k = 0; k < chunks; k++)   /* chunk k: blocks 8k .. 8k + 7 of the group, one per lane */
+        fd_avx512_counters(a[k], list ? _mm512_loadu_si512((const void *)(list + 8 * k))
+                                      : _mm512_add_epi64(_mm512_set1_epi64((long long)block0), c->lanes[k]));
     fd_avx512_rounds(a, chunks, slots ? slots->a : NULL, ctx);
     for (int k = 0; k < chunks; k++) {
         /* bytes in element order: even = [block 0 | 2 | 4 | 6], odd = [1 | 3 | 5 | 7] */
@@ -201,13 +202,20 @@ static inline void fd_avx512_mark_kept(fd_avx512_group_rows *rows, int w, uint32
     ((fd_avx512_word *)(void *)rows)[w] |= (uint16_t)bits;
 }
 
-static inline void fd_avx512_slot_counters(fd_avx512_tie_slots *s, uint64_t gblock0)
+static inline void fd_avx512_slot_counters(fd_avx512_tie_slots *s, uint64_t gblock0, const uint64_t *list)
 {
-    __m256i blocks = _mm256_add_epi64(_mm256_set1_epi64x((long long)gblock0),
-                                      _mm256_setr_epi64x((long long)fd_avx512_word_block(s->w[0]),
-                                                         (long long)fd_avx512_word_block(s->w[1]),
-                                                         (long long)fd_avx512_word_block(s->w[2]),
-                                                         (long long)fd_avx512_word_block(s->w[3])));
+    __m256i blocks;
+    if (list)
+        blocks = _mm256_setr_epi64x((long long)list[fd_avx512_word_block(s->w[0])],
+                                    (long long)list[fd_avx512_word_block(s->w[1])],
+                                    (long long)list[fd_avx512_word_block(s->w[2])],
+                                    (long long)list[fd_avx512_word_block(s->w[3])]);
+    else
+        blocks = _mm256_add_epi64(_mm256_set1_epi64x((long long)gblock0),
+                                  _mm256_setr_epi64x((long long)fd_avx512_word_block(s->w[0]),
+                                                     (long long)fd_avx512_word_block(s->w[1]),
+                                                     (long long)fd_avx512_word_block(s->w[2]),
+                                                     (long long)fd_avx512_word_block(s->w[3])));
     __m512i both = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 0, 1, 1, 2, 2, 3, 3), _mm512_castsi256_si512(blocks));
     s->a[0] = _mm512_mask_blend_epi64(0xAA, both, _mm512_set1_epi64(1));   /* word 2: stream 1 */
     s->a[1] = _mm512_maskz_srli_epi64(0xAA, both, 32);                     /* word 3: 0 */

@@ -115,12 +115,14 @@ static inline FD_ALWAYS_INLINE void fd_neon_rounds(uint32x4_t *a, int sets, cons
     }
 }
 
-/* Counter words of blocks block0 .. block0 + 3 of one stream. */
-static inline void fd_neon_counters(uint32x4_t a[4], uint64_t block0, uint32_t stream)
+/* Counter words of blocks block0 .. block0 + 3 of one stream, or of blocks
+ * list[0 .. 3] unless list is NULL. */
+static inline FD_ALWAYS_INLINE void fd_neon_counters(uint32x4_t a[4], uint64_t block0, uint32_t stream,
+                                                     const uint64_t *list)
 {
     const uint64_t lanes[4] = {0, 1, 2, 3};
-    uint64x2_t b01 = vaddq_u64(vdupq_n_u64(block0), vld1q_u64(lanes));
-    uint64x2_t b23 = vaddq_u64(vdupq_n_u64(block0), vld1q_u64(lanes + 2));
+    uint64x2_t b01 = list ? vld1q_u64(list) : vaddq_u64(vdupq_n_u64(block0), vld1q_u64(lanes));
+    uint64x2_t b23 = list ? vld1q_u64(list + 2) : vaddq_u64(vdupq_n_u64(block0), vld1q_u64(lanes + 2));
     a[0] = vuzp1q_u32(vreinterpretq_u32_u64(b01), vreinterpretq_u32_u64(b23));
     a[1] = vuzp2q_u32(vreinterpretq_u32_u64(b01), vreinterpretq_u32_u64(b23));
     a[2] = vdupq_n_u32(stream);
@@ -139,13 +141,13 @@ static inline void fd_neon_store_elements(unsigned char *dst, uint8x16_t m0, uin
 static inline FD_ALWAYS_INLINE void fd_neon_decide_group(fd_neon_group_rows *rows, fd_neon_group_ties *ties,
                                                          int chunks, uint64_t block0, const fd_mask_params *mp,
                                                          const fd_neon_ctx *ctx, int want_ties,
-                                                         fd_neon_tie_slots *slots)
+                                                         fd_neon_tie_slots *slots, const uint64_t *list)
 {
     (void)mp;
     uint32x4_t a[4 * (2 * FD_GROUP + 1)];
     int sets = 2 * chunks;
-    for (int s = 0; s < sets; s++)
-        fd_neon_counters(a + 4 * s, block0 + 4 * (uint64_t)s, 0);
+    for (int s = 0; s < sets; s++)   /* set s: blocks 4s .. 4s + 3 of the group */
+        fd_neon_counters(a + 4 * s, block0 + 4 * (uint64_t)s, 0, list ? list + 4 * s : NULL);
     if (slots)   /* a tie group's slots: one more set */
         memcpy(a + 4 * sets++, slots->a, sizeof slots->a);
     int s0 = 0;
@@ -218,11 +220,11 @@ static inline void fd_neon_mark_kept(fd_neon_group_rows *rows, int w, uint32_t b
     vst1q_u8(k, vorrq_u8(vld1q_u8(k), vtstq_u8(spread, vld1q_u8(weights))));
 }
 
-static inline void fd_neon_slot_counters(fd_neon_tie_slots *s, uint64_t gblock0)
+static inline void fd_neon_slot_counters(fd_neon_tie_slots *s, uint64_t gblock0, const uint64_t *list)
 {
     uint32_t lo[4], hi[4];
     for (int i = 0; i < 4; i++) {
-        uint64_t b = gblock0 + fd_neon_word_block(s->w[i]);
+        uint64_t b = fd_group_block(list, gblock0, fd_neon_word_block(s->w[i]));
         lo[i] = (uint32_t)b;
         hi[i] = (uint32_t)(b >> 32);
     }

@@ -64,11 +64,13 @@ static inline void fd_portable_lanes_bytes(unsigned char bytes[FD_CHUNK_ELEMS], 
 #endif
 }
 
-/* Counter words of blocks block0 .. block0 + FD_LANES - 1 of `stream`. */
-static inline void fd_portable_counters(uint32_t w[4][FD_LANES], uint64_t block0, uint32_t stream)
+/* Counter words of blocks block0 .. block0 + FD_LANES - 1 of `stream`, or
+ * of blocks list[0 .. FD_LANES - 1] unless list is NULL. */
+static inline void fd_portable_counters(uint32_t w[4][FD_LANES], uint64_t block0, uint32_t stream,
+                                        const uint64_t *list)
 {
     for (int j = 0; j < FD_LANES; j++) {
-        uint64_t b = block0 + (uint64_t)j;
+        uint64_t b = fd_group_block(list, block0, (uint64_t)j);
         w[0][j] = (uint32_t)b;
         w[1][j] = (uint32_t)(b >> 32);
         w[2][j] = stream;
@@ -100,7 +102,7 @@ static inline uint32_t fd_portable_tie_bits(const unsigned char *bytes, uint32_t
 
 static inline void fd_portable_decide_group(fd_portable_group_rows *rows, fd_portable_group_ties *ties, int chunks,
                                             uint64_t block0, const fd_mask_params *mp, const fd_portable_ctx *ctx,
-                                            int want_ties, fd_portable_tie_slots *slots)
+                                            int want_ties, fd_portable_tie_slots *slots, const uint64_t *list)
 {
     (void)mp;
     const unsigned char top = (unsigned char)ctx->top;
@@ -109,7 +111,7 @@ static inline void fd_portable_decide_group(fd_portable_group_rows *rows, fd_por
     for (int c = 0; c < chunks; c++) {
         uint32_t w[4][FD_LANES];
         unsigned char bytes[FD_CHUNK_ELEMS], tied[FD_CHUNK_ELEMS];
-        fd_portable_counters(w, block0 + FD_CHUNK_BLOCKS * (uint64_t)c, 0);
+        fd_portable_counters(w, block0 + FD_CHUNK_BLOCKS * (uint64_t)c, 0, list ? list + FD_CHUNK_BLOCKS * c : NULL);
         fd_philox4x32_lanes(w, ctx->key, ctx->rounds);
         fd_portable_lanes_bytes(bytes, w);
         unsigned char *keep = rows->row[c].keep;
@@ -173,11 +175,11 @@ static inline void fd_portable_mark_kept(fd_portable_group_rows *rows, int w, ui
         k[__builtin_ctz(bits)] = 1;
 }
 
-static inline void fd_portable_slot_counters(fd_portable_tie_slots *s, uint64_t gblock0)
+static inline void fd_portable_slot_counters(fd_portable_tie_slots *s, uint64_t gblock0, const uint64_t *list)
 {
-    fd_portable_counters(s->a, 0, 1);
+    fd_portable_counters(s->a, 0, 1, NULL);
     for (int i = 0; i < 4; i++) {
-        uint64_t b = gblock0 + fd_portable_word_block(s->w[i]);
+        uint64_t b = fd_group_block(list, gblock0, fd_portable_word_block(s->w[i]));
         s->a[0][i] = (uint32_t)b;
         s->a[1][i] = (uint32_t)(b >> 32);
     }

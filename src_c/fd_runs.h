@@ -56,8 +56,9 @@ static inline void fd_runs_init(fd_runs *r, const char *x, char *y, int ndim, co
     memset(r->index, 0, sizeof r->index);
 }
 
-/* Move to the next run; 0 (and done set) past the last one. */
-static inline FD_ALWAYS_INLINE int fd_runs_next(fd_runs *r)
+/* Move to the next run past the end of the axis just outside the rows (an
+ * odometer); 0 (and done set) past the last one. */
+static FD_NOINLINE int fd_runs_carry(fd_runs *r)
 {
     for (int d = r->outer - 1; d >= 0; d--) {
         r->xoff += r->xstrides[d];
@@ -72,6 +73,20 @@ static inline FD_ALWAYS_INLINE int fd_runs_next(fd_runs *r)
     }
     r->done = 1;
     return 0;
+}
+
+/* Move to the next run; 0 (and done set) past the last one. */
+static inline FD_ALWAYS_INLINE int fd_runs_next(fd_runs *r)
+{
+    int in = r->outer - 1;   /* the axis just outside the rows steps most often: its step alone, inlined */
+    if (in >= 0 && r->index[in] + 1 < r->shape[in]) {
+        r->index[in]++;
+        r->xoff += r->xstrides[in];
+        r->yoff += r->ystrides[in];
+        r->first += (uint64_t)r->lstrides[in];
+        return 1;
+    }
+    return fd_runs_carry(r);
 }
 
 /* Whether the runs of a view (no axis of length 0) come in increasing
@@ -117,6 +132,61 @@ static inline FD_ALWAYS_INLINE int fd_runs_span(fd_runs *r, uint64_t *pos, int m
     *chunk0 = c0;
     *pos = end * FD_CHUNK_ELEMS;
     return (int)(end - c0);
+}
+
+/* Copy n < 256 bytes, n even, inline: pieces of 16, 8, 4, 2 bytes, the last
+ * of each size overlapping the one before it (no library call, whose
+ * fixed cost outweighs the copy of a row's head or tail). */
+static inline FD_ALWAYS_INLINE void fd_copy_short(char *d, const char *s, size_t n)
+{
+    if (n >= 16) {
+        for (size_t i = 0; i + 16 <= n; i += 16)
+            memcpy(d + i, s + i, 16);
+        memcpy(d + n - 16, s + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else if (n >= 2) {
+        memcpy(d, s, 2);
+    }
+}
+
+/*
+ * The next blocks (16 elements, one Philox block each) that the runs cover
+ * and that hold an element at or after logical index *pos, up to one
+ * group's worth (FD_TIE_WORDS): their numbers (counter + element / 16), in
+ * increasing order, in list[0 .. n - 1], n returned (0 when no run is
+ * left).  *pos moves to the end of the last block listed, so a block that
+ * two runs share is listed once.  The entries after the n-th repeat the
+ * last block, so that a group of fewer blocks is decided in full on
+ * defined counters.  For runs narrower than a chunk: the group holds the
+ * blocks of several rows and decides nothing they do not cover.
+ */
+static inline FD_ALWAYS_INLINE int fd_runs_blocks(fd_runs *r, uint64_t *pos, uint64_t counter,
+                                                  uint64_t list[FD_GATHER_LEN])
+{
+    int n = 0;
+    while (!r->done) {
+        uint64_t end = r->first + (uint64_t)r->n;
+        if (end > *pos) {
+            uint64_t b = (r->first > *pos ? r->first : *pos) / FD_BLOCK_ELEMS;
+            uint64_t past = (end - 1) / FD_BLOCK_ELEMS + 1;   /* after the run's last block */
+            if (past - b > (uint64_t)(FD_TIE_WORDS - n))
+                past = b + (uint64_t)(FD_TIE_WORDS - n);
+            for (; b < past; b++)
+                list[n++] = counter + b;
+            *pos = past * FD_BLOCK_ELEMS;
+            if (n == FD_TIE_WORDS)
+                break;
+        }
+        fd_runs_next(r);
+    }
+    for (int k = n; k < FD_GATHER_LEN && n > 0; k++)
+        list[k] = list[n - 1];
+    return n;
 }
 
 #endif /* FD_RUNS_H */

@@ -19,17 +19,20 @@
  *   group_ties           a group's tie marks and zero spare words;
  *   tie_slots            four taken words w[4] and their stream-1 state;
  *   ctx_init(ctx, mp)
- *   decide_group(rows, ties, chunks, block0, mp, ctx, want_ties, slots)
- *                        level-0 decisions of `chunks` chunks from block0
- *                        (and with want_ties their tie marks); unless
- *                        slots is NULL the slots' rounds run alongside;
+ *   decide_group(rows, ties, chunks, block0, mp, ctx, want_ties, slots, list)
+ *                        level-0 decisions of `chunks` chunks from block0,
+ *                        or, unless list is NULL, of the blocks numbered
+ *                        list[0 .. 8 chunks - 1] (and with want_ties their
+ *                        tie marks); unless slots is NULL the slots' rounds
+ *                        run alongside;
  *   word_block(w)        block (0..31 in the group, spare words past it)
  *                        that word w stands for;
  *   tied_words(ties)     bits 0..31: the words holding a tie;
  *   word_ties(ties, w)   16 tie bits of word w (zero for spare words);
  *   word_keep(rows, w)   16 keep bits of word w;
  *   mark_kept(rows, w, bits)   mark the elements of word w in bits kept;
- *   slot_counters(slots, gblock0)   stream-1 counters of the four words;
+ *   slot_counters(slots, gblock0, list)   stream-1 counters of the four
+ *                        words (fd_group_block);
  *   slot_rounds(slots, ctx)
  *   slot_compare(slots, ctx, lt, eq)   per slot, 16 bits: byte 1 below /
  *                        equal to the threshold's byte 1;
@@ -39,6 +42,12 @@
  */
 
 #include "fd_runs.h"
+
+/* Runs narrower than this many elements are decided block by block
+ * (gathered groups) rather than in spans of whole chunks. */
+#ifndef FD_GATHER_BELOW
+#define FD_GATHER_BELOW 128
+#endif
 
 /* Apply one block of `dtype` (a constant after inlining). */
 static inline FD_ALWAYS_INLINE void FD_FN(apply_block)(int dtype, const char *x, char *y,
@@ -68,10 +77,11 @@ static inline FD_ALWAYS_INLINE void FD_FN(apply_chunk)(int dtype, const char *x,
 
 /* Take the next four tied words of a group (spare words when none are
  * left) and set their stream-1 counters. */
-static inline FD_ALWAYS_INLINE void FD_FN(take_ties)(FD_FN(tie_slots) *s, uint64_t *left, uint64_t gblock0)
+static inline FD_ALWAYS_INLINE void FD_FN(take_ties)(FD_FN(tie_slots) *s, uint64_t *left, uint64_t gblock0,
+                                                     const uint64_t *list)
 {
     fd_ties_take(left, s->w);
-    FD_FN(slot_counters)(s, gblock0);
+    FD_FN(slot_counters)(s, gblock0, list);
 }
 
 /* Compare the slots' stream-1 bytes with the threshold's byte 1 and mark
@@ -79,7 +89,8 @@ static inline FD_ALWAYS_INLINE void FD_FN(take_ties)(FD_FN(tie_slots) *s, uint64
  * streams 2 and 3 (rare, scalar). */
 static inline FD_ALWAYS_INLINE void FD_FN(settle_slots)(const FD_FN(tie_slots) *s, FD_FN(group_rows) *rows,
                                                         const FD_FN(group_ties) *ties, uint64_t gblock0,
-                                                        const fd_mask_params *mp, const FD_FN(ctx) *ctx)
+                                                        const uint64_t *list, const fd_mask_params *mp,
+                                                        const FD_FN(ctx) *ctx)
 {
     uint32_t lt[4], eq[4], deeper = 0;
     FD_FN(slot_compare)(s, ctx, lt, eq);
@@ -91,20 +102,22 @@ static inline FD_ALWAYS_INLINE void FD_FN(settle_slots)(const FD_FN(tie_slots) *
     if (__builtin_expect(deeper != 0, 0)) {
         for (int i = 0; i < 4; i++) {
             uint32_t more = FD_FN(word_ties)(ties, s->w[i]) & eq[i];
-            FD_FN(mark_kept)(rows, s->w[i], fd_ties_keep(mp, gblock0 + FD_FN(word_block)(s->w[i]), more, 0, more));
+            uint64_t block = fd_group_block(list, gblock0, FD_FN(word_block)(s->w[i]));
+            FD_FN(mark_kept)(rows, s->w[i], fd_ties_keep(mp, block, more, 0, more));
         }
     }
 }
 
 /* The ties of a group left after its first four, four at a time. */
 static void FD_FN(settle_rest)(uint64_t left, FD_FN(group_rows) *rows, const FD_FN(group_ties) *ties,
-                               uint64_t gblock0, const fd_mask_params *mp, const FD_FN(ctx) *ctx)
+                               uint64_t gblock0, const uint64_t *list, const fd_mask_params *mp,
+                               const FD_FN(ctx) *ctx)
 {
     while (left) {
         FD_FN(tie_slots) s;
-        FD_FN(take_ties)(&s, &left, gblock0);
+        FD_FN(take_ties)(&s, &left, gblock0, list);
         FD_FN(slot_rounds)(&s, ctx);
-        FD_FN(settle_slots)(&s, rows, ties, gblock0, mp, ctx);
+        FD_FN(settle_slots)(&s, rows, ties, gblock0, list, mp, ctx);
     }
 }
 
@@ -116,7 +129,8 @@ static inline FD_ALWAYS_INLINE void FD_FN(loop_no_ties)(int dtype, const char *x
     FD_FN(group_rows) rows;
     FD_FN(group_ties) unused;
     for (int64_t c = 0; c < nchunks; c += FD_GROUP) {
-        FD_FN(decide_group)(&rows, &unused, FD_GROUP, block0 + FD_CHUNK_BLOCKS * (uint64_t)c, mp, ctx, 0, NULL);
+        FD_FN(decide_group)(&rows, &unused, FD_GROUP, block0 + FD_CHUNK_BLOCKS * (uint64_t)c, mp, ctx, 0, NULL,
+                            NULL);
         int live = nchunks - c < FD_GROUP ? (int)(nchunks - c) : FD_GROUP;
         for (int k = 0; k < live; k++)
             FD_FN(apply_chunk)(dtype, x, y, c + k, &rows.row[k], scale);
@@ -136,7 +150,7 @@ static inline FD_ALWAYS_INLINE void FD_FN(loop_ties)(int dtype, const char *x, c
     memset(ties, 0, sizeof ties);
     FD_FN(tie_slots) slots, taken;
     uint64_t taken_block = block0, none = 0;
-    FD_FN(take_ties)(&taken, &none, taken_block);   /* spare words only: settles nothing */
+    FD_FN(take_ties)(&taken, &none, taken_block, NULL);   /* spare words only: settles nothing */
     const int64_t lag = FD_APPLY_LAG * FD_GROUP;
     for (int64_t c = 0; c < nchunks + lag; c += FD_GROUP) {
         int64_t g = c / FD_GROUP, s0 = c - FD_SETTLE_LAG * FD_GROUP;
@@ -144,18 +158,18 @@ static inline FD_ALWAYS_INLINE void FD_FN(loop_ties)(int dtype, const char *x, c
         const FD_FN(group_ties) *tied = &ties[(g - FD_SETTLE_LAG) & (FD_TIE_GROUPS - 1)];
         uint64_t sb = block0 + FD_CHUNK_BLOCKS * (uint64_t)s0;
         uint64_t left = s0 >= 0 && s0 < nchunks ? FD_FN(tied_words)(tied) : 0;
-        FD_FN(take_ties)(&slots, &left, sb);
+        FD_FN(take_ties)(&slots, &left, sb, NULL);
         if (c < nchunks)
             FD_FN(decide_group)(&ring[g & (FD_RING_GROUPS - 1)], &ties[g & (FD_TIE_GROUPS - 1)], FD_GROUP,
-                                block0 + FD_CHUNK_BLOCKS * (uint64_t)c, mp, ctx, 1, &slots);
+                                block0 + FD_CHUNK_BLOCKS * (uint64_t)c, mp, ctx, 1, &slots, NULL);
         else if (s0 < nchunks)
             FD_FN(slot_rounds)(&slots, ctx);
         FD_FN(settle_slots)(&taken, &ring[(g - 1 - FD_SETTLE_LAG) & (FD_RING_GROUPS - 1)],
-                            &ties[(g - 1 - FD_SETTLE_LAG) & (FD_TIE_GROUPS - 1)], taken_block, mp, ctx);
+                            &ties[(g - 1 - FD_SETTLE_LAG) & (FD_TIE_GROUPS - 1)], taken_block, NULL, mp, ctx);
         taken = slots;
         taken_block = sb;
         if (__builtin_expect(left != 0, 0))
-            FD_FN(settle_rest)(left, rows, tied, sb, mp, ctx);
+            FD_FN(settle_rest)(left, rows, tied, sb, NULL, mp, ctx);
         int64_t a0 = c - lag;
         if (a0 >= 0)
             for (int k = 0; k < FD_GROUP && a0 + k < nchunks; k++)
@@ -222,8 +236,9 @@ static void FD_FN(apply_chunks)(int dtype, const char *x, char *y, int64_t nchun
  * chunk, x and y pointing at element lo: the vector apply on a copy of
  * the block, so that nothing outside the elements is read or written.
  */
-static inline void FD_FN(apply_block_part)(int dtype, const char *x, char *y, const FD_FN(ring_row) *row, int b,
-                                           int lo, int hi, double scale)
+static inline FD_ALWAYS_INLINE void FD_FN(apply_block_part)(int dtype, const char *x, char *y,
+                                                            const FD_FN(ring_row) *row, int b, int lo, int hi,
+                                                            double scale)
 {
     union {
         float f32[FD_BLOCK_ELEMS];
@@ -231,10 +246,10 @@ static inline void FD_FN(apply_block_part)(int dtype, const char *x, char *y, co
         uint16_t f16[FD_BLOCK_ELEMS];
     } __attribute__((aligned(64))) v;
     size_t item = (size_t)fd_itemsize(dtype), at = (size_t)lo * item, bytes = (size_t)(hi - lo) * item;
-    memset(&v, 0, sizeof v);
-    memcpy((char *)&v + at, x, bytes);
+    memset(&v, 0, FD_BLOCK_ELEMS * item);   /* zeros, not stale values that may be slow denormals */
+    fd_copy_short((char *)&v + at, x, bytes);
     FD_FN(apply_block)(dtype, (const char *)&v, (char *)&v, row, b, scale);
-    memcpy(y, (const char *)&v + at, bytes);
+    fd_copy_short(y, (const char *)&v + at, bytes);
 }
 
 /*
@@ -318,11 +333,11 @@ static FD_NOINLINE void FD_FN(decide_short)(FD_FN(group_rows) *rows, FD_FN(group
     if (want_ties)
         memset(ties, 0, sizeof *ties);
     if (chunks == 1)   /* each length its own copy, its rounds unrolled for that many sets */
-        FD_FN(decide_group)(rows, ties, 1, block0, mp, ctx, want_ties, slots);
+        FD_FN(decide_group)(rows, ties, 1, block0, mp, ctx, want_ties, slots, NULL);
     else if (chunks == 2)
-        FD_FN(decide_group)(rows, ties, 2, block0, mp, ctx, want_ties, slots);
+        FD_FN(decide_group)(rows, ties, 2, block0, mp, ctx, want_ties, slots, NULL);
     else
-        FD_FN(decide_group)(rows, ties, chunks, block0, mp, ctx, want_ties, slots);
+        FD_FN(decide_group)(rows, ties, chunks, block0, mp, ctx, want_ties, slots, NULL);
 }
 
 /* Without ties: each span is applied as soon as it is decided. */
@@ -336,7 +351,7 @@ static inline FD_ALWAYS_INLINE void FD_FN(runs_no_ties)(int dtype, fd_runs *deci
     for (int live; (live = fd_runs_span(decide, &pos, FD_GROUP, &chunk0)) > 0;) {
         uint64_t block0 = mp->counter + FD_CHUNK_BLOCKS * chunk0;
         if (live == FD_GROUP)
-            FD_FN(decide_group)(&rows, &unused, FD_GROUP, block0, mp, ctx, 0, NULL);
+            FD_FN(decide_group)(&rows, &unused, FD_GROUP, block0, mp, ctx, 0, NULL, NULL);
         else
             FD_FN(decide_short)(&rows, &unused, live, block0, mp, ctx, 0, NULL);
         FD_FN(apply_group_runs)(dtype, apply, &rows, chunk0, live, scale);
@@ -358,7 +373,7 @@ static inline FD_ALWAYS_INLINE void FD_FN(runs_ties)(int dtype, fd_runs *decide,
     memset(ties, 0, sizeof ties);
     FD_FN(tie_slots) slots, taken;
     uint64_t taken_block = mp->counter, none = 0, pos = 0;
-    FD_FN(take_ties)(&taken, &none, taken_block);   /* spare words only: settles nothing */
+    FD_FN(take_ties)(&taken, &none, taken_block, NULL);   /* spare words only: settles nothing */
     int64_t groups = INT64_MAX;                     /* known once the runs are exhausted */
     for (int64_t g = 0; g - FD_APPLY_LAG < groups; g++) {
         int64_t s = g - FD_SETTLE_LAG, a = g - FD_APPLY_LAG;
@@ -373,26 +388,127 @@ static inline FD_ALWAYS_INLINE void FD_FN(runs_ties)(int dtype, fd_runs *decide,
         int settling = s >= 0 && s < groups;
         uint64_t sb = settling ? mp->counter + FD_CHUNK_BLOCKS * chunk0[sr] : mp->counter;
         uint64_t left = settling ? FD_FN(tied_words)(tied) : 0;
-        FD_FN(take_ties)(&slots, &left, sb);
+        FD_FN(take_ties)(&slots, &left, sb, NULL);
         if (g < groups) {
             FD_FN(group_ties) *gt = &ties[g & (FD_TIE_GROUPS - 1)];
             uint64_t block0 = mp->counter + FD_CHUNK_BLOCKS * chunk0[gr];
             if (live[gr] == FD_GROUP)
-                FD_FN(decide_group)(&ring[gr], gt, FD_GROUP, block0, mp, ctx, 1, &slots);
+                FD_FN(decide_group)(&ring[gr], gt, FD_GROUP, block0, mp, ctx, 1, &slots, NULL);
             else
                 FD_FN(decide_short)(&ring[gr], gt, live[gr], block0, mp, ctx, 1, &slots);
         } else if (settling) {
             FD_FN(slot_rounds)(&slots, ctx);
         }
         FD_FN(settle_slots)(&taken, &ring[(s - 1) & (FD_RING_GROUPS - 1)], &ties[(s - 1) & (FD_TIE_GROUPS - 1)],
-                            taken_block, mp, ctx);
+                            taken_block, NULL, mp, ctx);
         taken = slots;
         taken_block = sb;
         if (__builtin_expect(left != 0, 0))
-            FD_FN(settle_rest)(left, rows, tied, sb, mp, ctx);
+            FD_FN(settle_rest)(left, rows, tied, sb, NULL, mp, ctx);
         if (a >= 0 && a < groups) {
             int ar = (int)(a & (FD_RING_GROUPS - 1));
             FD_FN(apply_group_runs)(dtype, apply, &ring[ar], chunk0[ar], live[ar], scale);
+        }
+    }
+}
+
+/*
+ * Apply a gathered group (the blocks list[0 .. n - 1], decided in `rows`,
+ * block k of the group at block k % 8 of row k / 8) to the runs, from the
+ * runs cursor and *off (elements of its run already applied) on; the
+ * cursor stops at the first element whose block is past the group.
+ */
+static inline FD_ALWAYS_INLINE void FD_FN(apply_gathered)(int dtype, fd_runs *r, int64_t *off,
+                                                          const FD_FN(group_rows) *rows, const uint64_t *list,
+                                                          int n, uint64_t counter, double scale)
+{
+    int64_t item = fd_itemsize(dtype);
+    int k = 0;
+    while (!r->done) {
+        uint64_t at = r->first + (uint64_t)*off;
+        uint64_t block = counter + at / FD_BLOCK_ELEMS;
+        while (k < n && list[k] < block)   /* the next listed block, or the same one when runs share it */
+            k++;
+        if (k == n)
+            return;
+        const char *x = r->x0 + r->xoff + *off * item;
+        char *y = r->y0 + r->yoff + *off * item;
+        int head = (int)(at % FD_BLOCK_ELEMS);
+        int64_t left = r->n - *off;
+        if (head != 0 || left < FD_BLOCK_ELEMS) {
+            int stop = left < FD_BLOCK_ELEMS - head ? head + (int)left : FD_BLOCK_ELEMS;
+            FD_FN(apply_block_part)(dtype, x, y, &rows->row[k >> 3], k & 7, head, stop, scale);
+            *off += stop - head;
+        } else {   /* whole blocks of the run: the next entries of the list */
+            int whole = left / FD_BLOCK_ELEMS < n - k ? (int)(left / FD_BLOCK_ELEMS) : n - k;
+            for (int j = 0; j < whole; j++, k++)
+                FD_FN(apply_block)(dtype, x + j * FD_BLOCK_ELEMS * item, y + j * FD_BLOCK_ELEMS * item,
+                                   &rows->row[k >> 3], k & 7, scale);
+            *off += (int64_t)whole * FD_BLOCK_ELEMS;
+        }
+        if (*off == r->n) {
+            *off = 0;
+            fd_runs_next(r);
+        }
+    }
+}
+
+/* Gathered groups without ties: each applied as soon as it is decided. */
+static inline FD_ALWAYS_INLINE void FD_FN(gather_no_ties)(int dtype, fd_runs *decide, fd_runs *apply,
+                                                          const fd_mask_params *mp, const FD_FN(ctx) *ctx,
+                                                          double scale)
+{
+    FD_FN(group_rows) rows;
+    FD_FN(group_ties) unused;
+    uint64_t list[FD_GATHER_LEN], pos = 0;
+    int64_t off = 0;
+    for (int n; (n = fd_runs_blocks(decide, &pos, mp->counter, list)) > 0;) {
+        FD_FN(decide_group)(&rows, &unused, FD_GROUP, 0, mp, ctx, 0, NULL, list);
+        FD_FN(apply_gathered)(dtype, apply, &off, &rows, list, n, mp->counter, scale);
+    }
+}
+
+/* Gathered groups with ties: the pipeline of runs_ties, each group's block
+ * numbers kept in a ring beside its decisions until it is applied. */
+static inline FD_ALWAYS_INLINE void FD_FN(gather_ties)(int dtype, fd_runs *decide, fd_runs *apply,
+                                                       const fd_mask_params *mp, const FD_FN(ctx) *ctx,
+                                                       double scale)
+{
+    FD_FN(group_rows) ring[FD_RING_GROUPS];
+    FD_FN(group_ties) ties[FD_TIE_GROUPS];
+    uint64_t list[FD_RING_GROUPS][FD_GATHER_LEN], pos = 0, none = 0;
+    int live[FD_RING_GROUPS];
+    int64_t off = 0;
+    memset(ties, 0, sizeof ties);
+    memset(list, 0, sizeof list);   /* the empty slots of the first steps read these */
+    FD_FN(tie_slots) slots, taken;
+    FD_FN(take_ties)(&taken, &none, 0, list[0]);   /* spare words only: settles nothing */
+    int64_t groups = INT64_MAX;                    /* known once the runs are exhausted */
+    for (int64_t g = 0; g - FD_APPLY_LAG < groups; g++) {
+        int64_t s = g - FD_SETTLE_LAG, a = g - FD_APPLY_LAG;
+        int gr = (int)(g & (FD_RING_GROUPS - 1)), sr = (int)(s & (FD_RING_GROUPS - 1));
+        int pr = (int)((s - 1) & (FD_RING_GROUPS - 1));
+        if (g < groups) {
+            live[gr] = fd_runs_blocks(decide, &pos, mp->counter, list[gr]);
+            if (live[gr] == 0)
+                groups = g;
+        }
+        const FD_FN(group_ties) *tied = &ties[s & (FD_TIE_GROUPS - 1)];
+        int settling = s >= 0 && s < groups;
+        uint64_t left = settling ? FD_FN(tied_words)(tied) : 0;
+        FD_FN(take_ties)(&slots, &left, 0, list[sr]);
+        if (g < groups)
+            FD_FN(decide_group)(&ring[gr], &ties[g & (FD_TIE_GROUPS - 1)], FD_GROUP, 0, mp, ctx, 1, &slots,
+                                list[gr]);
+        else if (settling)
+            FD_FN(slot_rounds)(&slots, ctx);
+        FD_FN(settle_slots)(&taken, &ring[pr], &ties[(s - 1) & (FD_TIE_GROUPS - 1)], 0, list[pr], mp, ctx);
+        taken = slots;
+        if (__builtin_expect(left != 0, 0))
+            FD_FN(settle_rest)(left, &ring[sr], tied, 0, list[sr], mp, ctx);
+        if (a >= 0 && a < groups) {
+            int ar = (int)(a & (FD_RING_GROUPS - 1));
+            FD_FN(apply_gathered)(dtype, apply, &off, &ring[ar], list[ar], live[ar], mp->counter, scale);
         }
     }
 }
@@ -409,17 +525,50 @@ static inline FD_ALWAYS_INLINE void FD_FN(runs_dtype)(int dtype, const fd_runs *
         FD_FN(runs_ties)(dtype, &decide, &apply, mp, &ctx, scale);
 }
 
+static inline FD_ALWAYS_INLINE void FD_FN(gather_dtype)(int dtype, const fd_runs *runs, const fd_mask_params *mp,
+                                                        double scale)
+{
+    FD_FN(ctx) ctx;
+    FD_FN(ctx_init)(&ctx, mp);
+    fd_runs decide = *runs, apply = *runs;
+    if (fd_threshold_last_level(mp->threshold) == 0)
+        FD_FN(gather_no_ties)(dtype, &decide, &apply, mp, &ctx, scale);
+    else
+        FD_FN(gather_ties)(dtype, &decide, &apply, mp, &ctx, scale);
+}
+
+/* Runs narrower than FD_GATHER_BELOW, in gathered groups.  A function of
+ * its own: sharing one with the chunk spans' loops, each would get worse
+ * registers. */
+static FD_NOINLINE void FD_FN(apply_gathered_runs)(int dtype, const fd_runs *runs, const fd_mask_params *mp,
+                                                   double scale)
+{
+    if (dtype == FD_FLOAT32)
+        FD_FN(gather_dtype)(FD_FLOAT32, runs, mp, scale);
+    else if (dtype == FD_FLOAT64)
+        FD_FN(gather_dtype)(FD_FLOAT64, runs, mp, scale);
+    else if (dtype == FD_FLOAT16)
+        FD_FN(gather_dtype)(FD_FLOAT16, runs, mp, scale);
+    else
+        FD_FN(gather_dtype)(FD_BFLOAT16, runs, mp, scale);
+}
+
 /*
  * y = x * (kept ? scale : 0) over every run of `runs` (contiguous rows of
  * aligned elements, in increasing logical order without overlap, as
  * fd_runs_increasing checks), as one stream: each chunk the runs cover is
  * decided once, whole chunks are applied as in apply_chunks and the
- * partial chunks at the ends of the rows from the same decisions.  In
- * place (x == y) or without overlap; threshold strictly inside (0, 2^32).
+ * partial chunks at the ends of the rows from the same decisions.  Rows
+ * narrower than FD_GATHER_BELOW instead gather the 16-element blocks they
+ * cover, from several rows, into each group, so that no more is decided
+ * than the rows use, to the block.  In place (x == y) or without overlap;
+ * threshold strictly inside (0, 2^32).
  */
 static void FD_FN(apply_runs)(int dtype, const fd_runs *runs, const fd_mask_params *mp, double scale)
 {
-    if (dtype == FD_FLOAT32)
+    if (runs->n < FD_GATHER_BELOW)
+        FD_FN(apply_gathered_runs)(dtype, runs, mp, scale);
+    else if (dtype == FD_FLOAT32)
         FD_FN(runs_dtype)(FD_FLOAT32, runs, mp, scale);
     else if (dtype == FD_FLOAT64)
         FD_FN(runs_dtype)(FD_FLOAT64, runs, mp, scale);
@@ -439,7 +588,7 @@ static void FD_FN(chunk_keep)(unsigned char keep[FD_CHUNK_ELEMS], uint64_t block
     FD_FN(group_ties) ties;
     memset(&ties, 0, sizeof ties);
     int want_ties = fd_threshold_last_level(mp->threshold) > 0;
-    FD_FN(decide_group)(&rows, &ties, 1, block0, mp, &ctx, want_ties, NULL);
+    FD_FN(decide_group)(&rows, &ties, 1, block0, mp, &ctx, want_ties, NULL, NULL);
     for (int w = 0; w < FD_CHUNK_BLOCKS; w++) {
         int b = (int)FD_FN(word_block)(w);
         uint32_t kw = FD_FN(word_keep)(&rows, w);

@@ -50,6 +50,10 @@
 #define FD_APPLY_LAG 3
 #define FD_RING_GROUPS 4    /* groups of decisions kept (a power of two above FD_APPLY_LAG) */
 #define FD_TIE_GROUPS 4     /* groups of tie bits kept (a power of two above FD_SETTLE_LAG + 1) */
+/* Entries of a gathered group's list of block numbers: one per block of the
+ * group, and room for the blocks that a path's spare words stand for (up to
+ * 38 on AVX-512), so that the empty slots read defined numbers. */
+#define FD_GATHER_LEN (FD_TIE_WORDS + 8)
 
 /* One group's tie bits, bit 16 (w % 4) + j of bits[w / 8][(w / 4) % 2]
  * for element j of word w (a path's word w stands for one block of chunk
@@ -106,6 +110,15 @@ static inline uint32_t fd_group_ties_word(const fd_group_ties *t, int w)
     if (w >= FD_TIE_WORDS)
         return 0;
     return (uint32_t)(t->bits[w >> 3][(w >> 2) & 1] >> (16 * (w & 3))) & 0xFFFFu;
+}
+
+/* The block number of block b of a group (0..31, or a spare word's block
+ * past them): the group's b-th listed block when the group was gathered
+ * from a list, else block b counted from the group's first, gblock0.
+ * Inlined with a constant NULL list, the plain loop keeps its addition. */
+static inline FD_ALWAYS_INLINE uint64_t fd_group_block(const uint64_t *list, uint64_t gblock0, uint64_t b)
+{
+    return list ? list[b] : gblock0 + b;
 }
 
 /* Keep bits of one block's tied elements, given its stream-1 bytes compared

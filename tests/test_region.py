@@ -213,6 +213,60 @@ def test_narrow_tiles_and_rows_sharing_chunks(isa, dtype, p):
             check_block(ref.fill(logical, dtype, seed=k), p, offset, shape)
 
 
+# rows narrower than a chunk, whose groups gather 16-element blocks from
+# several rows: widths around one block, rows closer than a block (two rows
+# share a block), gaps below a block, starts on and off block edges
+GATHERED_BLOCKS = [
+    ((400, 64), (400, 1), (0, 0)),            # one element per row, on a block edge
+    ((400, 37), (390, 1), (3, 36)),           # one element per row, 37 apart
+    ((300, 64), (300, 15), (0, 1)),
+    ((300, 64), (300, 16), (0, 16)),          # whole blocks only
+    ((300, 64), (300, 16), (0, 9)),           # one block's width across two blocks
+    ((300, 80), (300, 17), (0, 15)),
+    ((300, 64), (300, 20), (0, 7)),
+    ((500, 24), (500, 20), (0, 2)),           # gaps of 4: rows share blocks
+    ((500, 18), (499, 17), (1, 1)),           # gaps of 1
+    ((200, 30), (200, 29), (0, 0)),
+    ((300, 1000), (300, 100), (0, 300)),
+    ((300, 110), (300, 100), (0, 3)),         # gaps of 10
+    ((40, 9, 50), (40, 9, 20), (0, 0, 30)),   # three axes, an outer step past the middle one
+]
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", stream_dtypes(), ids=str)
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5])
+def test_narrow_rows_gathered_into_groups(isa, dtype, p):
+    """Rows narrower than a chunk: each group gathers the blocks of several
+    rows, a block two rows share is decided once and applied to both, ties
+    (p = 0.1 and 0.3, thresholds with low bytes) settled on the gathered
+    block numbers, and p = 0.5 (no ties) through the loop without them."""
+    with fd.config_context(isa=isa, threads=1):
+        for k, (logical, shape, offset) in enumerate(GATHERED_BLOCKS):
+            check_block(ref.fill(logical, dtype, seed=k), p, offset, shape)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_narrow_rows_deep_ties(isa):
+    """A p whose threshold has bytes below the top two: second ties go on to
+    streams 2 and 3 for the gathered blocks' own counters (one element in
+    2^16 ties twice, so a big block has some)."""
+    x = ref.fill((40000, 48), np.float32, seed=5, special=False)
+    with fd.config_context(isa=isa, threads=1):
+        check_block(x, 0.7 + 2.0 ** -20, (0, 3), (40000, 20))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("mask_shape", [(30, 1), (1, 24), (30, 24)])
+def test_narrow_rows_with_broadcast_masks(isa, mask_shape):
+    """Narrow column blocks of an array whose mask is broadcast: the cells
+    the blocks cut through get the decisions of the whole call."""
+    x = values((30, 24), np.float32, seed=9)
+    with fd.config_context(isa=isa, threads=1):
+        check_tiling(x, 0.3, [[0, 7, 30], [0, 1, 5, 21, 24]], mask_shape=mask_shape)
+        check_tiling(x, 0.5, [[0, 30], [0, 3, 19, 24]], mask_shape=mask_shape, how="out")
+
+
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("dtype", stream_dtypes(), ids=str)
 def test_blocks_with_negative_and_padded_row_strides(isa, dtype):

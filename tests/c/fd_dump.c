@@ -459,12 +459,14 @@ static void dump_blocks(void)
         {{0, 4}, {-20}},                      /* width 20 */
         {{0}, {-1}},                          /* width 1 */
         {{-1}, {0}},                          /* one row per block */
+        {{0, 8}, {0, 15, 31, 48}},            /* widths 15, 16, 17, 152 */
     };
     static const int64_t cube_cuts[][3][8] = {
         {{0, 1}, {0, 7}, {0, 1, 6, 26}},      /* widths 1, 5, 20, 14 */
         {{0}, {0}, {-5}},                     /* width 5 across all planes */
         {{0, 2}, {0, 11}, {0, 20}},
         {{-1}, {0, 3}, {0}},                  /* whole rows, several per chunk */
+        {{0}, {0, 9}, {0, 2, 39}},            /* widths 2, 37, 1: rows of 37 share blocks */
     };
     tiling tilings[COUNT(flat_cuts) + COUNT(cube_cuts)];
     uint64_t hashes[COUNT(flat_cuts) + COUNT(cube_cuts)][LAYOUTS];
