@@ -134,14 +134,19 @@ static inline FD_ALWAYS_INLINE int fd_runs_span(fd_runs *r, uint64_t *pos, int m
     return (int)(end - c0);
 }
 
-/* Copy n < 256 bytes, n even, inline: pieces of 16, 8, 4, 2 bytes, the last
- * of each size overlapping the one before it (no library call, whose
- * fixed cost outweighs the copy of a row's head or tail). */
+/* Copy n <= 128 bytes, n even, inline: two pieces of the largest power of
+ * two that fits, the second ending where the copy ends (no library call,
+ * whose fixed cost outweighs the copy of a row's head or tail). */
 static inline FD_ALWAYS_INLINE void fd_copy_short(char *d, const char *s, size_t n)
 {
-    if (n >= 16) {
-        for (size_t i = 0; i + 16 <= n; i += 16)
-            memcpy(d + i, s + i, 16);
+    if (n >= 64) {
+        memcpy(d, s, 64);
+        memcpy(d + n - 64, s + n - 64, 64);
+    } else if (n >= 32) {
+        memcpy(d, s, 32);
+        memcpy(d + n - 32, s + n - 32, 32);
+    } else if (n >= 16) {
+        memcpy(d, s, 16);
         memcpy(d + n - 16, s + n - 16, 16);
     } else if (n >= 8) {
         memcpy(d, s, 8);

@@ -245,6 +245,8 @@ static inline FD_ALWAYS_INLINE void FD_FN(apply_block_part)(int dtype, const cha
         double f64[FD_BLOCK_ELEMS];
         uint16_t f16[FD_BLOCK_ELEMS];
     } __attribute__((aligned(64))) v;
+    if (lo < 0 || hi > FD_BLOCK_ELEMS || lo >= hi)
+        __builtin_unreachable();
     size_t item = (size_t)fd_itemsize(dtype), at = (size_t)lo * item, bytes = (size_t)(hi - lo) * item;
     memset(&v, 0, FD_BLOCK_ELEMS * item);   /* zeros, not stale values that may be slow denormals */
     fd_copy_short((char *)&v + at, x, bytes);
@@ -416,40 +418,51 @@ static inline FD_ALWAYS_INLINE void FD_FN(runs_ties)(int dtype, fd_runs *decide,
  * Apply a gathered group (the blocks list[0 .. n - 1], decided in `rows`,
  * block k of the group at block k % 8 of row k / 8) to the runs, from the
  * runs cursor and *off (elements of its run already applied) on; the
- * cursor stops at the first element whose block is past the group.
+ * cursor stops at the first element whose block is past the group.  The
+ * blocks of a run are consecutive entries of the list, and a run starts in
+ * the block where the one before it ended or in the next listed one.
  */
 static inline FD_ALWAYS_INLINE void FD_FN(apply_gathered)(int dtype, fd_runs *r, int64_t *off,
                                                           const FD_FN(group_rows) *rows, const uint64_t *list,
                                                           int n, uint64_t counter, double scale)
 {
     int64_t item = fd_itemsize(dtype);
+    uint64_t group_end = (list[n - 1] - counter + 1) * FD_BLOCK_ELEMS;   /* logical index past the group */
     int k = 0;
     while (!r->done) {
         uint64_t at = r->first + (uint64_t)*off;
-        uint64_t block = counter + at / FD_BLOCK_ELEMS;
-        while (k < n && list[k] < block)   /* the next listed block, or the same one when runs share it */
-            k++;
-        if (k == n)
+        if (list[k] != counter + at / FD_BLOCK_ELEMS && ++k == n)
             return;
+        uint64_t end = r->first + (uint64_t)r->n;
+        int64_t todo = (int64_t)((end < group_end ? end : group_end) - at);
         const char *x = r->x0 + r->xoff + *off * item;
         char *y = r->y0 + r->yoff + *off * item;
         int head = (int)(at % FD_BLOCK_ELEMS);
-        int64_t left = r->n - *off;
-        if (head != 0 || left < FD_BLOCK_ELEMS) {
-            int stop = left < FD_BLOCK_ELEMS - head ? head + (int)left : FD_BLOCK_ELEMS;
+        *off += todo;
+        if (head != 0 || todo < FD_BLOCK_ELEMS) {   /* the piece starts inside block k or ends in it */
+            int stop = todo < FD_BLOCK_ELEMS - head ? head + (int)todo : FD_BLOCK_ELEMS;
             FD_FN(apply_block_part)(dtype, x, y, &rows->row[k >> 3], k & 7, head, stop, scale);
-            *off += stop - head;
-        } else {   /* whole blocks of the run: the next entries of the list */
-            int whole = left / FD_BLOCK_ELEMS < n - k ? (int)(left / FD_BLOCK_ELEMS) : n - k;
-            for (int j = 0; j < whole; j++, k++)
-                FD_FN(apply_block)(dtype, x + j * FD_BLOCK_ELEMS * item, y + j * FD_BLOCK_ELEMS * item,
-                                   &rows->row[k >> 3], k & 7, scale);
-            *off += (int64_t)whole * FD_BLOCK_ELEMS;
+            x += (stop - head) * item;
+            y += (stop - head) * item;
+            todo -= stop - head;
+            if (todo == 0)
+                goto run_done;
+            k++;
         }
-        if (*off == r->n) {
-            *off = 0;
-            fd_runs_next(r);
+        for (; todo >= FD_BLOCK_ELEMS; todo -= FD_BLOCK_ELEMS, k++) {
+            FD_FN(apply_block)(dtype, x, y, &rows->row[k >> 3], k & 7, scale);
+            x += FD_BLOCK_ELEMS * item;
+            y += FD_BLOCK_ELEMS * item;
         }
+        if (todo > 0)
+            FD_FN(apply_block_part)(dtype, x, y, &rows->row[k >> 3], k & 7, 0, (int)todo, scale);
+        else
+            k--;   /* k: the block of the piece's last element */
+    run_done:
+        if (*off < r->n)   /* the run goes on past the group */
+            return;
+        *off = 0;
+        fd_runs_next(r);
     }
 }
 
