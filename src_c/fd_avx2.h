@@ -346,9 +346,50 @@ static inline void fd_avx2_apply_block_bf16(const uint16_t *x, uint16_t *y, cons
     _mm256_storeu_si256((__m256i *)(void *)y, packed);
 }
 
+/* Elements lo .. hi - 1 (0 <= lo < hi <= 16) of block b of a row, x and y
+ * pointing at element lo, for float32 and float64: the block apply under
+ * masked loads and stores of those lanes, so that nothing else is read or
+ * written (a masked-off lane does not fault).  0 for the 16-bit formats,
+ * which have no masked loads here and go through a copy (fd_simd_loop.h). */
+static inline FD_ALWAYS_INLINE int fd_avx2_apply_part(int dtype, const char *x, char *y, const fd_avx2_ring_row *row,
+                                                      int b, int lo, int hi, double scale)
+{
+    if (dtype != FD_FLOAT32 && dtype != FD_FLOAT64)
+        return 0;
+    uintptr_t back = (uintptr_t)lo * (uintptr_t)fd_itemsize(dtype);   /* to the block's first element */
+    const char *xb = (const char *)(uintptr_t)((uintptr_t)x - back);
+    char *yb = (char *)(uintptr_t)((uintptr_t)y - back);
+    const unsigned char *d = fd_avx2_block_drop(row, b);
+    const __m256i from = _mm256_set1_epi32(lo - 1), to = _mm256_set1_epi32(hi);
+    if (dtype == FD_FLOAT32) {
+        const __m256 s = _mm256_set1_ps((float)scale);
+        for (int h = 0; h < 16; h += 8) {
+            __m256i at = _mm256_add_epi32(_mm256_set1_epi32(h), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            __m256i live = _mm256_and_si256(_mm256_cmpgt_epi32(at, from), _mm256_cmpgt_epi32(to, at));
+            __m256 v = _mm256_maskload_ps((const float *)(const void *)(xb + 4 * h), live);
+            _mm256_maskstore_ps((float *)(void *)(yb + 4 * h), live, _mm256_mul_ps(v, fd_avx2_multipliers8(d + h, s)));
+        }
+    } else {
+        const __m256d s = _mm256_set1_pd(scale);
+        for (int q = 0; q < 16; q += 4) {
+            __m256i at = _mm256_add_epi64(_mm256_set1_epi64x(q), _mm256_setr_epi64x(0, 1, 2, 3));
+            __m256i live = _mm256_and_si256(_mm256_cmpgt_epi64(at, _mm256_set1_epi64x(lo - 1)),
+                                            _mm256_cmpgt_epi64(_mm256_set1_epi64x(hi), at));
+            int32_t four;
+            memcpy(&four, d + q, 4);
+            __m256d m = _mm256_castsi256_pd(_mm256_cvtepi8_epi64(_mm_cvtsi32_si128(four)));
+            __m256d v = _mm256_maskload_pd((const double *)(const void *)(xb + 8 * q), live);
+            _mm256_maskstore_pd((double *)(void *)(yb + 8 * q), live, _mm256_mul_pd(v, _mm256_andnot_pd(m, s)));
+        }
+    }
+    return 1;
+}
+
+#define FD_PATH_APPLY_PART 1   /* the shared loop uses apply_part for partial blocks */
 #define FD_FN(name) fd_avx2_##name
 #include "fd_simd_loop.h"
 #undef FD_FN
+#undef FD_PATH_APPLY_PART
 
 #if defined(__clang__)
 #pragma clang attribute pop

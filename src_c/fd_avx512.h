@@ -289,9 +289,48 @@ static inline void fd_avx512_apply_block_bf16(const uint16_t *x, uint16_t *y, co
     _mm256_storeu_si256((__m256i *)(void *)y, fd_avx512_to_bf16x16(v));
 }
 
+/* Elements lo .. hi - 1 (0 <= lo < hi <= 16) of block b of a row, x and y
+ * pointing at element lo: the block apply under a mask of those lanes, so
+ * that nothing else is read or written (a masked-off lane does not fault).
+ * The kept lanes get the same operations as in the block apply.  Returns
+ * 1: every format is handled. */
+static inline FD_ALWAYS_INLINE int fd_avx512_apply_part(int dtype, const char *x, char *y,
+                                                         const fd_avx512_ring_row *row, int b, int lo, int hi,
+                                                         double scale)
+{
+    __mmask16 live = (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
+    __mmask16 keep = fd_avx512_block_keep(row, b) & live;
+    uintptr_t back = (uintptr_t)lo * (uintptr_t)fd_itemsize(dtype);   /* to the block's first element */
+    const void *xb = (const void *)((uintptr_t)x - back);
+    void *yb = (void *)((uintptr_t)y - back);
+    if (dtype == FD_FLOAT64) {
+        const __m512d s = _mm512_set1_pd(scale);
+        for (int h = 0; h < 2; h++) {
+            __mmask8 l = (__mmask8)(live >> (8 * h)), k = (__mmask8)(keep >> (8 * h));
+            __m512d v = _mm512_maskz_loadu_pd(l, (const char *)xb + 64 * h);
+            _mm512_mask_storeu_pd((char *)yb + 64 * h, l, _mm512_mul_pd(v, _mm512_maskz_mov_pd(k, s)));
+        }
+        return 1;
+    }
+    __m512 m = _mm512_maskz_mov_ps(keep, _mm512_set1_ps((float)scale));
+    if (dtype == FD_FLOAT32) {
+        _mm512_mask_storeu_ps(yb, live, _mm512_mul_ps(_mm512_maskz_loadu_ps(live, xb), m));
+    } else if (dtype == FD_FLOAT16) {
+        __m512 v = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(live, xb)), m);
+        _mm256_mask_storeu_epi16(yb, live, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+    } else {
+        __m512i wide = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, xb));
+        __m512 v = _mm512_mul_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wide, 16)), m);
+        _mm256_mask_storeu_epi16(yb, live, fd_avx512_to_bf16x16(v));
+    }
+    return 1;
+}
+
+#define FD_PATH_APPLY_PART 1   /* the shared loop uses apply_part for partial blocks */
 #define FD_FN(name) fd_avx512_##name
 #include "fd_simd_loop.h"
 #undef FD_FN
+#undef FD_PATH_APPLY_PART
 
 #if defined(__clang__)
 #pragma clang attribute pop

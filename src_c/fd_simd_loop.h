@@ -38,7 +38,12 @@
  *                        equal to the threshold's byte 1;
  *   apply_block_f32, _f64, _f16, _bf16 (x, y, row, b, scale)
  *                        y = x * (kept ? scale : 0) for the 16 elements of
- *                        block b of a chunk; x == y allowed.
+ *                        block b of a chunk; x == y allowed;
+ *   apply_part(dtype, x, y, row, b, lo, hi, scale)   only where the path
+ *                        defines FD_PATH_APPLY_PART: elements lo .. hi - 1
+ *                        of block b, x and y at element lo, nothing else
+ *                        read or written; 0 for a dtype it leaves to the
+ *                        shared copy.
  */
 
 #include "fd_runs.h"
@@ -233,13 +238,19 @@ static void FD_FN(apply_chunks)(int dtype, const char *x, char *y, int64_t nchun
 
 /*
  * Elements lo .. hi - 1 (0 <= lo < hi <= FD_BLOCK_ELEMS) of block b of a
- * chunk, x and y pointing at element lo: the vector apply on a copy of
- * the block, so that nothing outside the elements is read or written.
+ * chunk, x and y pointing at element lo, reading and writing nothing
+ * else: the path's apply_part where it defines FD_PATH_APPLY_PART and
+ * handles the dtype (masked loads and stores), else the vector apply on a
+ * copy of the block.
  */
 static inline FD_ALWAYS_INLINE void FD_FN(apply_block_part)(int dtype, const char *x, char *y,
                                                             const FD_FN(ring_row) *row, int b, int lo, int hi,
                                                             double scale)
 {
+#ifdef FD_PATH_APPLY_PART
+    if (FD_FN(apply_part)(dtype, x, y, row, b, lo, hi, scale))
+        return;
+#endif
     union {
         float f32[FD_BLOCK_ELEMS];
         double f64[FD_BLOCK_ELEMS];
