@@ -101,6 +101,21 @@ def test_p_zero_and_one():
     assert torch.equal(fdt.dropout(special, 1.0).isnan(), torch.nn.functional.dropout(special, 1.0).isnan())
 
 
+def test_p_zero_draws_nothing_from_either_stream():
+    x, images = torch.randn(5, 7), torch.randn(2, 3, 4, 4)
+    g = fd.Generator(3)
+    torch.manual_seed(0)
+    assert fdt.Dropout(0.0, generator=g)(x) is x and fdt.Dropout2d(0.0, generator=g)(images) is images
+    assert fdt.Dropout(0.0)(x) is x
+    assert g.counter == 0
+    after = torch.rand(3)
+    torch.manual_seed(0)
+    assert torch.equal(after, torch.rand(3))  # torch's stream did not move either
+    # the core, unlike torch, reserves at p = 0 (docs/torch.rst says so)
+    fd.dropout(x.numpy(), 0.0, generator=g)
+    assert g.counter == -(-35 // 16)
+
+
 def test_empty_tensors():
     for shape in [(0,), (3, 0), (0, 4, 2)]:
         x = torch.empty(shape)
