@@ -216,6 +216,16 @@ def test_unbatched_input_gets_its_batched_forms_mask(cls, shape):
         assert torch.equal(unbatched, batched)
 
 
+@pytest.mark.filterwarnings("ignore:Dropout3d. got a:UserWarning", "ignore:dropout3d. Received a:UserWarning")
+@pytest.mark.parametrize("shape", [(40, 5), (40, 5, 3), (40, 2, 2, 2, 2, 2)])
+def test_dropout3d_on_other_dimensions_draws_per_index_of_dim_0_as_torchs(shape):
+    """torch's dropout3d takes every input that is not 5-D as unbatched."""
+    for layer in (fdt.Dropout3d(0.5, generator=fd.Generator(4)), torch.nn.Dropout3d(0.5)):
+        y = layer(torch.ones(shape)).reshape(shape[0], -1)
+        assert all(len(row.unique()) == 1 for row in y), type(layer)
+        assert 0 < int((y[:, 0] == 0).sum()) < shape[0]   # P(all 40 equal) = 2**-39
+
+
 def test_dimension_checks_and_warnings_as_torchs():
     with pytest.raises(RuntimeError, match="Dropout1d.*got a 4D input"):
         fdt.Dropout1d(0.5)(torch.rand(1, 2, 2, 2))
