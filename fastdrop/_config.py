@@ -26,6 +26,10 @@ _ISA_NAMES = {code: name for name, code in _kernels.ISA_CODES.items()}
 # The process-wide (isa code, threads), resolved at first use.
 _defaults: Optional[Tuple[int, int]] = None
 _defaults_lock = threading.Lock()
+# Values set_config chose before the defaults were resolved; they take the
+# place of the environment, so a bad FASTDROP_ISA or FASTDROP_NUM_THREADS
+# can be overridden in code.
+_chosen: List[Optional[int]] = [None, None]
 # Overrides of config_context: (isa code, threads) or None.
 _scoped: contextvars.ContextVar[Optional[Tuple[int, int]]] = contextvars.ContextVar("fastdrop_config",
                                                                                      default=None)
@@ -73,13 +77,21 @@ def _threads_from_env() -> int:
         return os.cpu_count() or 1
 
 
+def _isa_from_env() -> int:
+    env_isa = os.environ.get("FASTDROP_ISA")
+    return _isa_code(env_isa, "FASTDROP_ISA") if env_isa else _kernels.isa_best()
+
+
+_FROM_ENV = (_isa_from_env, _threads_from_env)
+
+
 def _process_defaults() -> Tuple[int, int]:
     global _defaults
     with _defaults_lock:
         if _defaults is None:
-            env_isa = os.environ.get("FASTDROP_ISA")
-            isa = _isa_code(env_isa, "FASTDROP_ISA") if env_isa else _kernels.isa_best()
-            _defaults = (isa, _threads_from_env())
+            isa, threads = (chosen if chosen is not None else from_env()
+                            for chosen, from_env in zip(_chosen, _FROM_ENV))
+            _defaults = (isa, threads)
         return _defaults
 
 
@@ -91,9 +103,21 @@ def current() -> Tuple[int, int]:
     return _defaults if _defaults is not None else _process_defaults()
 
 
-def _resolve(base: Tuple[int, int], isa: Optional[str], threads: Optional[int]) -> Tuple[int, int]:
-    code = base[0] if isa is None else _isa_code(isa)
-    count = base[1] if threads is None else check_int(threads, "threads", low=1)
+def _in_effect(setting: int) -> int:
+    """Setting 0 (isa code) or 1 (threads) in effect here, resolving only
+    that one: a bad environment variable for the other does not matter."""
+    scoped = _scoped.get()
+    if scoped is not None:
+        return scoped[setting]
+    with _defaults_lock:
+        known = _defaults[setting] if _defaults is not None else _chosen[setting]
+    return known if known is not None else _FROM_ENV[setting]()
+
+
+def _resolve(isa: Optional[str], threads: Optional[int]) -> Tuple[int, int]:
+    """(isa code, threads): the values given, checked, or those in effect."""
+    code = _in_effect(0) if isa is None else _isa_code(isa)
+    count = _in_effect(1) if threads is None else check_int(threads, "threads", low=1)
     return code, count
 
 
@@ -129,9 +153,13 @@ def set_config(isa: Optional[str] = None, threads: Optional[int] = None) -> None
         A bad value, named in the message; nothing is changed then.
     """
     global _defaults
-    new = _resolve(_process_defaults(), isa, threads)
+    code = None if isa is None else _isa_code(isa)
+    count = None if threads is None else check_int(threads, "threads", low=1)
     with _defaults_lock:
-        _defaults = new
+        if _defaults is not None:
+            _defaults = (_defaults[0] if code is None else code, _defaults[1] if count is None else count)
+        else:
+            _chosen[:] = [code if code is not None else _chosen[0], count if count is not None else _chosen[1]]
 
 
 @contextlib.contextmanager
@@ -159,7 +187,7 @@ def config_context(isa: Optional[str] = None, threads: Optional[int] = None) -> 
     >>> bool((a == b).all())
     True
     """
-    token = _scoped.set(_resolve(current(), isa, threads))
+    token = _scoped.set(_resolve(isa, threads))
     try:
         yield
     finally:

@@ -92,8 +92,13 @@ class DropoutHandle(_kernels.MaskHandle):
         counter = check_int(counter, "counter", low=0, high=COUNTER_LIMIT)
         shape = check_shape(tuple(shape) if isinstance(shape, list) else shape)
         mask_shape = check_mask_shape(mask_shape, shape)
+        training = check_bool(training, "training")
+        blocks = -(-math.prod(mask_shape) // BLOCK_ELEMS) if training else 0
+        if counter + blocks > COUNTER_LIMIT:  # the kernels would wrap to block 0 and reuse its bits
+            raise ValueError(f"counter={counter} leaves fewer than the {blocks} blocks a mask of shape {mask_shape} "
+                             f"needs before the end of the counter space (2**64)")
         self._set_fields(key, counter, check_rounds(rounds), check_p(p), shape, mask_shape, check_mode(mode),
-                         check_bool(training, "training"))
+                         training)
 
     @classmethod
     def _from_checked(cls, key: Tuple[int, int], counter: int, rounds: int, p: float, shape: Tuple[int, ...],

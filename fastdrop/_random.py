@@ -35,6 +35,8 @@ class CounterExhaustedError(OverflowError):
     generator (``g.spawn(1)[0]``) or reseed.
     """
 
+    __module__ = "fastdrop"  # where users import it from: tracebacks and pickles name it so
+
 
 def check_rounds(rounds: Any, name: str = "rounds") -> int:
     """A Philox round count: an integer in [7, 16] (Philox4x32 has no known

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import sys
 from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
@@ -37,13 +38,18 @@ def _known_dtype(dtype: np.dtype) -> bool:
 
 
 def float_dtypes() -> Tuple[np.dtype, ...]:
-    """The dtypes the kernels compute on: float16, float32, float64 (and
-    ``ml_dtypes.bfloat16`` where the kernels support it)."""
+    """The dtypes the kernels compute on: float16, float32, float64, and
+    ``ml_dtypes.bfloat16`` once ml_dtypes is imported (no array can have
+    that dtype before)."""
+    ml_dtypes = sys.modules.get("ml_dtypes")
+    if ml_dtypes is not None:
+        _known_dtype(np.dtype(ml_dtypes.bfloat16))
     return tuple(_kernels.DTYPE_CODES)
 
 
 def is_float_dtype(dtype: Any) -> bool:
-    """True for a dtype the kernels compute on."""
+    """True for a dtype the kernels compute on (see :func:`float_dtypes`);
+    `dtype` is anything :class:`numpy.dtype` takes."""
     return _known_dtype(np.dtype(dtype))
 
 

@@ -143,6 +143,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "would use (FASTDROP_ISA, else the best for this CPU)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     args = parser.parse_args(argv)
+    if args.isa.lower() != "auto" and args.isa.lower() not in fd.available_isas():
+        parser.error(f"argument --isa: {args.isa!r} is not a path this CPU runs; "
+                     f"choose from {', '.join(fd.available_isas() + ['auto'])}")
+    for name in ("threads", "repeats"):
+        values = getattr(args, name)
+        if min(values if isinstance(values, list) else [values]) < 1:
+            parser.error(f"argument --{name}: must be at least 1")
+    if not all(0.0 <= p <= 1.0 for p in args.p):
+        parser.error("argument --p: drop probabilities must lie in [0, 1]")
     run(args.sizes, args.threads, args.p, args.dtypes, args.repeats, not args.no_torch,
         None if args.isa == "auto" else args.isa)
     print("\nratios: time / time of np.multiply(x, 1, out=x) on a float32 buffer of the same bytes; "

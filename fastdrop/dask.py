@@ -38,7 +38,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without Dask ins
                       "(and 'distributed' to run on a cluster)") from exc
 
 import fastdrop as fd
-from fastdrop.plugin import check_bool, float_dtypes
+from fastdrop.plugin import check_bool, float_dtypes, is_float_dtype
 
 __all__ = ["dropout", "dropout_backward"]
 
@@ -49,9 +49,9 @@ def _check_dask_array(arr: Any, name: str) -> "da.Array":
     if not isinstance(arr, da.Array):
         raise TypeError(f"{name} must be a dask.array.Array, got {type(arr).__name__}"
                         f" (use fastdrop.dropout for NumPy arrays)")
-    if arr.dtype not in float_dtypes():
+    if not is_float_dtype(arr.dtype):
         names = ", ".join(dt.name for dt in float_dtypes())
-        raise TypeError(f"{name} must have a float dtype ({names}), got {arr.dtype}")
+        raise TypeError(f"{name} must have a dtype the kernels compute on ({names}), got {arr.dtype}")
     if any(math.isnan(n) for n in arr.shape):
         raise ValueError(f"{name} has unknown chunk sizes (shape {arr.shape}); "
                          f"call {name}.compute_chunk_sizes() first")
@@ -86,7 +86,7 @@ def dropout(arr: "da.Array", p: float, *, generator: Optional[fd.Generator] = No
 
     Parameters
     ----------
-    arr : dask.array.Array of float16, float32 or float64
+    arr : dask.array.Array of float16, float32, float64 or ml_dtypes.bfloat16
         Input, any chunking (irregular chunks too); chunk sizes must be known.
     p : float in [0, 1]
         Drop probability.
@@ -140,7 +140,7 @@ def dropout_backward(darr: "da.Array", handle: fd.DropoutHandle) -> "da.Array":
 
     Parameters
     ----------
-    darr : dask.array.Array of float16, float32 or float64
+    darr : dask.array.Array of float16, float32, float64 or ml_dtypes.bfloat16
         Gradient with respect to the forward output, of shape
         ``handle.shape`` (any chunking: it need not match the forward's).
     handle : fastdrop.DropoutHandle

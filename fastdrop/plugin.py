@@ -36,7 +36,8 @@ from ._random import Generator
 from ._registry import Registry, VariantInfo
 from ._shared import current_registry, registry_context
 from ._validation import (check_bool, check_float_array, check_generator, check_grad_shape, check_int, check_mask_shape,
-                          check_p, check_p_below_one, check_real, check_shape, compute_dtype, float_dtypes)
+                          check_p, check_p_below_one, check_real, check_shape, compute_dtype, float_dtypes,
+                          is_float_dtype)
 from .hookspecs import hookimpl
 
 __all__ = [
@@ -47,7 +48,7 @@ __all__ = [
     # argument checks
     "check_p", "check_p_below_one", "check_bool", "check_int", "check_real", "check_shape",
     "check_float_array", "check_grad_shape", "check_generator", "check_mask_shape", "check_mode",
-    "compute_dtype", "float_dtypes",
+    "compute_dtype", "float_dtypes", "is_float_dtype",
     # the registry
     "Registry", "VariantInfo", "PluginInfo", "BrokenPlugin", "PluginWarning", "PluginError",
     "DuplicateVariantError", "InvalidVariantError", "current_registry", "registry_context",

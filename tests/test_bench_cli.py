@@ -42,3 +42,16 @@ def test_header_names_cpu_and_kernel_path():
 def test_cpu_model_is_a_name():
     name = bench.cpu_model()
     assert isinstance(name, str) and name.strip() == name and name
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--isa", "nope"], "--isa"), (["--threads", "0"], "--threads"), (["--repeats", "0"], "--repeats"),
+    (["--p", "1.5"], "--p"), (["--sizes", "3Ki"], "--sizes"),
+] + [(["--isa", name], "--isa") for name in ("portable", "avx2", "avx512", "neon")
+     if name not in fd.available_isas()])
+def test_bad_arguments_are_usage_errors_naming_the_option(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(argv + ["--no-torch"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {message}" in err and "Traceback" not in err

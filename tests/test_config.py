@@ -97,3 +97,36 @@ def test_results_never_depend_on_the_settings():
                 results.append(fd.dropout(x, 0.3, generator=fd.Generator(4)))
     for y in results[1:]:
         np.testing.assert_array_equal(y.view(np.uint32), results[0].view(np.uint32))
+
+
+_OVERRIDE_CHILD = """
+import numpy as np, fastdrop as fd
+x = np.ones(64, np.float32)
+try:
+    fd.dropout(x, 0.5)
+except ValueError as e:
+    assert {variable!r} in str(e), e
+else:
+    raise AssertionError("the bad {variable} was not reported")
+assert (x == 1).all()
+with fd.config_context(isa="portable", threads=1):
+    fd.dropout(x, 0.5)
+fd.set_config(isa="portable", threads=2)
+fd.dropout(x, 0.5)
+assert fd.get_config() == {{"isa": "portable", "threads": 2}}, fd.get_config()
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("variable", ["FASTDROP_ISA", "FASTDROP_NUM_THREADS"])
+def test_a_bad_environment_variable_is_reported_and_can_be_overridden_in_code(variable, tmp_path):
+    import os
+    import subprocess
+    import sys
+    missing = [name for name in ("portable", "avx2", "avx512", "neon") if name not in fd.available_isas()]
+    bad = {"FASTDROP_ISA": missing[0], "FASTDROP_NUM_THREADS": "0"}[variable]
+    env = {**os.environ, variable: bad}
+    out = subprocess.run([sys.executable, "-c", _OVERRIDE_CHILD.format(variable=variable)], env=env,
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

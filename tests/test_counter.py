@@ -33,8 +33,14 @@ def test_call_past_the_end_raises_and_changes_nothing(inplace, mask_shape):
     assert np.array_equal(x, before)
 
 
-def test_exhaustion_is_an_overflow_error():
+def test_exhaustion_is_an_overflow_error_named_where_it_is_imported_from():
     assert issubclass(fd.CounterExhaustedError, OverflowError)
+    g = generator_at(TWO64 - 1)
+    with pytest.raises(fd.CounterExhaustedError) as info:
+        fd.dropout(np.ones(40, np.float32), 0.5, generator=g)
+    assert info.exconly().startswith("fastdrop.CounterExhaustedError: ")
+    import pickle
+    assert type(pickle.loads(pickle.dumps(info.value))) is fd.CounterExhaustedError
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])

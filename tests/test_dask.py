@@ -211,6 +211,21 @@ def test_examples_in_docstrings_run():
     assert result.attempted > 0 and result.failed == 0
 
 
+def test_bfloat16_is_taken_in_a_fresh_process(tmp_path):
+    """bfloat16 is accepted before any core call has seen it, and gives the core's bits."""
+    pytest.importorskip("ml_dtypes")
+    code = """
+import numpy as np, ml_dtypes, dask.array as da, fastdrop as fd, fastdrop.dask as fdd
+x = np.arange(60, dtype=np.float32).reshape(6, 10).astype(ml_dtypes.bfloat16)
+y = fdd.dropout(da.from_array(x, chunks=(4, 3)), 0.3, generator=fd.Generator(1)).compute()
+assert (y.view(np.uint16) == fd.dropout(x, 0.3, generator=fd.Generator(1)).view(np.uint16)).all()
+print(y.dtype)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "bfloat16"
+
+
 def test_import_fastdrop_imports_no_dask(tmp_path):
     code = "import sys, fastdrop; print('dask' in sys.modules or 'fastdrop.dask' in sys.modules)"
     # run from a directory of its own: from the clone root, Python would import the source tree

@@ -64,6 +64,22 @@ def test_constructor_checks_every_field(kwargs, exc, name):
         fd.DropoutHandle(**args)
 
 
+def test_a_handle_cannot_run_past_the_end_of_the_counter_space():
+    x = np.ones((3, 40), np.float32)   # 120 elements: 8 blocks
+    last = fd.DropoutHandle(key=(1, 2), counter=2**64 - 8, rounds=10, p=0.5, shape=x.shape)
+    assert last.counter_range == (2**64 - 8, 2**64)
+    first = fd.DropoutHandle(key=(1, 2), counter=0, rounds=10, p=0.5, shape=x.shape)
+    assert not np.array_equal(last.apply(x), first.apply(x))
+    for counter in (2**64 - 7, 2**64):
+        with pytest.raises(ValueError, match="counter"):
+            fd.DropoutHandle(key=(1, 2), counter=counter, rounds=10, p=0.5, shape=x.shape)
+    # a mask of one cell per row needs one block; an evaluation handle none
+    assert fd.DropoutHandle(key=(1, 2), counter=2**64 - 1, rounds=10, p=0.5, shape=x.shape,
+                            mask_shape=(3, 1)).counter_range == (2**64 - 1, 2**64)
+    assert fd.DropoutHandle(key=(1, 2), counter=2**64, rounds=10, p=0.5, shape=x.shape,
+                            training=False).blocks == 0
+
+
 def test_dropout_handle_reserves_what_dropout_would():
     g1, g2 = fd.Generator(9), fd.Generator(9)
     h = fd.dropout_handle((5, 33), 0.3, generator=g1)

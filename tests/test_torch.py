@@ -101,6 +101,21 @@ def test_p_zero_and_one():
     assert torch.equal(fdt.dropout(special, 1.0).isnan(), torch.nn.functional.dropout(special, 1.0).isnan())
 
 
+def test_p_zero_draws_nothing_from_either_stream():
+    x, images = torch.randn(5, 7), torch.randn(2, 3, 4, 4)
+    g = fd.Generator(3)
+    torch.manual_seed(0)
+    assert fdt.Dropout(0.0, generator=g)(x) is x and fdt.Dropout2d(0.0, generator=g)(images) is images
+    assert fdt.Dropout(0.0)(x) is x
+    assert g.counter == 0
+    after = torch.rand(3)
+    torch.manual_seed(0)
+    assert torch.equal(after, torch.rand(3))  # torch's stream did not move either
+    # the core, unlike torch, reserves at p = 0 (docs/torch.rst says so)
+    fd.dropout(x.numpy(), 0.0, generator=g)
+    assert g.counter == -(-35 // 16)
+
+
 def test_empty_tensors():
     for shape in [(0,), (3, 0), (0, 4, 2)]:
         x = torch.empty(shape)
@@ -199,6 +214,16 @@ def test_unbatched_input_gets_its_batched_forms_mask(cls, shape):
         torch.set_rng_state(state)
         batched = cls(0.5, inplace)(x.clone().unsqueeze(0)).squeeze(0)
         assert torch.equal(unbatched, batched)
+
+
+@pytest.mark.filterwarnings("ignore:Dropout3d. got a:UserWarning", "ignore:dropout3d. Received a:UserWarning")
+@pytest.mark.parametrize("shape", [(40, 5), (40, 5, 3), (40, 2, 2, 2, 2, 2)])
+def test_dropout3d_on_other_dimensions_draws_per_index_of_dim_0_as_torchs(shape):
+    """torch's dropout3d takes every input that is not 5-D as unbatched."""
+    for layer in (fdt.Dropout3d(0.5, generator=fd.Generator(4)), torch.nn.Dropout3d(0.5)):
+        y = layer(torch.ones(shape)).reshape(shape[0], -1)
+        assert all(len(row.unique()) == 1 for row in y), type(layer)
+        assert 0 < int((y[:, 0] == 0).sum()) < shape[0]   # P(all 40 equal) = 2**-39
 
 
 def test_dimension_checks_and_warnings_as_torchs():

@@ -267,6 +267,38 @@ def test_under_a_dispatch_mode_the_operators_run_and_give_the_same_bits(variant)
     assert torch.equal(x, fdt.dropout(torch.ones(6), 0.5, generator=fd.Generator(5)))
 
 
+MODULES = {"Dropout": lambda g: fdt.Dropout(0.5, generator=g), "Dropout2d": lambda g: fdt.Dropout2d(0.5, generator=g),
+           "DropPath": lambda g: fdt.DropPath(0.5, generator=g), "AlphaDropout": lambda g: fdt.AlphaDropout(0.5, generator=g)}
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_a_fake_tensor_mode_gets_shapes_and_draws_nothing(name):
+    """Under FakeTensorMode (shape propagation, as export and compile do)
+    the seed is the operator's fake one: no counter is reserved and torch's
+    stream does not move, so later real masks are those of a run without it."""
+    from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+    g = fd.Generator(0)
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    with FakeTensorMode():
+        for generator in (g, None):
+            x = torch.empty(4, 5, 3, 3, requires_grad=True)
+            y = MODULES[name](generator)(x * 1.0)
+            y.sum().backward()
+            assert isinstance(y, FakeTensor) and y.shape == x.shape and x.grad.shape == x.shape
+    assert g.counter == 0 and torch.equal(torch.get_rng_state(), state)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_under_a_dispatch_mode_the_torch_stream_gives_the_same_bits(name):
+    results = []
+    for mode in (contextlib.nullcontext(), Recorder()):
+        torch.manual_seed(3)
+        with mode:
+            results.append(MODULES[name](None)(torch.ones(4, 5, 3, 3)))
+    assert torch.equal(results[0], results[1])
+
+
 # ---------------------------------------------------------------- opcheck
 
 def seed(words=(12345, 678, 9, 1, 10)):
@@ -360,6 +392,39 @@ def test_compiled_model_is_bit_identical_to_eager():
         for a, b in zip(step_eager, step_compiled):
             assert torch.equal(a, b)
     assert compiled_model.drop.generator.counter > 0
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("make", [lambda g: fdt.Dropout(0.3, generator=g), lambda g: fdt.Dropout2d(0.3, generator=g),
+                                  lambda g: fdt.DropPath(0.3, generator=g), lambda g: fdt.AlphaDropout(0.3, generator=g)],
+                         ids=["Dropout", "Dropout2d", "DropPath", "AlphaDropout"])
+@pytest.mark.parametrize("seeded", ["generator", "torch"])
+def test_dynamic_compile_and_a_p_that_changes_between_calls(make, seeded):
+    """dynamic=True makes p a symbolic float: the checks must trace, and each p give eager's bits."""
+    x = torch.randn(4, 6, 3, 3)
+    results = []
+    for compiled in (False, True):
+        g = fd.Generator(5) if seeded == "generator" else None
+        layer = make(g)
+        run = torch.compile(layer, fullgraph=True, dynamic=True) if compiled else layer
+        torch.manual_seed(8)
+        outputs = []
+        for p in (0.3, 0.6):
+            if isinstance(layer, fdt.DropPath):
+                layer.drop_prob = p
+            else:
+                layer.p = p
+            outputs.append(run(x))
+        results.append(outputs)
+    for eager, compiled in zip(*results):
+        assert torch.equal(eager, compiled)
+    assert not torch.equal(results[0][0], results[0][1])
+    f = torch.compile(lambda t, p: fdt.dropout(t, p), fullgraph=True)
+    for p in (0.5, 0.25):
+        torch.manual_seed(2)
+        compiled = f(x, p)
+        torch.manual_seed(2)
+        assert torch.equal(compiled, fdt.dropout(x, p))
 
 
 def test_activation_checkpointing_recomputes_the_same_mask():

@@ -137,3 +137,34 @@ def test_a_draw_under_a_fake_tensor_mode_leaves_later_eager_calls_working():
     thread.join()
     torch.manual_seed(5)
     assert torch.equal(outcome["eager"], fdt.dropout(torch.ones(1000), 0.5))
+
+
+def test_in_place_into_an_inference_tensor_outside_inference_mode_is_refused_as_torch_does():
+    with torch.inference_mode():
+        x, torchs = torch.ones(10), torch.ones(10)
+    g = fd.Generator(0)
+    with pytest.raises(RuntimeError, match="inference"):
+        torch.nn.functional.dropout(torchs, 0.5, inplace=True)
+    with pytest.raises(RuntimeError, match="input is an inference tensor"):
+        fdt.dropout(x, 0.5, inplace=True, generator=g)
+    assert g.counter == 0 and bool((x == 1).all())
+    with torch.inference_mode():
+        assert fdt.dropout(x, 0.5, inplace=True, generator=g) is x
+    assert g.counter == 1
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_a_negated_view_gives_the_result_of_its_values(inplace):
+    """x.conj().imag is a view with torch's negative bit: memory holds -x."""
+    z = torch.randn(6, 40, dtype=torch.complex64, generator=torch.Generator().manual_seed(1))
+    view = z.conj().imag
+    assert view.is_neg()
+    expected = fdt.dropout(view.resolve_neg().clone(), 0.3, generator=fd.Generator(4))
+    g = fd.Generator(4)
+    result = fdt.dropout(view, 0.3, inplace=inplace, generator=g)
+    assert torch.equal(result, expected) and g.counter == -(-240 // 16)
+    if inplace:
+        assert result is view and torch.equal(z.imag, -expected)
+    leaf = z.clone().requires_grad_()
+    fdt.dropout(leaf.conj().imag, 0.3, generator=fd.Generator(4)).sum().backward()
+    assert torch.equal(leaf.grad.imag != 0, expected != 0)

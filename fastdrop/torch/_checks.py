@@ -4,7 +4,6 @@ Each check names the argument it rejects and runs before anything is drawn
 or written, so a call that raises has changed nothing.
 """
 import importlib.util
-import math
 import numbers
 from typing import Optional
 
@@ -41,8 +40,13 @@ def check_input(x: object, name: str = "input") -> torch.Tensor:
 
 
 def check_writable(x: torch.Tensor, name: str = "input") -> None:
-    """Refuse in-place writes into a tensor whose elements share memory
-    (an expanded tensor), as torch's in-place operators do."""
+    """Refuse in-place writes that torch's in-place operators refuse: into an
+    inference tensor outside inference mode, or into a tensor whose elements
+    share memory (an expanded tensor)."""
+    if not torch.compiler.is_compiling() and x.is_inference() and not torch.is_inference_mode_enabled():
+        raise RuntimeError(f"{name} is an inference tensor (made under torch.inference_mode), which torch "
+                           f"does not let be written in place outside inference mode: use inplace=False "
+                           f"or clone it first")
     if any(stride == 0 and size > 1 for size, stride in zip(x.shape, x.stride())):
         raise RuntimeError(f"{name} has elements that share memory (stride 0, e.g. from expand()); "
                            f"it cannot be written in place: pass a clone or use inplace=False")
@@ -54,7 +58,7 @@ def check_p(p: object, name: str = "p") -> float:
         raise TypeError(f"dropout probability {name} must be a real number in [0, 1], "
                         f"got {type(p).__name__}")
     p = float(p)
-    if math.isnan(p) or not 0.0 <= p <= 1.0:
+    if not 0.0 <= p <= 1.0:  # NaN too; comparisons, unlike math.isnan, trace under torch.compile
         raise ValueError(f"dropout probability {name} must be between 0 and 1, got {p}")
     return p
 

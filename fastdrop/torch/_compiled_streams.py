@@ -1,5 +1,5 @@
 """Stream numbers for fastdrop.Generators used inside compiled graphs."""
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import torch
 
@@ -11,15 +11,17 @@ __all__ = ["register"]
 
 
 def _register(generator: fd.Generator) -> int:
-    number = next(next_stream)
-    streams[number] = generator
-    setattr(generator, STREAM_ATTR, number)
+    number: Optional[int] = getattr(generator, STREAM_ATTR, None)
+    if number is None:
+        number = next(next_stream)
+        streams[number] = generator
+        setattr(generator, STREAM_ATTR, number)
     return number
 
 
-# Give `generator` a stream number; draw_seed finds it by that number.
-# Marked as a constant, it runs for real while torch.compile traces, so the
-# number is a constant of the graph; the attribute read in stream_id then
-# guards the graph on it.
+# Give `generator` a stream number unless it has one; draw_seed finds it by
+# that number.  Marked as a constant, it runs for real while torch.compile
+# traces, so the number is a constant of the graph; the attribute read in
+# stream_id then guards the graph on it.
 _mark_constant: Any = torch.compiler.assume_constant_result  # untyped in torch
 register: Callable[[fd.Generator], int] = _mark_constant(_register)

@@ -36,9 +36,10 @@ def applies_to(x: torch.Tensor) -> bool:
 
 def takes_whole(x: torch.Tensor) -> bool:
     """Whether :func:`dropout` takes x: a plain, non-empty, dense CPU tensor
-    of a kernel dtype (one that passes the argument checks), in eager mode."""
+    of a kernel dtype (one that passes the argument checks), not a negated
+    view, in eager mode."""
     return (type(x) in _PLAIN and x.dtype in _KERNEL_DTYPES and x.layout == torch.strided and x.is_cpu
-            and x.numel() > 0 and applies_to(x))
+            and x.numel() > 0 and applies_to(x) and not x.is_neg())
 
 
 # ---------------------------------------------------------------- the kernels, unchecked

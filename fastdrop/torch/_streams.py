@@ -32,7 +32,7 @@ from fastdrop._validation import check_mask_shape, check_p, check_shape
 from . import _shard
 
 __all__ = ["TORCH_STREAM", "TORCH_STREAM_ROUNDS", "SEED_WORDS", "stream_id", "draw", "draw_by_id", "words",
-           "peek", "handle"]
+           "peek", "handle", "dispatch_modes"]
 
 TORCH_STREAM = 0
 TORCH_STREAM_ROUNDS = 10
@@ -48,14 +48,15 @@ def stream_id(generator: Optional[fd.Generator]) -> int:
 
     Only compiled graphs need it, so the registration lives in a module that
     is imported while torch.compile traces (marking a function for the
-    compiler imports torch._dynamo, which takes seconds).
+    compiler imports torch._dynamo, which takes seconds).  Registration
+    comes first on every path, so that a trace that restarts (as dynamic
+    shapes and symbolic floats make it do) runs the same code again.
     """
     if generator is None:
         return TORCH_STREAM
-    number: Optional[int] = getattr(generator, STREAM_ATTR, None)
-    if number is None:
-        from ._compiled_streams import register
-        number = register(generator)
+    from ._compiled_streams import register
+    register(generator)
+    number: int = getattr(generator, STREAM_ATTR)  # read back: the graph guards on it
     return number
 
 
@@ -66,13 +67,13 @@ def stream_id(generator: Optional[fd.Generator]) -> int:
 # allocates as randint does.
 _key_buffers = threading.local()
 _transforms_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
-_dispatch_modes = getattr(torch._C, "_len_torch_dispatch_stack", lambda: 1)
+dispatch_modes = getattr(torch._C, "_len_torch_dispatch_stack", lambda: 1)
 
 
 def _torch_key(source: Optional[torch.Generator] = None) -> List[int]:
     """The values of ``torch.randint(0, 2**32, (2,), dtype=torch.int64, generator=source)``
     (randint is random_ on a new tensor), without allocating the tensor."""
-    if _transforms_active() or _dispatch_modes():
+    if _transforms_active() or dispatch_modes():
         return torch.randint(0, 1 << 32, (2,), dtype=torch.int64, generator=source).tolist()
     buffer: Optional[torch.Tensor] = getattr(_key_buffers, "buffer", None)
     if buffer is None:

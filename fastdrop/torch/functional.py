@@ -28,7 +28,9 @@ def _refuse_forbidden_inplace(x: torch.Tensor) -> None:
 
 def _seed_tensor(x: torch.Tensor, generator: Optional[fd.Generator], p: float, shape: Sequence[int],
                  mask_shape: Sequence[int], shard_rows: int) -> torch.Tensor:
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or _streams.dispatch_modes():
+        # through the operator, which a mode sees: a FakeTensorMode then gets its fake
+        # seed and draws nothing from the generator or from torch's stream
         return _ops.draw_seed(x, _streams.stream_id(generator), p, list(shape), list(mask_shape), shard_rows)
     return torch.tensor(_streams.words(_streams.draw(generator, p, "inverted", shape, mask_shape, shard_rows)),
                         dtype=torch.int64)
@@ -44,6 +46,11 @@ def _apply_mask(x: torch.Tensor, p: float, *, mask_shape: Sequence[int], mode: s
     if inplace:
         _checks.check_writable(x)
         _refuse_forbidden_inplace(x)
+    if not torch.compiler.is_compiling() and x.is_neg():
+        # a negated view (the imaginary part of a conjugate): the kernels read memory as stored
+        y = _apply_mask(x.resolve_neg(), p, mask_shape=mask_shape, mode=mode, generator=generator, shard=shard,
+                        alpha=alpha)
+        return x.copy_(y) if inplace else y
     if alpha:
         mode = "standard"  # alpha dropout reads its mask as values 0 and 1
     if _eager.applies_to(x):
@@ -169,24 +176,24 @@ def _feature_dropout(input: torch.Tensor, p: float, training: bool, inplace: boo
 
 def _batched_or_not(input: torch.Tensor, p: float, training: bool, inplace: bool,
                     generator: Optional[fd.Generator], shard: Optional[str], name: str,
-                    unbatched_dims: int) -> torch.Tensor:
-    """Channel dropout; an input of `unbatched_dims` dimensions has no batch
-    dimension and is dropped as a batch of one, so it gets the mask its
-    batched form would (as torch's)."""
+                    batched_dims: int) -> torch.Tensor:
+    """Channel dropout; an input of any other number of dimensions than
+    `batched_dims` is taken as unbatched and dropped as a batch of one, so it
+    gets the mask its batched form would (as torch's)."""
     if _is_identity(input, p, training, shard):
         return input
-    if input.dim() != unbatched_dims:
+    if input.dim() == batched_dims:
         return _feature_dropout(input, p, training, inplace, generator, shard, name)
     result = _feature_dropout(input.unsqueeze(0), p, training, inplace, generator, shard, name)
     return input if inplace else result.squeeze(0)
 
 
-def _warn_unless_dims(input: torch.Tensor, name: str, spatial: int) -> None:
+def _warn_unless_dims(input: torch.Tensor, name: str, spatial: int, drawn_per: str) -> None:
     """Warn, as torch does, when a channel dropout meets another number of dimensions."""
     if input.dim() not in (spatial + 1, spatial + 2):
         warnings.warn(f"{name}: got a {input.dim()}-D input; {name} is made for {spatial + 1}D or "
                       f"{spatial + 2}D inputs (channels and {spatial} spatial dimensions, optionally "
-                      f"batched). Like torch's, it drops one value per (dim 0, dim 1) pair here; use "
+                      f"batched). Like torch's, it drops one value per {drawn_per} here; use "
                       f"Dropout for elementwise dropout.", stacklevel=4)
 
 
@@ -196,13 +203,13 @@ def dropout1d(input: torch.Tensor, p: float, training: bool, inplace: bool, gene
     if input.dim() not in (2, 3):
         raise RuntimeError(f"Dropout1d: expected a 2D (channels, length) or 3D (batch, channels, length) "
                            f"input, got a {input.dim()}D input")
-    return _batched_or_not(input, p, training, inplace, generator, shard, "Dropout1d", 2)
+    return _batched_or_not(input, p, training, inplace, generator, shard, "Dropout1d", 3)
 
 
 def dropout2d(input: torch.Tensor, p: float, training: bool, inplace: bool, generator: Optional[fd.Generator],
               shard: Optional[str]) -> torch.Tensor:
     p = _check_common(input, p, training, inplace, generator, shard)
-    _warn_unless_dims(input, "Dropout2d", 2)
+    _warn_unless_dims(input, "Dropout2d", 2, "(dim 0, dim 1) pair")
     if input.dim() == 3:
         warnings.warn("Dropout2d: got a 3D input, read as (N, C, L) with one draw per channel of "
                       "length L, as torch's Dropout2d does; use Dropout1d to say so explicitly.",
@@ -213,8 +220,8 @@ def dropout2d(input: torch.Tensor, p: float, training: bool, inplace: bool, gene
 def dropout3d(input: torch.Tensor, p: float, training: bool, inplace: bool, generator: Optional[fd.Generator],
               shard: Optional[str]) -> torch.Tensor:
     p = _check_common(input, p, training, inplace, generator, shard)
-    _warn_unless_dims(input, "Dropout3d", 3)
-    return _batched_or_not(input, p, training, inplace, generator, shard, "Dropout3d", 4)
+    _warn_unless_dims(input, "Dropout3d", 3, "index of dim 0")
+    return _batched_or_not(input, p, training, inplace, generator, shard, "Dropout3d", 5)
 
 
 def alpha_dropout(input: torch.Tensor, p: float, training: bool, inplace: bool, generator: Optional[fd.Generator],
