@@ -306,6 +306,10 @@ def test_large_narrow_blocks_split_across_threads(threads, isa):
         check_block(x, 0.3, (0, 250), (3000, 201))
         check_block(x, 0.3, (1, 0), (2999, 699))
         check_block(x, 0.5, (100, 64), (2900, 512))
+        # narrower than a chunk (gathered groups), rows sharing blocks across the bands' edges
+        check_block(x.reshape(-1, 70), 0.3, (0, 7), (30000, 20))
+        check_block(x, 0.1, (2, 300), (2998, 100))
+        check_block(x.reshape(-1, 25), 0.3, (0, 3), (84000, 20))
 
 
 @pytest.mark.parametrize("p", [0.0, 1.0, 2.0 ** -32, 1 - 2.0 ** -20, 0.999])
