@@ -134,29 +134,26 @@ static inline FD_ALWAYS_INLINE int fd_runs_span(fd_runs *r, uint64_t *pos, int m
     return (int)(end - c0);
 }
 
-/* Copy n <= 128 bytes, n even, inline: two pieces of the largest power of
- * two that fits, the second ending where the copy ends (no library call,
- * whose fixed cost outweighs the copy of a row's head or tail). */
+/* Copy n <= 128 bytes, n even, inline (no library call, whose fixed cost
+ * outweighs the copy of a row's head or tail): 16-byte pieces, then at most
+ * one piece each of 8, 4 and 2 bytes. */
 static inline FD_ALWAYS_INLINE void fd_copy_short(char *d, const char *s, size_t n)
 {
-    if (n >= 64) {
-        memcpy(d, s, 64);
-        memcpy(d + n - 64, s + n - 64, 64);
-    } else if (n >= 32) {
-        memcpy(d, s, 32);
-        memcpy(d + n - 32, s + n - 32, 32);
-    } else if (n >= 16) {
-        memcpy(d, s, 16);
-        memcpy(d + n - 16, s + n - 16, 16);
-    } else if (n >= 8) {
-        memcpy(d, s, 8);
-        memcpy(d + n - 8, s + n - 8, 8);
-    } else if (n >= 4) {
-        memcpy(d, s, 4);
-        memcpy(d + n - 4, s + n - 4, 4);
-    } else if (n >= 2) {
-        memcpy(d, s, 2);
+    if (n > 128)
+        __builtin_unreachable();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        memcpy(d + i, s + i, 16);
+    if (n - i >= 8) {
+        memcpy(d + i, s + i, 8);
+        i += 8;
     }
+    if (n - i >= 4) {
+        memcpy(d + i, s + i, 4);
+        i += 4;
+    }
+    if (n - i >= 2)
+        memcpy(d + i, s + i, 2);
 }
 
 /*
