@@ -3,12 +3,16 @@
 1. Epoch time: an MLP (40 -> 512 -> 512 -> 10, ReLU, dropout after each
    hidden layer), batch 100, Adam, on synthetic data, with torch.nn.Dropout
    and with fastdrop.torch.Dropout at p = 0.5, 0.1 and 0 (p = 0 is the
-   baseline: both return their input untouched).  All six configurations
-   train one epoch in turn, repeatedly (interleaved, so all see the same
-   machine state); the tables give median epoch times and the dropout
-   overhead, median(p) / median(p = 0) of the same implementation, in wall
-   time and in the CPU time of the process (which a loaded machine disturbs
-   less: time spent waiting for a core is not counted).  A reference
+   baseline: both return their input untouched).  Each implementation has
+   one model, whose dropout modules are set to each p in turn, so that an
+   overhead compares a model with itself: two separately built models of
+   the same configuration differ by several per cent in epoch time (where
+   their tensors happen to lie in memory).  The models train one epoch at
+   each p in turn, repeatedly (interleaved, so all see the same machine
+   state); the tables give median epoch times and the dropout overhead,
+   median(p) / median(p = 0) of the same model, in wall time and in the
+   CPU time of the process (which a loaded machine disturbs less: time
+   spent waiting for a core is not counted).  A reference
    configuration trains with x * 2 in place of each dropout: the overhead
    of any out-of-place elementwise operation in that position (a new
    activation written, read by the next layer, and a backward pass), which
@@ -103,15 +107,26 @@ def epoch_times(threads, samples, repeats):
     torch.set_num_threads(threads)
     fd.set_num_threads(threads)
     x, y = synthetic_data(samples)
-    trainers = {(name, p): Trainer(cls, p) for name, cls in IMPLEMENTATIONS.items() for p in PS}
-    trainers[(REFERENCE, None)] = Trainer(Twice, None)
-    for trainer in trainers.values():  # warm-up: allocator, thread pools, first-call costs
+    trainers = {name: Trainer(cls, PS[0]) for name, cls in IMPLEMENTATIONS.items()}
+    reference = Trainer(Twice, None)
+    for trainer in [*trainers.values(), reference]:  # warm-up: allocator, thread pools, first-call costs
         trainer.epoch(x[:10 * BATCH], y[:10 * BATCH])
-    times = {key: [] for key in trainers}
+    times = {(name, p): [] for name in trainers for p in PS}
+    times[(REFERENCE, None)] = []
     for _ in range(repeats):
-        for key, trainer in trainers.items():
-            times[key].append(trainer.epoch(x, y))
+        for name, trainer in trainers.items():
+            for p in PS:
+                set_p(trainer.model, IMPLEMENTATIONS[name], p)
+                times[(name, p)].append(trainer.epoch(x, y))
+        times[(REFERENCE, None)].append(reference.epoch(x, y))
     return [{key: statistics.median(t[clock] for t in runs) for key, runs in times.items()} for clock in (0, 1)]
+
+
+def set_p(model, dropout, p):
+    """Set the drop probability of every `dropout` module of `model`."""
+    for module in model.modules():
+        if isinstance(module, dropout):
+            module.p = p
 
 
 def print_epochs(threads, medians, samples, clock):
