@@ -276,6 +276,20 @@ def apply_handle(_state.MaskHandle h, cnp.ndarray x, cnp.ndarray y, double scale
     _apply_array(x, y, &h.params, scale, ls, <uint64_t>first, isa, nthreads)
 
 
+def apply_contiguous(_state.MaskHandle h, size_t x, size_t y, int64_t n, int dtype, double scale, int isa,
+                     int nthreads):
+    """y = x * (kept ? scale : 0) over n contiguous elements of kernel dtype
+    code `dtype` at addresses x and y (y == x or no overlap), element i
+    having logical index i in h's mask: for callers that hold the memory
+    (fastdrop.torch's tensors) and have checked all of it."""
+    cdef int64_t item = 2 if dtype == FD_FLOAT16 or dtype == FD_BFLOAT16 else (8 if dtype == FD_FLOAT64 else 4)
+    if n <= 0:
+        return
+    with nogil:
+        _apply_run_threaded(dtype, <const char *>x, <char *>y, n, item, item, 0, &h.params, scale, isa,
+                            _threads_for(n, nthreads))
+
+
 def keep_mask(cnp.ndarray out, uint32_t k0, uint32_t k1, uint64_t counter, int rounds,
               uint64_t threshold, int isa, uint64_t first=0):
     """Fill a C-contiguous uint8/bool array with 1 (kept) and 0 (dropped)."""

@@ -15,9 +15,11 @@ checking again what it has just made.
 """
 from typing import Any, Callable, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
 import fastdrop as fd
+from fastdrop import _config, _kernels
 
 from . import _checks, _ops, _streams
 
@@ -112,8 +114,21 @@ _product_inplace: Callable[[torch.Tensor, fd.DropoutHandle, Sequence[int], Kerne
     _ProductInplace.apply
 
 
+# kernel dtype codes by torch dtype: a contiguous tensor reaches the kernels
+# by address, without NumPy views (bfloat16 then needs no ml_dtypes)
+_CODES = {torch.float16: _kernels.DTYPE_CODES[np.dtype(np.float16)],
+          torch.float32: _kernels.DTYPE_CODES[np.dtype(np.float32)],
+          torch.float64: _kernels.DTYPE_CODES[np.dtype(np.float64)], torch.bfloat16: _kernels.BFLOAT16}
+
+
 def _whole(x: torch.Tensor, handle: fd.DropoutHandle) -> torch.Tensor:
     """x times all of `handle`'s mask: an elementwise handle of x's shape."""
+    if x.is_contiguous():
+        y = torch.empty_like(x, memory_format=torch.contiguous_format)
+        isa, threads = _config.current()
+        _kernels.apply_contiguous(handle, x.data_ptr(), y.data_ptr(), x.numel(), _CODES[x.dtype], handle.scale,
+                                  isa, threads)
+        return y
     y = _ops.empty_like_layout(x)
     handle._scale_whole(_ops.numpy_view(x), _ops.numpy_view(y))
     return y
