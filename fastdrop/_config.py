@@ -85,13 +85,18 @@ def _isa_from_env() -> int:
 _FROM_ENV = (_isa_from_env, _threads_from_env)
 
 
+def _chosen_or_env(setting: int) -> int:
+    """Setting 0 (isa code) or 1 (threads) as set_config chose it, else from
+    the environment; the caller holds _defaults_lock."""
+    chosen = _chosen[setting]
+    return chosen if chosen is not None else _FROM_ENV[setting]()
+
+
 def _process_defaults() -> Tuple[int, int]:
     global _defaults
     with _defaults_lock:
         if _defaults is None:
-            isa, threads = (chosen if chosen is not None else from_env()
-                            for chosen, from_env in zip(_chosen, _FROM_ENV))
-            _defaults = (isa, threads)
+            _defaults = (_chosen_or_env(0), _chosen_or_env(1))
         return _defaults
 
 
@@ -110,8 +115,7 @@ def _in_effect(setting: int) -> int:
     if scoped is not None:
         return scoped[setting]
     with _defaults_lock:
-        known = _defaults[setting] if _defaults is not None else _chosen[setting]
-    return known if known is not None else _FROM_ENV[setting]()
+        return _defaults[setting] if _defaults is not None else _chosen_or_env(setting)
 
 
 def _resolve(isa: Optional[str], threads: Optional[int]) -> Tuple[int, int]:

@@ -36,6 +36,7 @@ cdef extern from "fd_kernels.h" nogil:
     fd_ctr4 fd_philox4x32(fd_ctr4 ctr, fd_key2 key, int rounds)
     int fd_isa_best()
     int fd_isa_supported(int isa)
+    int64_t fd_itemsize(int dtype)
     int fd_keep_element(const fd_mask_params *mp, uint64_t i)
     void fd_keep_range(unsigned char *keep, int64_t n, uint64_t first,
                        const fd_mask_params *mp, int isa)

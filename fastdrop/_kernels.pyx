@@ -282,7 +282,7 @@ def apply_contiguous(_state.MaskHandle h, size_t x, size_t y, int64_t n, int dty
     code `dtype` at addresses x and y (y == x or no overlap), element i
     having logical index i in h's mask: for callers that hold the memory
     (fastdrop.torch's tensors) and have checked all of it."""
-    cdef int64_t item = 2 if dtype == FD_FLOAT16 or dtype == FD_BFLOAT16 else (8 if dtype == FD_FLOAT64 else 4)
+    cdef int64_t item = fd_itemsize(dtype)
     if n <= 0:
         return
     with nogil:

@@ -14,6 +14,7 @@ or throttled machine moves both sides alike.  Baselines:
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import statistics
@@ -125,6 +126,22 @@ def _one_row(dtype: str, size: str, n: int, nthreads: int, p: float, repeats: in
     return row
 
 
+def _at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer of at least 1, got {text!r}")
+    return int(text)
+
+
+def _probability(text: str) -> float:
+    try:
+        p = float(text)
+    except ValueError:
+        p = math.nan
+    if not 0.0 <= p <= 1.0:
+        raise argparse.ArgumentTypeError(f"drop probabilities must lie in [0, 1], got {text!r}")
+    return p
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="fastdrop bench",
@@ -133,11 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=["4Ki", "1Mi", "16Mi"], choices=list(SIZES),
                         help="buffer sizes in elements")
-    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="thread counts to run")
-    parser.add_argument("--p", nargs="+", type=float, default=[0.5, 0.1], help="drop probabilities")
+    parser.add_argument("--threads", nargs="+", type=_at_least_one, default=[1, 2], help="thread counts to run")
+    parser.add_argument("--p", nargs="+", type=_probability, default=[0.5, 0.1], help="drop probabilities")
     parser.add_argument("--dtypes", nargs="+", default=["float32"], choices=["float16", "float32", "float64"],
                         help="element types (the baseline is always float32 of the same bytes)")
-    parser.add_argument("--repeats", type=int, default=9, help="interleaved repeats per figure (median)")
+    parser.add_argument("--repeats", type=_at_least_one, default=9, help="interleaved repeats per figure (median)")
     parser.add_argument("--isa", default="auto",
                         help="force a kernel path, one of fastdrop.available_isas(); auto: the path fastdrop "
                              "would use (FASTDROP_ISA, else the best for this CPU)")
@@ -146,12 +163,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.isa.lower() != "auto" and args.isa.lower() not in fd.available_isas():
         parser.error(f"argument --isa: {args.isa!r} is not a path this CPU runs; "
                      f"choose from {', '.join(fd.available_isas() + ['auto'])}")
-    for name in ("threads", "repeats"):
-        values = getattr(args, name)
-        if min(values if isinstance(values, list) else [values]) < 1:
-            parser.error(f"argument --{name}: must be at least 1")
-    if not all(0.0 <= p <= 1.0 for p in args.p):
-        parser.error("argument --p: drop probabilities must lie in [0, 1]")
     run(args.sizes, args.threads, args.p, args.dtypes, args.repeats, not args.no_torch,
         None if args.isa == "auto" else args.isa)
     print("\nratios: time / time of np.multiply(x, 1, out=x) on a float32 buffer of the same bytes; "

@@ -537,28 +537,24 @@ static inline FD_ALWAYS_INLINE void FD_FN(gather_ties)(int dtype, fd_runs *decid
     }
 }
 
-static inline FD_ALWAYS_INLINE void FD_FN(runs_dtype)(int dtype, const fd_runs *runs, const fd_mask_params *mp,
-                                                      double scale)
+/* The runs of a view through the pipeline that fits them: gathered groups
+ * of 16-element blocks, or spans of whole chunks (`gathered` is a constant
+ * after inlining), each with or without ties. */
+static inline FD_ALWAYS_INLINE void FD_FN(runs_dtype)(int dtype, int gathered, const fd_runs *runs,
+                                                      const fd_mask_params *mp, double scale)
 {
     FD_FN(ctx) ctx;
     FD_FN(ctx_init)(&ctx, mp);
     fd_runs decide = *runs, apply = *runs;
-    if (fd_threshold_last_level(mp->threshold) == 0)
-        FD_FN(runs_no_ties)(dtype, &decide, &apply, mp, &ctx, scale);
-    else
-        FD_FN(runs_ties)(dtype, &decide, &apply, mp, &ctx, scale);
-}
-
-static inline FD_ALWAYS_INLINE void FD_FN(gather_dtype)(int dtype, const fd_runs *runs, const fd_mask_params *mp,
-                                                        double scale)
-{
-    FD_FN(ctx) ctx;
-    FD_FN(ctx_init)(&ctx, mp);
-    fd_runs decide = *runs, apply = *runs;
-    if (fd_threshold_last_level(mp->threshold) == 0)
-        FD_FN(gather_no_ties)(dtype, &decide, &apply, mp, &ctx, scale);
-    else
+    int ties = fd_threshold_last_level(mp->threshold) != 0;
+    if (gathered && ties)
         FD_FN(gather_ties)(dtype, &decide, &apply, mp, &ctx, scale);
+    else if (gathered)
+        FD_FN(gather_no_ties)(dtype, &decide, &apply, mp, &ctx, scale);
+    else if (ties)
+        FD_FN(runs_ties)(dtype, &decide, &apply, mp, &ctx, scale);
+    else
+        FD_FN(runs_no_ties)(dtype, &decide, &apply, mp, &ctx, scale);
 }
 
 /* Runs narrower than FD_GATHER_BELOW, in gathered groups.  A function of
@@ -568,13 +564,13 @@ static FD_NOINLINE void FD_FN(apply_gathered_runs)(int dtype, const fd_runs *run
                                                    double scale)
 {
     if (dtype == FD_FLOAT32)
-        FD_FN(gather_dtype)(FD_FLOAT32, runs, mp, scale);
+        FD_FN(runs_dtype)(FD_FLOAT32, 1, runs, mp, scale);
     else if (dtype == FD_FLOAT64)
-        FD_FN(gather_dtype)(FD_FLOAT64, runs, mp, scale);
+        FD_FN(runs_dtype)(FD_FLOAT64, 1, runs, mp, scale);
     else if (dtype == FD_FLOAT16)
-        FD_FN(gather_dtype)(FD_FLOAT16, runs, mp, scale);
+        FD_FN(runs_dtype)(FD_FLOAT16, 1, runs, mp, scale);
     else
-        FD_FN(gather_dtype)(FD_BFLOAT16, runs, mp, scale);
+        FD_FN(runs_dtype)(FD_BFLOAT16, 1, runs, mp, scale);
 }
 
 /*
@@ -593,13 +589,13 @@ static void FD_FN(apply_runs)(int dtype, const fd_runs *runs, const fd_mask_para
     if (runs->n < FD_GATHER_BELOW)
         FD_FN(apply_gathered_runs)(dtype, runs, mp, scale);
     else if (dtype == FD_FLOAT32)
-        FD_FN(runs_dtype)(FD_FLOAT32, runs, mp, scale);
+        FD_FN(runs_dtype)(FD_FLOAT32, 0, runs, mp, scale);
     else if (dtype == FD_FLOAT64)
-        FD_FN(runs_dtype)(FD_FLOAT64, runs, mp, scale);
+        FD_FN(runs_dtype)(FD_FLOAT64, 0, runs, mp, scale);
     else if (dtype == FD_FLOAT16)
-        FD_FN(runs_dtype)(FD_FLOAT16, runs, mp, scale);
+        FD_FN(runs_dtype)(FD_FLOAT16, 0, runs, mp, scale);
     else
-        FD_FN(runs_dtype)(FD_BFLOAT16, runs, mp, scale);
+        FD_FN(runs_dtype)(FD_BFLOAT16, 0, runs, mp, scale);
 }
 
 /* keep[e] in {0, 1} for the elements of the chunk whose first block is
