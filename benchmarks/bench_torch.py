@@ -3,16 +3,22 @@
 1. Epoch time: an MLP (40 -> 512 -> 512 -> 10, ReLU, dropout after each
    hidden layer), batch 100, Adam, on synthetic data, with torch.nn.Dropout
    and with fastdrop.torch.Dropout at p = 0.5, 0.1 and 0 (p = 0 is the
-   baseline: both return their input untouched).  Each implementation has
-   one model, whose dropout modules are set to each p in turn, so that an
-   overhead compares a model with itself: two separately built models of
-   the same configuration differ by several per cent in epoch time (where
-   their tensors happen to lie in memory).  The models train one epoch at
-   each p in turn, repeatedly (interleaved, so all see the same machine
+   baseline: both return their input untouched).  All configurations run
+   in one model, whose dropout modules are swapped for each in turn, so
+   that an overhead compares a model with itself: two separately built
+   models of the same configuration differ by several per cent in epoch
+   time (where their tensors happen to lie in memory).  Before each timed
+   epoch the weights and Adam's state are reset in place to their initial
+   values, so every epoch computes from the same state: the speed of an
+   epoch depends on the values it computes (a model trained for longer
+   computes more subnormal numbers, which are slow on x86), and a model
+   whose state drifted while the configurations took turns measured x * 2
+   1.6x slower than the same epochs from a reset state.  The
+   configurations take turns (interleaved, so all see the same machine
    state); the tables give median epoch times and the dropout overhead,
-   median(p) / median(p = 0) of the same model, in wall time and in the
-   CPU time of the process (which a loaded machine disturbs less: time
-   spent waiting for a core is not counted).  A reference
+   median(p) / median(p = 0) of the same implementation, in wall time and
+   in the CPU time of the process (which a loaded machine disturbs less:
+   time spent waiting for a core is not counted).  A reference
    configuration trains with x * 2 in place of each dropout: the overhead
    of any out-of-place elementwise operation in that position (a new
    activation written, read by the next layer, and a backward pass), which
@@ -88,10 +94,29 @@ def mlp(dropout, p):
 
 
 class Trainer:
-    def __init__(self, dropout, p):
-        self.model = mlp(dropout, p)
+    """One model and its optimizer; :meth:`use` swaps the modules in the
+    dropout positions, :meth:`reset` restores the initial state in place."""
+
+    def __init__(self):
+        self.model = mlp(fdt.Dropout, PS[0])
+        self.slots = [i for i, module in enumerate(self.model) if isinstance(module, fdt.Dropout)]
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
         self.loss = torch.nn.CrossEntropyLoss()
+        self.initial = [w.detach().clone() for w in self.model.parameters()]
+
+    def use(self, modules):
+        for slot, module in zip(self.slots, modules):
+            self.model[slot] = module
+
+    def reset(self):
+        """Initial weights and a fresh Adam (zero moments and step count),
+        written into the same tensors so nothing moves in memory."""
+        with torch.no_grad():
+            for w, w0 in zip(self.model.parameters(), self.initial):
+                w.copy_(w0)
+            for state in self.optimizer.state.values():
+                for value in state.values():
+                    value.zero_()
 
     def epoch(self, x, y):
         """(wall seconds, process CPU seconds) of one epoch."""
@@ -103,30 +128,29 @@ class Trainer:
         return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def configurations(slots):
+    """The modules of each (implementation, p) and of the reference, one per dropout position."""
+    configs = {(name, p): [cls(p) for _ in range(slots)] for name, cls in IMPLEMENTATIONS.items() for p in PS}
+    configs[(REFERENCE, None)] = [Twice(None) for _ in range(slots)]
+    return configs
+
+
 def epoch_times(threads, samples, repeats):
     torch.set_num_threads(threads)
     fd.set_num_threads(threads)
     x, y = synthetic_data(samples)
-    trainers = {name: Trainer(cls, PS[0]) for name, cls in IMPLEMENTATIONS.items()}
-    reference = Trainer(Twice, None)
-    for trainer in [*trainers.values(), reference]:  # warm-up: allocator, thread pools, first-call costs
+    trainer = Trainer()
+    configs = configurations(len(trainer.slots))
+    for modules in configs.values():  # warm-up: allocator, thread pools, first-call costs, Adam's state
+        trainer.use(modules)
         trainer.epoch(x[:10 * BATCH], y[:10 * BATCH])
-    times = {(name, p): [] for name in trainers for p in PS}
-    times[(REFERENCE, None)] = []
+    times = {key: [] for key in configs}
     for _ in range(repeats):
-        for name, trainer in trainers.items():
-            for p in PS:
-                set_p(trainer.model, IMPLEMENTATIONS[name], p)
-                times[(name, p)].append(trainer.epoch(x, y))
-        times[(REFERENCE, None)].append(reference.epoch(x, y))
+        for key, modules in configs.items():
+            trainer.use(modules)
+            trainer.reset()
+            times[key].append(trainer.epoch(x, y))
     return [{key: statistics.median(t[clock] for t in runs) for key, runs in times.items()} for clock in (0, 1)]
-
-
-def set_p(model, dropout, p):
-    """Set the drop probability of every `dropout` module of `model`."""
-    for module in model.modules():
-        if isinstance(module, dropout):
-            module.p = p
 
 
 def print_epochs(threads, medians, samples, clock):

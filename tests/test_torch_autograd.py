@@ -15,6 +15,11 @@ import fastdrop.torch as fdt  # noqa: E402
 from fastdrop.torch import _ops  # noqa: E402
 
 
+# forward-mode AD loads its decompositions with torch.jit.script on first
+# use, which torch 2.13 deprecates with a warning
+JIT_SCRIPT_DEPRECATED = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+
+
 def mlp(dropout, *, p=0.5):
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.ReLU(), dropout(p), torch.nn.Linear(64, 8))
@@ -63,6 +68,36 @@ def test_gradcheck_float64(module):
     x = torch.randn(6, 3, 2, 2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(f, (x,))
     assert torch.autograd.gradgradcheck(f, (x,))
+
+
+@pytest.mark.parametrize("module", [lambda g: fdt.Dropout(0.4, generator=g),
+                                    lambda g: fdt.Dropout2d(0.5, generator=g),
+                                    lambda g: fdt.AlphaDropout(0.3, generator=g),
+                                    lambda g: fdt.DropPath(0.5, generator=g)],
+                         ids=["Dropout", "Dropout2d", "AlphaDropout", "DropPath"])
+@JIT_SCRIPT_DEPRECATED
+def test_forward_mode_ad_float64(module):
+    """Tangents (torch.autograd.forward_ad dual tensors) are multiplied by
+    the mask, as gradients are: gradcheck's forward-AD check."""
+    def f(t):
+        return module(fd.Generator(4))(t)
+
+    x = torch.randn(6, 3, 2, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(f, (x,), check_forward_ad=True)
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+@JIT_SCRIPT_DEPRECATED
+def test_dual_tensor_tangent_gets_the_mask_of_its_primal(inplace):
+    import torch.autograd.forward_ad as fwad
+    x, tangent = torch.randn(40, 30), torch.randn(40, 30)
+    expected = fdt.dropout(x, 0.5, generator=fd.Generator(9))
+    with fwad.dual_level():
+        dual = fwad.make_dual(x.clone(), tangent.clone())
+        y = fdt.dropout(dual, 0.5, inplace=inplace, generator=fd.Generator(9))
+        primal, y_tangent = fwad.unpack_dual(y)
+    assert torch.equal(primal, expected)
+    assert y_tangent is not None and torch.equal(y_tangent, tangent * (expected != 0) * 2.0)
 
 
 # ---------------------------------------------------------------- in place

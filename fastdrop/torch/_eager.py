@@ -95,6 +95,12 @@ class _Product(torch.autograd.Function):
             dx = mask_product(grad, ctx.handle, ctx.offset)
         return (dx if ctx.gain == 1.0 else dx * ctx.gain), None, None, None
 
+    @staticmethod
+    def jvp(ctx: Any, tangent: torch.Tensor, *_: None) -> torch.Tensor:
+        # forward-mode AD: the tangent is multiplied like the gradient
+        dy = mask_product(tangent, ctx.handle, ctx.offset)
+        return dy if ctx.gain == 1.0 else dy * ctx.gain
+
 
 class _ProductInplace(_Product):
     """kernel (mask_product_) writing into x, which is marked dirty (torch's in-place rules)."""
@@ -106,6 +112,14 @@ class _ProductInplace(_Product):
         kernel(x, handle, offset)
         ctx.mark_dirty(x)
         return x
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: torch.Tensor, *_: None) -> torch.Tensor:
+        # the input is dirty: its tangent is updated in place (a version
+        # torch checks) and returned
+        mask_product_(tangent, ctx.handle, ctx.offset)
+        torch.autograd.graph.increment_version(tangent)
+        return tangent
 
 
 # Function.apply is untyped in torch's stubs; these say what it takes and returns
@@ -149,6 +163,10 @@ class _Whole(torch.autograd.Function):
             return _Whole.apply(grad, ctx.handle), None
         return _whole(grad, ctx.handle), None
 
+    @staticmethod
+    def jvp(ctx: Any, tangent: torch.Tensor, _: None) -> torch.Tensor:
+        return _whole(tangent, ctx.handle)
+
 
 def _c_apply() -> Callable[[torch.Tensor, fd.DropoutHandle], torch.Tensor]:
     """_Whole.apply without a Python layer: Function.apply is Python that,
@@ -173,13 +191,23 @@ def _c_apply() -> Callable[[torch.Tensor, fd.DropoutHandle], torch.Tensor]:
 _whole_apply = _c_apply()
 
 
+_FORWARD_AD = getattr(torch.autograd, "forward_ad", None)
+
+
+def _recorded(x: torch.Tensor) -> bool:
+    """Whether a call on x goes through an autograd Function: autograd
+    records it, or a forward-mode AD level is open (x may carry a tangent,
+    which only a Function's jvp multiplies by the mask)."""
+    return (torch.is_grad_enabled() and x.requires_grad) or getattr(_FORWARD_AD, "_current_level", 0) >= 0
+
+
 def dropout(x: torch.Tensor, p: float, generator: Optional[fd.Generator]) -> torch.Tensor:
     """Elementwise 'inverted' dropout of a tensor :func:`takes_whole` takes,
     p in [0, 1] and the generator checked: ``functional.dropout``'s common
     call, in its fewest steps."""
     shape = tuple(x.shape)
     handle = _streams.draw(generator, p, "inverted", shape, shape)
-    if torch.is_grad_enabled() and x.requires_grad:
+    if _recorded(x):
         return _whole_apply(x, handle)
     return _whole(x, handle)
 
@@ -190,7 +218,7 @@ def apply(x: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence[int], *, i
     if alpha:
         y = _product(x, handle, offset, _ops.alpha_product)
         return x.copy_(y) if inplace else y
-    recorded = torch.is_grad_enabled() and x.requires_grad
+    recorded = _recorded(x)
     if not inplace:
         return _product(x, handle, offset, mask_product) if recorded else mask_product(x, handle, offset)
     if recorded:
