@@ -14,10 +14,14 @@
    computes more subnormal numbers, which are slow on x86), and a model
    whose state drifted while the configurations took turns measured x * 2
    1.6x slower than the same epochs from a reset state.  The
-   configurations take turns (interleaved, so all see the same machine
-   state); the tables give median epoch times and the dropout overhead,
-   median(p) / median(p = 0) of the same implementation, in wall time and
-   in the CPU time of the process (which a loaded machine disturbs less:
+   configurations take turns (interleaved, in a new random order each
+   round, so all see the same machine state and none always follows the
+   same one); the tables give median epoch times and the dropout overhead:
+   per round, the epoch at p over the epoch at p = 0 of the same
+   implementation, and the median and quartiles of that ratio over the
+   rounds (a shared host has slow and fast spells several seconds long,
+   which a ratio within a round cancels and a ratio of medians does not),
+   in wall time and in the CPU time of the process (which a loaded machine disturbs less:
    time spent waiting for a core is not counted).  A reference
    configuration trains with x * 2 in place of each dropout: the overhead
    of any out-of-place elementwise operation in that position (a new
@@ -39,6 +43,7 @@
 import argparse
 import os
 import platform
+import random
 import resource
 import statistics
 import subprocess
@@ -145,29 +150,43 @@ def epoch_times(threads, samples, repeats):
         trainer.use(modules)
         trainer.epoch(x[:10 * BATCH], y[:10 * BATCH])
     times = {key: [] for key in configs}
+    order = list(configs)
+    shuffle = random.Random(0).shuffle
     for _ in range(repeats):
-        for key, modules in configs.items():
+        shuffle(order)  # no configuration always follows the same one
+        for key in order:
+            modules = configs[key]
             trainer.use(modules)
             trainer.reset()
             times[key].append(trainer.epoch(x, y))
-    return [{key: statistics.median(t[clock] for t in runs) for key, runs in times.items()} for clock in (0, 1)]
+    # per clock: each configuration's epoch times, round by round
+    return [{key: [t[clock] for t in runs] for key, runs in times.items()} for clock in (0, 1)]
 
 
-def print_epochs(threads, medians, samples, clock):
-    print(f"\nepoch of {samples // BATCH} steps, {threads} thread(s), {clock}: "
-          f"median seconds, overhead vs p = 0")
-    print(f"{'p':>4} | {'torch.nn.Dropout':>16} {'overhead':>8} | {'fastdrop.torch':>14} {'overhead':>8} | "
-          f"{'fastdrop/torch':>14}")
+def paired(times, key, base_keys):
+    """Median and quartiles over rounds of key's epoch over the mean of
+    base_keys' epochs in the same round: the machine's slow and fast spells
+    (several seconds long on a shared host) cancel within a round."""
+    ratios = [t / statistics.fmean(bases) for t, *bases in zip(times[key], *(times[b] for b in base_keys))]
+    q1, median, q3 = statistics.quantiles(ratios, n=4)
+    return median, q1, q3
+
+
+def print_epochs(threads, times, samples, clock):
+    print(f"\nepoch of {samples // BATCH} steps, {threads} thread(s), {clock}: median seconds; overhead: "
+          f"median over rounds of the epoch at p / the epoch at p = 0 in the same round [quartiles]")
+    print(f"{'p':>4} | {'torch.nn.Dropout: epoch, overhead':<33} | {'fastdrop.torch: epoch, overhead':<33} | "
+          f"fastdrop/torch")
     for p in PS:
-        t_torch, t_fd = medians[("torch.nn.Dropout", p)], medians[("fastdrop.torch.Dropout", p)]
-        base_torch = medians[("torch.nn.Dropout", 0.0)]
-        base_fd = medians[("fastdrop.torch.Dropout", 0.0)]
-        print(f"{p:>4} | {t_torch:16.3f} {t_torch / base_torch:7.3f}x | {t_fd:14.3f} {t_fd / base_fd:7.3f}x | "
-              f"{t_fd / t_torch:13.3f}x")
-    t_ref = medians[(REFERENCE, None)]
-    base = (medians[("torch.nn.Dropout", 0.0)] + medians[("fastdrop.torch.Dropout", 0.0)]) / 2
-    print(f"reference, {REFERENCE} in place of each dropout: {t_ref:.3f} s, {t_ref / base:.3f}x the mean "
-          f"of the two p = 0 epochs")
+        cells = []
+        for name in IMPLEMENTATIONS:
+            median, q1, q3 = paired(times, (name, p), [(name, 0.0)])
+            cells.append(f"{statistics.median(times[(name, p)]):7.3f} s {median:6.3f}x [{q1:.3f}, {q3:.3f}]")
+        ratio, _, _ = paired(times, ("fastdrop.torch.Dropout", p), [("torch.nn.Dropout", p)])
+        print(f"{p:>4} | {cells[0]:<33} | {cells[1]:<33} | {ratio:13.3f}x")
+    median, q1, q3 = paired(times, (REFERENCE, None), [(name, 0.0) for name in IMPLEMENTATIONS])
+    print(f"reference, {REFERENCE} in place of each dropout: {statistics.median(times[(REFERENCE, None)]):.3f} s, "
+          f"{median:.3f}x [{q1:.3f}, {q3:.3f}] the mean of the two p = 0 epochs")
 
 
 # ---------------------------------------------------------------- per call
