@@ -168,6 +168,8 @@ def paired(times, key, base_keys):
     base_keys' epochs in the same round: the machine's slow and fast spells
     (several seconds long on a shared host) cancel within a round."""
     ratios = [t / statistics.fmean(bases) for t, *bases in zip(times[key], *(times[b] for b in base_keys))]
+    if len(ratios) < 2:  # one round: no spread to show
+        return ratios[0], ratios[0], ratios[0]
     q1, median, q3 = statistics.quantiles(ratios, n=4)
     return median, q1, q3
 
