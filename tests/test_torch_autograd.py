@@ -240,24 +240,73 @@ def test_common_call_saves_nothing_and_backward_twice_regenerates_the_mask():
 
 def test_common_call_applies_its_function_as_function_apply_does(monkeypatch):
     """The short path applies its autograd Function through the C apply; on a
-    torch without the internals that takes, through Function.apply; under
-    a functorch transform, through Function.apply (which refuses it, as it
-    refuses every Function without setup_context)."""
+    torch without the internals that takes, and under torch.func transforms,
+    through Function.apply of its setup_context twin."""
     from fastdrop.torch import _eager
     handle = fdt._streams.draw(fd.Generator(1), 0.5, "inverted", (8, 5), (8, 5))
     results = []
-    for apply in (_eager._whole_apply, _eager._Whole.apply):
+    for apply in (_eager._whole_apply, _eager._Whole.apply, _eager._WholeSetUp.apply):
         x = torch.randn(8, 5, generator=torch.Generator().manual_seed(0), requires_grad=True)
         y = apply(x, handle)
         y.backward(torch.ones(8, 5))
-        results.append((y.detach(), x.grad, type(y.grad_fn)))
-    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
-    assert results[0][2] is results[1][2]
+        results.append((y.detach(), x.grad))
+    for y, grad in results[1:]:
+        assert torch.equal(y, results[0][0]) and torch.equal(grad, results[0][1])
     monkeypatch.delattr(torch._C._functorch, "unwrap_if_dead")
-    assert _eager._c_apply() == _eager._Whole.apply
-    monkeypatch.undo()
-    with pytest.raises(RuntimeError, match="setup_context"):
-        torch.func.grad(lambda t: fdt.dropout(t, 0.5).sum())(torch.ones(4))
+    assert _eager._c_apply() == _eager._WholeSetUp.apply
+
+
+FUNC_MODULES = {"Dropout": lambda g: fdt.Dropout(0.4, generator=g),
+           "Dropout2d": lambda g: fdt.Dropout2d(0.5, generator=g),
+           "AlphaDropout": lambda g: fdt.AlphaDropout(0.3, generator=g),
+           "DropPath": lambda g: fdt.DropPath(0.5, generator=g),
+           "Dropout, torch's key": lambda g: fdt.Dropout(0.4)}
+
+
+@pytest.mark.parametrize("name", FUNC_MODULES)
+def test_torch_func_grad_and_vjp_equal_autograd(name):
+    x = torch.randn(6, 3, 4, 4, dtype=torch.float64)
+    weights = torch.arange(x.numel(), dtype=x.dtype).view_as(x)
+
+    def loss(t):
+        torch.manual_seed(5)
+        return (FUNC_MODULES[name](fd.Generator(3))(t) * weights).sum()
+
+    by_func = torch.func.grad(loss)(x)
+    leaf = x.clone().requires_grad_()
+    loss(leaf).backward()
+    assert torch.equal(by_func, leaf.grad) and by_func.count_nonzero() < x.numel()
+
+    def forward(t):
+        torch.manual_seed(5)
+        return FUNC_MODULES[name](fd.Generator(3))(t)
+
+    _, vjp = torch.func.vjp(forward, x)
+    assert torch.equal(vjp(weights)[0], leaf.grad)
+
+
+@pytest.mark.parametrize("name", FUNC_MODULES)
+@JIT_SCRIPT_DEPRECATED
+def test_torch_func_jvp_equals_dual_tensors(name):
+    import torch.autograd.forward_ad as fwad
+    x, v = torch.randn(6, 3, 4, 4, dtype=torch.float64), torch.randn(6, 3, 4, 4, dtype=torch.float64)
+
+    def f(t):
+        torch.manual_seed(5)
+        return FUNC_MODULES[name](fd.Generator(3))(t)
+
+    out, by_func = torch.func.jvp(f, (x,), (v,))
+    with fwad.dual_level():
+        primal, tangent = fwad.unpack_dual(f(fwad.make_dual(x, v)))
+    assert torch.equal(out, primal) and torch.equal(by_func, tangent)
+
+
+def test_torch_func_vmap_is_refused():
+    """vmap has no rule for a random operation (torch's randomness modes do
+    not cover fastdrop's draws): torch raises before anything is drawn."""
+    g = fd.Generator(0)
+    with pytest.raises(RuntimeError, match="vmap"):
+        torch.func.vmap(lambda t: fdt.dropout(t, 0.5, generator=g))(torch.ones(3, 4))
 
 
 # ---------------------------------------------------------------- the operator path in eager mode

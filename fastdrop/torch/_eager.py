@@ -72,24 +72,28 @@ def mask_product_(x: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence[in
 # ---------------------------------------------------------------- autograd
 
 Kernel = Callable[[torch.Tensor, fd.DropoutHandle, Sequence[int]], Any]
+_TRANSFORMS_ACTIVE: Callable[[], bool] = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
 
 
 class _Product(torch.autograd.Function):
     """kernel(x, handle, offset), for kernel mask_product or _ops.alpha_product.
     The gradient is the mask product of the gradient (times a for alpha
-    dropout): nothing is saved but the handle."""
+    dropout): nothing is saved but the handle.  Forward and setup_context
+    apart, as torch.func transforms (grad, jvp) require."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence[int],
-                kernel: Kernel) -> torch.Tensor:
-        ctx.handle, ctx.offset = handle, offset
-        ctx.gain = _ops.alpha_coefficients(handle.p)[0] if kernel is _ops.alpha_product else 1.0
+    def forward(x: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence[int], kernel: Kernel) -> torch.Tensor:
         result: torch.Tensor = kernel(x, handle, offset)
         return result
 
     @staticmethod
+    def setup_context(ctx: Any, inputs: Tuple[Any, ...], output: torch.Tensor) -> None:
+        _, ctx.handle, ctx.offset, kernel = inputs
+        ctx.gain = _ops.alpha_coefficients(ctx.handle.p)[0] if kernel is _ops.alpha_product else 1.0
+
+    @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> Tuple[Optional[torch.Tensor], None, None, None]:
-        if torch.is_grad_enabled():  # backward(create_graph=True): differentiable again
+        if torch.is_grad_enabled() or _TRANSFORMS_ACTIVE():  # differentiable again, or wrapped by torch.func
             dx = _product(grad, ctx.handle, ctx.offset, mask_product)
         else:
             dx = mask_product(grad, ctx.handle, ctx.offset)
@@ -98,7 +102,10 @@ class _Product(torch.autograd.Function):
     @staticmethod
     def jvp(ctx: Any, tangent: torch.Tensor, *_: None) -> torch.Tensor:
         # forward-mode AD: the tangent is multiplied like the gradient
-        dy = mask_product(tangent, ctx.handle, ctx.offset)
+        if _TRANSFORMS_ACTIVE():  # a torch.func wrapper: through the Function, which unwraps it
+            dy = _product(tangent, ctx.handle, ctx.offset, mask_product)
+        else:
+            dy = mask_product(tangent, ctx.handle, ctx.offset)
         return dy if ctx.gain == 1.0 else dy * ctx.gain
 
 
@@ -106,12 +113,15 @@ class _ProductInplace(_Product):
     """kernel (mask_product_) writing into x, which is marked dirty (torch's in-place rules)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence[int],
-                kernel: Kernel) -> torch.Tensor:
-        ctx.handle, ctx.offset, ctx.gain = handle, offset, 1.0
+    def forward(x: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence[int], kernel: Kernel) -> torch.Tensor:
         kernel(x, handle, offset)
-        ctx.mark_dirty(x)
         return x
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Tuple[Any, ...], output: torch.Tensor) -> None:
+        x, ctx.handle, ctx.offset, _ = inputs
+        ctx.gain = 1.0
+        ctx.mark_dirty(x)
 
     @staticmethod
     def jvp(ctx: Any, tangent: torch.Tensor, *_: None) -> torch.Tensor:
@@ -150,7 +160,8 @@ def _whole(x: torch.Tensor, handle: fd.DropoutHandle) -> torch.Tensor:
 
 class _Whole(torch.autograd.Function):
     """_whole(x, handle), and the same product of the gradient in backward:
-    :class:`_Product` for the common call, in fewer steps."""
+    :class:`_Product` for the common call, in fewer steps (forward with its
+    ctx, one Python call less than a separate setup_context)."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, handle: fd.DropoutHandle) -> torch.Tensor:
@@ -159,30 +170,46 @@ class _Whole(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> Tuple[torch.Tensor, None]:
-        if torch.is_grad_enabled():  # backward(create_graph=True): differentiable again
-            return _Whole.apply(grad, ctx.handle), None
+        if torch.is_grad_enabled() or _TRANSFORMS_ACTIVE():  # differentiable again, or wrapped by torch.func
+            return _whole_apply(grad, ctx.handle), None
         return _whole(grad, ctx.handle), None
 
     @staticmethod
     def jvp(ctx: Any, tangent: torch.Tensor, _: None) -> torch.Tensor:
+        if _TRANSFORMS_ACTIVE():  # a torch.func wrapper: through the Function, which unwraps it
+            return _whole_apply(tangent, ctx.handle)
         return _whole(tangent, ctx.handle)
+
+
+class _WholeSetUp(_Whole):
+    """:class:`_Whole` with forward and setup_context apart, for torch.func
+    transforms, which require that."""
+
+    @staticmethod
+    def forward(x: torch.Tensor, handle: fd.DropoutHandle) -> torch.Tensor:  # type: ignore[override]
+        return _whole(x, handle)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Tuple[Any, ...], output: torch.Tensor) -> None:
+        ctx.handle = inputs[1]
 
 
 def _c_apply() -> Callable[[torch.Tensor, fd.DropoutHandle], torch.Tensor]:
     """_Whole.apply without a Python layer: Function.apply is Python that,
     outside functorch transforms (vmap, grad, ...), unwraps dead functorch
     wrappers and calls the C apply, which this does directly (or, on a torch
-    without those internals, Function.apply itself)."""
+    without those internals, Function.apply itself).  Under a transform,
+    :class:`_WholeSetUp` through Function.apply."""
     try:
         c_apply = torch._C._FunctionBase.__dict__["apply"].__get__(None, _Whole)
         transforms_active = torch._C._are_functorch_transforms_active
         unwrap_if_dead = torch._C._functorch.unwrap_if_dead
     except (AttributeError, KeyError):
-        return _Whole.apply
+        return _WholeSetUp.apply
 
     def apply(x: torch.Tensor, handle: fd.DropoutHandle) -> torch.Tensor:
         if transforms_active():
-            return _Whole.apply(x, handle)
+            return _WholeSetUp.apply(x, handle)
         return c_apply(unwrap_if_dead(x), handle)
 
     return apply
@@ -196,9 +223,12 @@ _FORWARD_AD = getattr(torch.autograd, "forward_ad", None)
 
 def _recorded(x: torch.Tensor) -> bool:
     """Whether a call on x goes through an autograd Function: autograd
-    records it, or a forward-mode AD level is open (x may carry a tangent,
-    which only a Function's jvp multiplies by the mask)."""
-    return (torch.is_grad_enabled() and x.requires_grad) or getattr(_FORWARD_AD, "_current_level", 0) >= 0
+    records it, a forward-mode AD level is open (x may carry a tangent,
+    which only a Function's jvp multiplies by the mask), or a torch.func
+    transform is (x may be a wrapper without storage, which only a
+    Function unwraps)."""
+    return ((torch.is_grad_enabled() and x.requires_grad) or getattr(_FORWARD_AD, "_current_level", 0) >= 0
+            or _TRANSFORMS_ACTIVE())
 
 
 def dropout(x: torch.Tensor, p: float, generator: Optional[fd.Generator]) -> torch.Tensor:
