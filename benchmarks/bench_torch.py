@@ -21,8 +21,8 @@
    implementation, and the median and quartiles of that ratio over the
    rounds (a shared host has slow and fast spells several seconds long,
    which a ratio within a round cancels and a ratio of medians does not),
-   in wall time and in the CPU time of the process (which a loaded machine disturbs less:
-   time spent waiting for a core is not counted).  A reference
+   in wall time and in the CPU time of the process (which a loaded machine
+   disturbs less: time spent waiting for a core is not counted).  A reference
    configuration trains with x * 2 in place of each dropout: the overhead
    of any out-of-place elementwise operation in that position (a new
    activation written, read by the next layer, and a backward pass), which
@@ -155,8 +155,7 @@ def epoch_times(threads, samples, repeats):
     for _ in range(repeats):
         shuffle(order)  # no configuration always follows the same one
         for key in order:
-            modules = configs[key]
-            trainer.use(modules)
+            trainer.use(configs[key])
             trainer.reset()
             times[key].append(trainer.epoch(x, y))
     # per clock: each configuration's epoch times, round by round

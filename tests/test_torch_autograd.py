@@ -301,6 +301,18 @@ def test_torch_func_jvp_equals_dual_tensors(name):
     assert torch.equal(out, primal) and torch.equal(by_func, tangent)
 
 
+@JIT_SCRIPT_DEPRECATED
+def test_torch_func_jvp_in_place_equals_out_of_place():
+    x, v = torch.randn(20, 30, dtype=torch.float64), torch.randn(20, 30, dtype=torch.float64)
+
+    def f(inplace):
+        return lambda t: fdt.dropout(t * 1.0, 0.5, inplace=inplace, generator=fd.Generator(3))
+
+    out, tangent = torch.func.jvp(f(True), (x,), (v,))
+    expected_out, expected_tangent = torch.func.jvp(f(False), (x,), (v,))
+    assert torch.equal(out, expected_out) and torch.equal(tangent, expected_tangent)
+
+
 def test_torch_func_vmap_is_refused():
     """vmap has no rule for a random operation (torch's randomness modes do
     not cover fastdrop's draws): torch raises before anything is drawn."""

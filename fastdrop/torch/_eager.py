@@ -72,7 +72,7 @@ def mask_product_(x: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence[in
 # ---------------------------------------------------------------- autograd
 
 Kernel = Callable[[torch.Tensor, fd.DropoutHandle, Sequence[int]], Any]
-_TRANSFORMS_ACTIVE: Callable[[], bool] = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
+_TRANSFORMS_ACTIVE = _streams._transforms_active
 
 
 class _Product(torch.autograd.Function):
@@ -92,21 +92,21 @@ class _Product(torch.autograd.Function):
         ctx.gain = _ops.alpha_coefficients(ctx.handle.p)[0] if kernel is _ops.alpha_product else 1.0
 
     @staticmethod
+    def times_mask(ctx: Any, t: torch.Tensor, recorded: bool) -> torch.Tensor:
+        """t times the mask (and the gain): through the Function when
+        `recorded` (differentiable again, or a torch.func wrapper, which only
+        a Function unwraps), else straight to the kernel."""
+        dt = _product(t, ctx.handle, ctx.offset, mask_product) if recorded else mask_product(t, ctx.handle, ctx.offset)
+        return dt if ctx.gain == 1.0 else dt * ctx.gain
+
+    @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> Tuple[Optional[torch.Tensor], None, None, None]:
-        if torch.is_grad_enabled() or _TRANSFORMS_ACTIVE():  # differentiable again, or wrapped by torch.func
-            dx = _product(grad, ctx.handle, ctx.offset, mask_product)
-        else:
-            dx = mask_product(grad, ctx.handle, ctx.offset)
-        return (dx if ctx.gain == 1.0 else dx * ctx.gain), None, None, None
+        return _Product.times_mask(ctx, grad, torch.is_grad_enabled() or _TRANSFORMS_ACTIVE()), None, None, None
 
     @staticmethod
     def jvp(ctx: Any, tangent: torch.Tensor, *_: None) -> torch.Tensor:
         # forward-mode AD: the tangent is multiplied like the gradient
-        if _TRANSFORMS_ACTIVE():  # a torch.func wrapper: through the Function, which unwraps it
-            dy = _product(tangent, ctx.handle, ctx.offset, mask_product)
-        else:
-            dy = mask_product(tangent, ctx.handle, ctx.offset)
-        return dy if ctx.gain == 1.0 else dy * ctx.gain
+        return _Product.times_mask(ctx, tangent, _TRANSFORMS_ACTIVE())
 
 
 class _ProductInplace(_Product):
@@ -125,11 +125,9 @@ class _ProductInplace(_Product):
 
     @staticmethod
     def jvp(ctx: Any, tangent: torch.Tensor, *_: None) -> torch.Tensor:
-        # the input is dirty: its tangent is updated in place (a version
-        # torch checks) and returned
-        mask_product_(tangent, ctx.handle, ctx.offset)
-        torch.autograd.graph.increment_version(tangent)
-        return tangent
+        # the input is dirty: its tangent is updated in place (copy_ moves
+        # the version torch checks, and writes into a torch.func wrapper too)
+        return tangent.copy_(_Product.times_mask(ctx, tangent, _TRANSFORMS_ACTIVE()))
 
 
 # Function.apply is untyped in torch's stubs; these say what it takes and returns
@@ -170,15 +168,14 @@ class _Whole(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> Tuple[torch.Tensor, None]:
-        if torch.is_grad_enabled() or _TRANSFORMS_ACTIVE():  # differentiable again, or wrapped by torch.func
+        # through the Function when differentiable again or wrapped by torch.func (see _Product.times_mask)
+        if torch.is_grad_enabled() or _TRANSFORMS_ACTIVE():
             return _whole_apply(grad, ctx.handle), None
         return _whole(grad, ctx.handle), None
 
     @staticmethod
     def jvp(ctx: Any, tangent: torch.Tensor, _: None) -> torch.Tensor:
-        if _TRANSFORMS_ACTIVE():  # a torch.func wrapper: through the Function, which unwraps it
-            return _whole_apply(tangent, ctx.handle)
-        return _whole(tangent, ctx.handle)
+        return _whole_apply(tangent, ctx.handle) if _TRANSFORMS_ACTIVE() else _whole(tangent, ctx.handle)
 
 
 class _WholeSetUp(_Whole):
@@ -202,13 +199,12 @@ def _c_apply() -> Callable[[torch.Tensor, fd.DropoutHandle], torch.Tensor]:
     :class:`_WholeSetUp` through Function.apply."""
     try:
         c_apply = torch._C._FunctionBase.__dict__["apply"].__get__(None, _Whole)
-        transforms_active = torch._C._are_functorch_transforms_active
         unwrap_if_dead = torch._C._functorch.unwrap_if_dead
     except (AttributeError, KeyError):
         return _WholeSetUp.apply
 
     def apply(x: torch.Tensor, handle: fd.DropoutHandle) -> torch.Tensor:
-        if transforms_active():
+        if _TRANSFORMS_ACTIVE():
             return _WholeSetUp.apply(x, handle)
         return c_apply(unwrap_if_dead(x), handle)
 
