@@ -10,8 +10,8 @@ import numpy.typing as npt
 
 from . import _config, _kernels
 from ._random import COUNTER_LIMIT, _check_key, check_rounds
-from ._validation import (check_bool, check_float_array, check_int, check_mask_shape, check_p, check_shape,
-                          compute_dtype)
+from ._validation import (check_bool, check_distinct_elements, check_float_array, check_int, check_mask_shape,
+                          check_p, check_shape, compute_dtype)
 
 __all__ = ["DropoutHandle", "MODES", "check_mode"]
 
@@ -306,6 +306,7 @@ def check_out(out: Any, x: np.ndarray, inplace: bool) -> Optional[np.ndarray]:
         raise TypeError(f"out has dtype {out.dtype}, expected {x.dtype}")
     if not out.flags.writeable:
         raise ValueError("out is read-only")
+    check_distinct_elements(out, "out")
     return out
 
 

@@ -369,7 +369,8 @@ cdef inline bint _fast_array(object x, bint writeable):
     cdef int num = cnp.PyArray_TYPE(a)
     if num != cnp.NPY_FLOAT32 and num != cnp.NPY_FLOAT64 and num != cnp.NPY_FLOAT16:
         return False
-    if not (cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISALIGNED(a)) or cnp.PyArray_SIZE(a) == 0:
+    if not (cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISALIGNED(a) and cnp.PyArray_ISNOTSWAPPED(a)) \
+            or cnp.PyArray_SIZE(a) == 0:
         return False
     return not writeable or cnp.PyArray_ISWRITEABLE(a)
 

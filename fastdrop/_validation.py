@@ -23,6 +23,8 @@ __all__ = ["check_p", "check_p_below_one", "check_bool", "check_int", "check_rea
            "check_float_array", "check_grad_shape", "check_generator", "check_mask_shape",
            "float_dtypes", "compute_dtype", "is_float_dtype"]
 
+# the most elements of a logical array: its strides in elements are signed 64-bit in the kernels
+MAX_ELEMENTS = 2**63 - 1
 _BUILTIN_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -145,6 +147,8 @@ def check_shape(shape: Any, name: str = "shape") -> Tuple[int, ...]:
         raise TypeError(f"{name} must be an integer or a tuple of integers, got {shape!r}")
     if any(d < 0 for d in dims):
         raise ValueError(f"{name} must have non-negative dimensions, got {dims}")
+    if math.prod(dims) > MAX_ELEMENTS:
+        raise ValueError(f"{name} {dims} has more than 2**63 - 1 elements")
     return dims
 
 
@@ -156,10 +160,27 @@ def check_float_array(x: npt.ArrayLike, name: str = "x", writeable: bool = False
             raise TypeError(f"{name} must be a numpy.ndarray to be written in place, got {type(x).__name__}")
         x = np.asarray(x)
     if not _known_dtype(x.dtype):
+        if not x.dtype.isnative and _known_dtype(x.dtype.newbyteorder("=")):
+            raise TypeError(f"{name} has non-native byte order ({x.dtype.str}); convert it first, e.g. with "
+                            f"{name}.astype({name}.dtype.newbyteorder('='))")
         raise TypeError(f"{name} must have dtype {_dtype_names()} (or ml_dtypes.bfloat16), got {x.dtype}")
     if writeable and not x.flags.writeable:
         raise ValueError(f"{name} is read-only; it cannot be written in place")
+    if writeable:
+        check_distinct_elements(x, name)
     return x
+
+
+def check_distinct_elements(x: np.ndarray, name: str) -> None:
+    """Refuse an array to be written whose elements share memory (a zero
+    stride on an axis longer than 1, as broadcasting views have): the result
+    of writing it would depend on the order of the writes."""
+    if x.size == 0:
+        return
+    for axis, (n, stride) in enumerate(zip(x.shape, x.strides)):
+        if stride == 0 and n > 1:
+            raise ValueError(f"{name} has elements that share memory (stride 0 on axis {axis}); "
+                             f"it cannot be written: pass a copy")
 
 
 def check_grad_shape(dy: npt.ArrayLike, shape: Sequence[int], name: str = "dy") -> np.ndarray:

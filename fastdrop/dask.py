@@ -52,6 +52,9 @@ def _check_dask_array(arr: Any, name: str) -> "da.Array":
     if not is_float_dtype(arr.dtype):
         names = ", ".join(dt.name for dt in float_dtypes())
         raise TypeError(f"{name} must have a dtype the kernels compute on ({names}), got {arr.dtype}")
+    if not isinstance(arr._meta, np.ndarray):
+        raise TypeError(f"{name} must have NumPy blocks (the kernels run on NumPy arrays), "
+                        f"got blocks of type {type(arr._meta).__module__}.{type(arr._meta).__name__}")
     if any(math.isnan(n) for n in arr.shape):
         raise ValueError(f"{name} has unknown chunk sizes (shape {arr.shape}); "
                          f"call {name}.compute_chunk_sizes() first")
@@ -68,9 +71,10 @@ def _apply_block(block: np.ndarray, handle: fd.DropoutHandle,
 
 
 def _apply_blocks(arr: "da.Array", handle: fd.DropoutHandle, prefix: str) -> "da.Array":
-    # a new block is written: the input blocks may be shared with other tasks
-    return arr.map_blocks(_apply_block, handle, dtype=arr.dtype, meta=np.empty((0,) * arr.ndim, arr.dtype),
-                          name=f"{prefix}-{tokenize(arr, handle)}")
+    # a new block is written: the input blocks may be shared with other tasks;
+    # it is of the input's array type (a masked array's blocks stay masked)
+    meta = np.empty_like(arr._meta, dtype=arr.dtype, shape=(0,) * arr.ndim)
+    return arr.map_blocks(_apply_block, handle, dtype=arr.dtype, meta=meta, name=f"{prefix}-{tokenize(arr, handle)}")
 
 
 def dropout(arr: "da.Array", p: float, *, generator: Optional[fd.Generator] = None,
@@ -111,8 +115,8 @@ def dropout(arr: "da.Array", p: float, *, generator: Optional[fd.Generator] = No
     Raises
     ------
     TypeError
-        `arr` is not a Dask array, or not of a float dtype; a bad `p`,
-        `generator` or `return_handle`.
+        `arr` is not a Dask array, not of a float dtype, or has blocks that
+        are not NumPy arrays; a bad `p`, `generator` or `return_handle`.
     ValueError
         `arr` has unknown chunk sizes; `p` outside [0, 1]; a mask shape
         that does not broadcast.  No counter is reserved then.
@@ -155,7 +159,8 @@ def dropout_backward(darr: "da.Array", handle: fd.DropoutHandle) -> "da.Array":
     Raises
     ------
     TypeError
-        `handle` is not a DropoutHandle; `darr` is not a float Dask array.
+        `handle` is not a DropoutHandle; `darr` is not a float Dask array
+        of NumPy blocks.
     ValueError
         `darr` has another shape than the handle's.
 

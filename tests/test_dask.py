@@ -192,6 +192,30 @@ def test_bad_input_raises_naming_the_argument_and_reserves_nothing(arr, kwargs, 
     assert g.get_state() == state
 
 
+def test_blocks_other_than_numpy_arrays_are_refused_and_reserve_nothing():
+    sparse = pytest.importorskip("scipy.sparse")
+    arr = da.from_array(sparse.csr_matrix(np.ones((6, 6))), chunks=3, asarray=False)
+    g = fd.Generator(1)
+    with pytest.raises(TypeError, match="arr must have NumPy blocks.*csr_matrix"):
+        fdd.dropout(arr, 0.5, generator=g)
+    assert g.counter == 0
+    _, h = fdd.dropout(da.ones((6, 6), chunks=3), 0.5, generator=fd.Generator(0), return_handle=True)
+    with pytest.raises(TypeError, match="darr must have NumPy blocks"):
+        fdd.dropout_backward(arr, h)
+
+
+def test_masked_blocks_keep_their_type_and_mask():
+    data = np.arange(1, 37, dtype=np.float32).reshape(6, 6)
+    mask = (np.arange(36) % 5 == 0).reshape(6, 6)
+    arr = da.ma.masked_array(da.from_array(data, chunks=(4, 2)), mask=da.from_array(mask, chunks=(4, 2)))
+    y = fdd.dropout(arr, 0.5, generator=fd.Generator(3))
+    assert isinstance(y._meta, np.ma.MaskedArray)
+    got = y.compute()
+    assert isinstance(got, np.ma.MaskedArray)
+    np.testing.assert_array_equal(np.ma.getmaskarray(got), mask)
+    np.testing.assert_array_equal(got.data[~mask], fd.dropout(data, 0.5, generator=fd.Generator(3))[~mask])
+
+
 def test_bad_backward_input_names_the_argument():
     _, h = fdd.dropout(da.ones((4, 6), chunks=2), 0.5, generator=fd.Generator(0), return_handle=True)
     with pytest.raises(TypeError, match="handle"):

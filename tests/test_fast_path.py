@@ -55,6 +55,8 @@ def test_common_calls_take_the_fast_path():
     dict(x=[1.0, 2.0]),                                   # not an ndarray
     dict(x=np.ones(8, np.int32)),                         # not a float dtype
     dict(x=np.ones((8, 8), np.float32)[:, ::2]),          # not contiguous
+    dict(x=np.ones(8, np.dtype(np.float32).newbyteorder())),   # non-native byte order
+    dict(x=np.ones(8, np.dtype(np.float64).newbyteorder())),
     dict(p=1),                                            # int p: validated by the full path
     dict(p=np.float32(0.5)),
     dict(p=1.5), dict(p=-0.1), dict(p=float("nan")),
@@ -82,6 +84,42 @@ def test_read_only_input_in_place_is_declined_then_rejected():
     with pytest.raises(ValueError, match="read-only"):
         fd.dropout(x, 0.5, inplace=True, generator=g)
     assert g.counter == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_non_native_byte_order_is_refused_everywhere_and_changes_nothing(dtype):
+    x = np.arange(1, 9, dtype=np.dtype(dtype).newbyteorder())
+    before = x.copy()
+    g = fd.Generator(1)
+    _, h = fd.dropout(np.ones(8, dtype), 0.5, generator=fd.Generator(1), return_handle=True)
+    calls = [lambda: fd.dropout(x, 0.5, generator=g), lambda: fd.dropout(x, 0.5, generator=g, inplace=True),
+             lambda: fd.dropout_backward(x, h), lambda: fd.dropout_backward(x, h, inplace=True)]
+    for call in calls:
+        with pytest.raises(TypeError, match="x has non-native byte order|dy has non-native byte order"):
+            call()
+    assert g.counter == 0
+    np.testing.assert_array_equal(x, before)
+    # converted to native order, the same values give the native result
+    native = x.astype(x.dtype.newbyteorder("="))
+    np.testing.assert_array_equal(fd.dropout(native, 0.5, generator=fd.Generator(1)),
+                                  fd.dropout(np.arange(1, 9, dtype=dtype), 0.5, generator=fd.Generator(1)))
+
+
+def test_in_place_on_elements_sharing_memory_is_refused_and_changes_nothing():
+    row = np.arange(1, 9, dtype=np.float32)
+    x = np.lib.stride_tricks.as_strided(row, shape=(4, 8), strides=(0, 4))
+    g = fd.Generator(1)
+    for call in (lambda: fd.dropout(x, 0.5, generator=g, inplace=True),
+                 lambda: fd.dropout(np.ones(4, np.float32), 0.5, generator=g,
+                                    out=np.lib.stride_tricks.as_strided(row, shape=(4,), strides=(0,))),
+                 lambda: fd.dropout_backward(x, fd.dropout_handle(x.shape, 0.5, generator=g), inplace=True)):
+        with pytest.raises(ValueError, match="share memory"):
+            call()
+    assert g.counter == 2   # the handle of the third call only: 32 elements, two blocks
+    np.testing.assert_array_equal(row, np.arange(1, 9, dtype=np.float32))
+    # not written, a broadcast view is read as any other array
+    y = fd.dropout(x, 0.5, generator=fd.Generator(1))
+    np.testing.assert_array_equal(y, fd.dropout(np.ascontiguousarray(x), 0.5, generator=fd.Generator(1)))
 
 
 def test_exhausted_counter_raises_and_changes_nothing():

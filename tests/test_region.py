@@ -404,6 +404,12 @@ def test_handle_survives_pickling():
 
 # ---------------------------------------------------------------- bad input
 
+def shared_elements(shape):
+    """A writeable float32 array of `shape` whose rows are one row (stride 0)."""
+    row = np.arange(1, shape[1] + 1, dtype=np.float32)
+    return np.lib.stride_tricks.as_strided(row, shape=shape, strides=(0, row.strides[0]))
+
+
 def bad_calls():
     """(label, kwargs for apply, the argument the message must name)."""
     return [
@@ -412,6 +418,7 @@ def bad_calls():
         ("bool block", dict(x=np.ones((3, 4), bool)), "x"),
         ("object block", dict(x=np.ones((3, 4), object)), "x"),
         ("wrong ndim", dict(x=np.ones(4, np.float32)), "x"),
+        ("non-native byte order", dict(x=np.ones((3, 4), np.dtype(np.float32).newbyteorder())), "x"),
         ("offset too short", dict(offset=(1,)), "offset"),
         ("offset too long", dict(offset=(1, 0, 0)), "offset"),
         ("offset not a tuple", dict(offset=3), "offset"),
@@ -429,6 +436,8 @@ def bad_calls():
         ("inplace not a bool", dict(inplace=1), "inplace"),
         ("inplace on a read-only block", dict(inplace=True, readonly=True), "x"),
         ("inplace on a list", dict(x=[[1.0] * 4] * 3, inplace=True), "x"),
+        ("inplace on elements sharing memory", dict(x=shared_elements((3, 4)), inplace=True), "x"),
+        ("out of elements sharing memory", dict(out=shared_elements((3, 4))), "out"),
     ]
 
 
@@ -459,6 +468,8 @@ def test_bad_input_raises_naming_the_argument_and_changes_nothing(label, kwargs,
 @pytest.mark.parametrize("kwargs, name", [
     (dict(shape=(3, -1)), "shape"),
     (dict(shape=(3, 2.5)), "shape"),
+    (dict(shape=(2**62, 2**2)), "shape"),           # more elements than a signed 64-bit index reaches
+    (dict(shape=(2**66,)), "shape"),
     (dict(p=1.5), "p"),
     (dict(p=float("nan")), "p"),
     (dict(mask_shape=(4, 1)), "mask_shape"),

@@ -429,7 +429,8 @@ def test_opcheck_draw_seed():
     # draws are tested below, against eager, on whole models).
     g = fd.Generator(0)
     for stream in (0, fdt._streams.stream_id(g)):
-        torch.library.opcheck(_ops.draw_seed, (torch.randn(3, 4), stream, 0.5, [3, 4], [3, 1], 0),
+        torch.library.opcheck(_ops.draw_seed, (torch.randn(3, 4), stream, 0.5, [3, 4], [3, 1],
+                                                  fdt._streams.UNSHARDED),
                               test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
 
 

@@ -113,7 +113,7 @@ def test_the_draw_operator_checks_before_spending_counters(p, mask_shape, match)
     stream = _streams.stream_id(g)
     state = g.get_state()
     with pytest.raises(ValueError, match=match):
-        torch.ops.fastdrop.draw_seed(torch.empty(0), stream, p, [4], mask_shape, 0)
+        torch.ops.fastdrop.draw_seed(torch.empty(0), stream, p, [4], mask_shape, _streams.UNSHARDED)
     assert g.get_state() == state
 
 

@@ -85,6 +85,16 @@ def bad_input(rank):
     results["other_seed"] = refused(lambda: fdt.Dropout(0.5, generator=other, shard="batch")(x), x, other)
     torch.manual_seed(rank)
     results["other_torch_seed"] = refused(lambda: fdt.dropout(x, 0.5, shard="batch"), x, None)
+    # an empty local batch is unequal too: that rank must take part in the check
+    empty = torch.ones(0 if rank == 0 else 3, 5)
+    g = fd.Generator(1)
+    results["empty"] = refused(lambda: fdt.Dropout(0.5, generator=g, shard="batch")(empty), empty, g)
+    wide = torch.ones(2, 5 if rank == 0 else 6)
+    g = fd.Generator(1)
+    results["other_width"] = refused(lambda: fdt.Dropout(0.5, generator=g, shard="batch")(wide), wide, g)
+    g = fd.Generator(1)
+    results["other_p"] = refused(lambda: fdt.Dropout(0.5 if rank == 0 else 0.25, generator=g, shard="batch")(x),
+                                 x, g)
     return results
 
 
@@ -96,7 +106,9 @@ def compiled(rank):
     run = torch.compile(lambda t: module(t) * 1.0, fullgraph=True)
     same = torch.equal(run(x), eager)
     uneven = torch.ones(4 if rank == 0 else 3, 6)
-    return same, refused(lambda: run(uneven), uneven, module.generator)
+    empty = torch.ones(0 if rank == 0 else 4, 6)
+    return same, refused(lambda: run(uneven), uneven, module.generator), \
+        refused(lambda: run(empty), empty, module.generator)
 
 
 def main(rank, world, port, out_file):

@@ -31,12 +31,13 @@ from fastdrop._validation import check_mask_shape, check_p, check_shape
 
 from . import _shard
 
-__all__ = ["TORCH_STREAM", "TORCH_STREAM_ROUNDS", "SEED_WORDS", "stream_id", "draw", "draw_by_id", "words",
+__all__ = ["TORCH_STREAM", "TORCH_STREAM_ROUNDS", "SEED_WORDS", "UNSHARDED", "stream_id", "draw", "draw_by_id", "words",
            "peek", "handle", "dispatch_modes"]
 
 TORCH_STREAM = 0
 TORCH_STREAM_ROUNDS = 10
 SEED_WORDS = 5
+UNSHARDED = -1  # shard_rows of a call without shard="batch" (0 is an empty local batch)
 _LOW32 = (1 << 32) - 1
 STREAM_ATTR = "_fastdrop_torch_stream"
 streams: "weakref.WeakValueDictionary[int, fd.Generator]" = weakref.WeakValueDictionary()
@@ -102,14 +103,15 @@ def peek(generator: Optional[fd.Generator]) -> List[int]:
 
 
 def draw(generator: Optional[fd.Generator], p: float, mode: str, shape: Sequence[int], mask_shape: Sequence[int],
-         shard_rows: int = 0) -> fd.DropoutHandle:
+         shard_rows: int = UNSHARDED) -> fd.DropoutHandle:
     """The handle of one call with a logical mask of `mask_shape` over `shape`.
 
-    With ``shard_rows`` > 0 (``shard="batch"``), first check with the other
-    ranks that all hold `shard_rows` rows and the same generator state.
+    With ``shard_rows`` >= 0 (``shard="batch"``, this rank's local batch
+    size, 0 included), first check with the other ranks that all hold
+    `shard_rows` rows, make the same call and have the same generator state.
     """
-    if shard_rows:
-        _shard.check_ranks_agree(shard_rows, peek(generator))
+    if shard_rows != UNSHARDED:
+        _shard.check_ranks_agree(shard_rows, peek(generator), _shard.call_fingerprint(shape, mask_shape, p))
     # the callers have checked p and the generator; shapes come from tensors
     if generator is None:
         k0, k1 = _torch_key()
@@ -119,7 +121,7 @@ def draw(generator: Optional[fd.Generator], p: float, mode: str, shape: Sequence
 
 
 def draw_by_id(stream: int, p: float, shape: Sequence[int], mask_shape: Sequence[int],
-               shard_rows: int = 0) -> List[int]:
+               shard_rows: int = UNSHARDED) -> List[int]:
     """The seed words of :func:`draw` for a stream number (how compiled graphs
     name their generator)."""
     # a registered operator anyone may call: checked here, before any counter is spent

@@ -40,7 +40,7 @@ def _apply_mask(x: torch.Tensor, p: float, *, mask_shape: Sequence[int], mode: s
                 inplace: bool = False, generator: Optional[fd.Generator] = None, shard: Optional[str] = None,
                 alpha: bool = False) -> torch.Tensor:
     """Multiply x by a mask of `mask_shape` (broadcast over x); the checks are done."""
-    shape, offset, rows = tuple(x.shape), (0,) * x.dim(), 0
+    shape, offset, rows = tuple(x.shape), (0,) * x.dim(), _streams.UNSHARDED
     if shard == "batch":
         shape, mask_shape, offset, rows = _shard.batch_block(x, mask_shape)
     if inplace:
