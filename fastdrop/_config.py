@@ -128,6 +128,9 @@ def _resolve(isa: Optional[str], threads: Optional[int]) -> Tuple[int, int]:
 def get_config() -> Dict[str, Union[str, int]]:
     """The settings in effect here, as ``{"isa": name, "threads": n}``.
 
+    ``threads`` is what the kernels may use: 1 in a process forked after
+    they had run on several threads (see :func:`get_num_threads`).
+
     Examples
     --------
     >>> import fastdrop as fd
@@ -136,7 +139,7 @@ def get_config() -> Dict[str, Union[str, int]]:
     1
     """
     isa, threads = current()
-    return {"isa": _ISA_NAMES[isa], "threads": threads}
+    return {"isa": _ISA_NAMES[isa], "threads": min(threads, _kernels.thread_limit())}
 
 
 def set_config(isa: Optional[str] = None, threads: Optional[int] = None) -> None:
@@ -205,8 +208,11 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """Threads the kernels may use here (see :func:`config_context`)."""
-    return current()[1]
+    """Threads the kernels may use here (see :func:`config_context`).
+
+    In a process forked after the kernels had run on several threads this
+    is 1, whatever the setting: see :ref:`threads-after-fork`."""
+    return min(current()[1], _kernels.thread_limit())
 
 
 def set_isa(name: str) -> None:

@@ -8,10 +8,13 @@ threads above a size threshold.  The fast path reads the C-level state of
 generators and handles (fastdrop/_state.pyx) without Python attribute
 lookups.
 """
+import os
+
 import numpy as np
 cimport numpy as cnp
 cimport cython
 from cython.parallel cimport prange
+from libc.limits cimport INT_MAX
 from libc.stdint cimport uint32_t, uint64_t, int64_t, uint16_t
 
 cnp.import_array()
@@ -129,13 +132,43 @@ cdef int _dtype_code(cnp.ndarray a) except -1:
     return code
 
 
+# GNU OpenMP's thread pool does not survive fork(): in a child, the first
+# parallel region waits forever for threads that are gone.  So the kernels
+# note when they first split a call, and a child forked after that keeps to
+# one thread (every thread count gives the same bits).
+cdef int _threads_started = 0
+cdef int _thread_limit = INT_MAX
+
+
+def _after_fork_in_child():
+    global _thread_limit
+    if _threads_started:
+        _thread_limit = 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def thread_limit():
+    """The most threads a kernel call may use in this process: 1 in a child
+    forked after the kernels had split a call, else INT_MAX."""
+    return _thread_limit
+
+
 cdef int _threads_for(int64_t n, int nthreads) noexcept nogil:
+    """Threads for a call of n elements: every call that splits (and so may
+    start OpenMP's threads) chooses its count here."""
+    global _threads_started
     cdef int64_t most = n // MIN_ELEMS_PER_THREAD
-    if most < 1:
+    if most > nthreads:
+        most = nthreads
+    if most > _thread_limit:
+        most = _thread_limit
+    if most <= 1:
         return 1
-    if most < nthreads:
-        return <int>most
-    return nthreads
+    _threads_started = 1
+    return <int>most
 
 
 cdef int64_t _ONE = 1    # the logical stride of a single run
