@@ -30,10 +30,11 @@ _KERNEL_DTYPES = frozenset(_checks.KERNEL_DTYPES)
 
 
 def applies_to(x: torch.Tensor) -> bool:
-    """Whether a call on x may skip the operators."""
+    """Whether a call on x may skip the operators (which a compiler, a
+    tracer or a mode must see)."""
     return (not torch.compiler.is_compiling() and type(x) in _PLAIN
             and not torch.overrides.has_torch_function_unary(x)
-            and torch._C._len_torch_dispatch_stack() == 0)
+            and torch._C._len_torch_dispatch_stack() == 0 and not torch._C._get_tracing_state())
 
 
 def takes_whole(x: torch.Tensor) -> bool:
@@ -41,7 +42,7 @@ def takes_whole(x: torch.Tensor) -> bool:
     of a kernel dtype (one that passes the argument checks), not a negated
     view, in eager mode."""
     return (type(x) in _PLAIN and x.dtype in _KERNEL_DTYPES and x.layout == torch.strided and x.is_cpu
-            and x.numel() > 0 and applies_to(x) and not x.is_neg())
+            and not x.is_nested and x.numel() > 0 and applies_to(x) and not x.is_neg())
 
 
 # ---------------------------------------------------------------- the kernels, unchecked
