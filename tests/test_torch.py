@@ -169,6 +169,30 @@ def test_output_keeps_the_inputs_dimension_order():
             assert not torch.equal(y, x)
 
 
+LAYOUT_CASES = {
+    "expanded rows": lambda: torch.randn(1, 5).expand(4, 5),
+    "expanded middle": lambda: torch.randn(3, 1, 5).expand(3, 4, 5),
+    "expanded channels": lambda: torch.randn(1, 3, 1, 1).expand(8, 3, 4, 4),
+    "expanded, transposed": lambda: torch.randn(6, 1).expand(6, 4).t(),
+    "transposed": lambda: torch.randn(5, 4).t(),
+    "transposed, sliced": lambda: torch.randn(8, 6).t()[:, ::2],
+    "channels_last, sliced": lambda: torch.randn(2, 3, 8, 8).to(memory_format=torch.channels_last)[:, :, ::2],
+    "permuted, sliced": lambda: torch.randn(3, 4, 5).permute(2, 0, 1)[::2],
+    "size-1 dimension, sliced": lambda: torch.randn(4, 1, 6)[:, :, ::2],
+}
+
+
+@pytest.mark.parametrize("case", list(LAYOUT_CASES))
+def test_output_strides_are_those_of_torchs_elementwise_operators(case):
+    """Expanded inputs included: their result is contiguous, so .view works on it."""
+    x = LAYOUT_CASES[case]()
+    for module in (fdt.Dropout(0.5), fdt.AlphaDropout(0.5)):
+        y = module(x)
+        assert y.stride() == (x * 2).stride(), (case, y.stride())
+    assert torch.equal(fdt.dropout(x, 0.5, generator=fd.Generator(1)),
+                       fdt.dropout(x.contiguous(), 0.5, generator=fd.Generator(1)))
+
+
 # ---------------------------------------------------------------- seeding
 
 def test_torch_manual_seed_fixes_the_masks():

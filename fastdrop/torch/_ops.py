@@ -58,13 +58,41 @@ def numpy_view(t: Tensor) -> np.ndarray:
     return t.numpy()
 
 
+def _memory_order(x: Tensor) -> List[int]:
+    """x's dimensions from outermost to innermost in memory, ordered as
+    torch's elementwise operators (TensorIterator) order them: by stride,
+    larger outside; a dimension of stride 0 (broadcast) does not decide
+    against another, so an expanded input keeps its logical order; equal
+    strides put the longer dimension outside."""
+    strides, shape = x.stride(), x.shape
+
+    def outside(a: int, b: int) -> int:   # 1: a lies outside b, -1: inside, 0: undecided
+        if strides[a] == 0 or strides[b] == 0:
+            return 0
+        if strides[a] != strides[b]:
+            return 1 if strides[a] > strides[b] else -1
+        return 1 if shape[a] > shape[b] else 0
+
+    inner_first = list(range(x.dim() - 1, -1, -1))
+    for i in range(1, len(inner_first)):   # insertion sort, moving a dimension past undecided ones
+        at = i
+        for j in range(i - 1, -1, -1):
+            decided = outside(inner_first[j], inner_first[at])
+            if decided > 0:
+                inner_first[j], inner_first[at] = inner_first[at], inner_first[j]
+                at = j
+            elif decided < 0:
+                break
+    return inner_first[::-1]
+
+
 def empty_like_layout(x: Tensor) -> Tensor:
     """An empty tensor like x whose dimensions lie in memory in x's order, as
-    torch's elementwise operators allocate (channels_last stays channels_last)."""
+    torch's elementwise operators allocate (channels_last stays channels_last,
+    an expanded input gives a contiguous result)."""
     if x.is_contiguous():
         return torch.empty_like(x)
-    strides = x.stride()
-    order = sorted(range(x.dim()), key=lambda d: -strides[d])
+    order = _memory_order(x)
     inverse = sorted(range(x.dim()), key=order.__getitem__)
     return x.new_empty([x.shape[d] for d in order]).permute(inverse)
 
