@@ -462,6 +462,33 @@ def test_opcheck(case):
         torch.library.opcheck(_ops.dropout, (x, seed(), 0.3, mode, shape, mask_shape, offset))
         torch.library.opcheck(_ops.dropout_, (x.detach().clone(), seed(), 0.3, mode, shape, mask_shape, offset))
     torch.library.opcheck(_ops.alpha_dropout, (x, seed(), 0.3, shape, mask_shape, offset))
+    torch.library.opcheck(_ops.alpha_dropout_backward, (x, seed(), 0.3, shape, mask_shape, offset))
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("module", [fdt.Dropout, fdt.AlphaDropout, fdt.DropPath])
+def test_half_precision_block_compiles_to_eagers_gradient_bits(dtype, module):
+    """A half-precision dropout inside a float32 model: the compiled graph may
+    fuse the casts around the operators, so every product with the mask
+    (alpha dropout's gain included) is one operator that rounds once."""
+    torch._dynamo.reset()   # one code object compiled for every parameter set: start each afresh
+    torch.manual_seed(0)
+    x0, dy = torch.randn(64, 16), torch.randn(64, 16)
+    results = []
+    for compiled in (False, True):
+        layer = module(0.3, generator=fd.Generator(0))
+
+        def step(x):
+            return layer(x.to(dtype)).float()
+
+        run = torch.compile(step, fullgraph=True) if compiled else step
+        x = x0.clone().requires_grad_()
+        y = run(x)
+        y.backward(dy)
+        results.append((y.detach(), x.grad))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])
 
 
 def test_opcheck_draw_seed():
