@@ -354,12 +354,20 @@ def test_torch_func_jvp_in_place_equals_out_of_place():
     assert torch.equal(out, expected_out) and torch.equal(tangent, expected_tangent)
 
 
-def test_torch_func_vmap_is_refused():
-    """vmap has no rule for a random operation (torch's randomness modes do
-    not cover fastdrop's draws): torch raises before anything is drawn."""
-    g = fd.Generator(0)
-    with pytest.raises(RuntimeError, match="vmap"):
-        torch.func.vmap(lambda t: fdt.dropout(t, 0.5, generator=g))(torch.ones(3, 4))
+@pytest.mark.parametrize("randomness", ["error", "different", "same"])
+@pytest.mark.parametrize("seeded", ["generator", "torch"])
+def test_torch_func_vmap_is_refused_before_anything_is_drawn(randomness, seeded):
+    """fastdrop defines no rule for a batch's masks under vmap: every
+    randomness mode gets the same clear error, and nothing is drawn."""
+    g = fd.Generator(0) if seeded == "generator" else None
+    rng = torch.get_rng_state()
+    for call in (lambda t: fdt.dropout(t, 0.5, generator=g), lambda t: fdt.Dropout2d(0.5, generator=g)(t),
+                 lambda t: fdt.AlphaDropout(0.5, generator=g)(t)):
+        with pytest.raises(RuntimeError, match="fastdrop.torch does not support torch.vmap"):
+            torch.func.vmap(call, randomness=randomness)(torch.ones(3, 2, 4, 4))
+    assert torch.equal(torch.get_rng_state(), rng) and (g is None or g.counter == 0)
+    with pytest.raises(RuntimeError, match="fastdrop.torch does not support torch.vmap"):
+        torch.func.jacfwd(lambda t: fdt.dropout(t, 0.5, generator=g))(torch.ones(4))
 
 
 # ---------------------------------------------------------------- the operator path in eager mode
