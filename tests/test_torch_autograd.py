@@ -354,6 +354,7 @@ def test_torch_func_jvp_in_place_equals_out_of_place():
     assert torch.equal(out, expected_out) and torch.equal(tangent, expected_tangent)
 
 
+@JIT_SCRIPT_DEPRECATED
 @pytest.mark.parametrize("randomness", ["error", "different", "same"])
 @pytest.mark.parametrize("seeded", ["generator", "torch"])
 def test_torch_func_vmap_is_refused_before_anything_is_drawn(randomness, seeded):

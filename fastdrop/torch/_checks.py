@@ -67,7 +67,7 @@ def check_p(p: object, name: str = "p") -> float:
                         f"got {type(p).__name__}")
     p = float(p)
     if not 0.0 <= p <= 1.0:  # NaN too; comparisons, unlike math.isnan, trace under torch.compile
-        raise ValueError(f"{name}: dropout probability has to be between 0 and 1, but got {p}")
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p} (argument {name})")
     return p
 
 

@@ -6,7 +6,7 @@
   compiled graphs run the draws in program order, never merge two of them
   and never replay one in backward.  `anchor` is the input (it tells the
   compiler the device; its values are not read); `shard_rows` is the local
-  batch size under ``shard="batch"``, -1 (_streams.UNSHARDED) without.
+  batch size under ``shard="batch"`` (-1 for an empty one), 0 without.
 * ``fastdrop::dropout(x, seed, p, dropout_mode, shape, mask_shape, offset)``: x
   times the part of the seed's mask (and scale) that covers the block of the
   logical array of `shape` starting at `offset` and shaped like x.  A pure

@@ -49,6 +49,7 @@ def _apply_mask(x: torch.Tensor, p: float, *, mask_shape: Sequence[int], mode: s
     shape, offset, rows = tuple(x.shape), (0,) * x.dim(), _streams.UNSHARDED
     if shard == "batch":
         shape, mask_shape, offset, rows = _shard.batch_block(x, mask_shape)
+        rows = _streams.shard_rows(rows)
     if inplace:
         _checks.check_writable(x)
         _refuse_forbidden_inplace(x)
