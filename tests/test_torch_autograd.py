@@ -365,7 +365,7 @@ def test_torch_func_vmap_is_refused_before_anything_is_drawn(randomness, seeded)
     for call in (lambda t: fdt.dropout(t, 0.5, generator=g), lambda t: fdt.Dropout2d(0.5, generator=g)(t),
                  lambda t: fdt.AlphaDropout(0.5, generator=g)(t)):
         with pytest.raises(RuntimeError, match="fastdrop.torch does not support torch.vmap"):
-            torch.func.vmap(call, randomness=randomness)(torch.ones(3, 2, 4, 4))
+            torch.func.vmap(call, randomness=randomness)(torch.ones(3, 2, 2, 4, 4))
     assert torch.equal(torch.get_rng_state(), rng) and (g is None or g.counter == 0)
     with pytest.raises(RuntimeError, match="fastdrop.torch does not support torch.vmap"):
         torch.func.jacfwd(lambda t: fdt.dropout(t, 0.5, generator=g))(torch.ones(4))
