@@ -71,6 +71,17 @@ _transforms_active = getattr(torch._C, "_are_functorch_transforms_active", lambd
 dispatch_modes = getattr(torch._C, "_len_torch_dispatch_stack", lambda: 1)
 
 
+def _refuse_vmap() -> None:
+    """Under torch.func.vmap (and what builds on it: jacrev, jacfwd, hessian)
+    a call would need a rule for the batch's masks, which fastdrop does not
+    define; say so before anything is drawn."""
+    from torch._C._functorch import TransformType
+    from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
+    if any(level.key() == TransformType.Vmap for level in retrieve_all_functorch_interpreters()):
+        raise RuntimeError("fastdrop.torch does not support torch.vmap (nor jacrev, jacfwd or hessian, "
+                           "which use it): apply the dropout to the whole batch, or loop over it")
+
+
 def _torch_key(source: Optional[torch.Generator] = None) -> List[int]:
     """The values of ``torch.randint(0, 2**32, (2,), dtype=torch.int64, generator=source)``
     (randint is random_ on a new tensor), without allocating the tensor."""
@@ -110,6 +121,8 @@ def draw(generator: Optional[fd.Generator], p: float, mode: str, shape: Sequence
     size, 0 included), first check with the other ranks that all hold
     `shard_rows` rows, make the same call and have the same generator state.
     """
+    if _transforms_active():
+        _refuse_vmap()
     if shard_rows != UNSHARDED:
         _shard.check_ranks_agree(shard_rows, peek(generator), _shard.call_fingerprint(shape, mask_shape, p))
     # the callers have checked p and the generator; shapes come from tensors
