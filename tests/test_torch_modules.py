@@ -92,7 +92,7 @@ def with_attribute(module, name, value):
 
 
 @pytest.mark.parametrize("make_bad, error, match", [
-    (lambda: nn.Dropout(float("nan")), ValueError, r"'1\.1'.*\bp\b.*between 0 and 1"),
+    (lambda: nn.Dropout(float("nan")), ValueError, r"'1\.1'.*between 0 and 1, but got nan \(argument p\)"),
     (lambda: with_attribute(nn.Dropout(0.5), "p", "0.5"), TypeError, r"'1\.1'.*\bp\b.*str"),
     (lambda: with_attribute(nn.AlphaDropout(0.5), "inplace", torch.ones(2)), TypeError, r"'1\.1'.*inplace"),
 ], ids=["p NaN", "p set to a string", "inplace without a truth value"])
