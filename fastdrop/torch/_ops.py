@@ -182,10 +182,12 @@ def dropout(x: Tensor, seed: Tensor, p: float, dropout_mode: str, shape: list[in
     return mask_product(x, _handle(seed, p, dropout_mode, shape, mask_shape), offset)
 
 
-@dropout.register_fake
-def _(x: Tensor, seed: Tensor, p: float, dropout_mode: str, shape: List[int], mask_shape: List[int],
-      offset: List[int]) -> Tensor:
+def _like_input(x: Tensor, *_: Any) -> Tensor:
+    """The fake kernel of the products: a tensor laid out like the input."""
     return empty_like_layout(x)
+
+
+dropout.register_fake(_like_input)
 
 
 def _keep_seed(ctx: Any, inputs: Tuple[Any, ...], output: Any) -> None:
@@ -216,10 +218,7 @@ def alpha_dropout(x: Tensor, seed: Tensor, p: float, shape: list[int], mask_shap
     return alpha_product(x, _handle(seed, p, "standard", shape, mask_shape), offset)
 
 
-@alpha_dropout.register_fake
-def _(x: Tensor, seed: Tensor, p: float, shape: List[int], mask_shape: List[int],
-      offset: List[int]) -> Tensor:
-    return empty_like_layout(x)
+alpha_dropout.register_fake(_like_input)
 
 
 @torch.library.custom_op("fastdrop::alpha_dropout_backward", mutates_args=(), device_types="cpu")
@@ -228,10 +227,7 @@ def alpha_dropout_backward(grad: Tensor, seed: Tensor, p: float, shape: list[int
     return alpha_grad_product(grad, _handle(seed, p, "standard", shape, mask_shape), offset)
 
 
-@alpha_dropout_backward.register_fake
-def _(grad: Tensor, seed: Tensor, p: float, shape: List[int], mask_shape: List[int],
-      offset: List[int]) -> Tensor:
-    return empty_like_layout(grad)
+alpha_dropout_backward.register_fake(_like_input)
 
 
 def _alpha_backward(ctx: Any, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
