@@ -116,6 +116,25 @@ def test_p_zero_draws_nothing_from_either_stream():
     assert g.counter == -(-35 // 16)
 
 
+@pytest.mark.parametrize("module, shape", [(fdt.Dropout, (5, 7)), (fdt.Dropout1d, (2, 3, 4)),
+                                           (fdt.Dropout2d, (2, 3, 4, 4)), (fdt.Dropout3d, (2, 3, 2, 2, 2)),
+                                           (fdt.AlphaDropout, (5, 7))])
+@pytest.mark.parametrize("inplace", [False, True])
+def test_p_one_draws_nothing_from_either_stream_as_torch(module, shape, inplace):
+    x = torch.randn(shape)
+    g = fd.Generator(3)
+    torch.manual_seed(0)
+    for generator in (g, None):
+        y = module(1.0, inplace=inplace, generator=generator)(x)
+        assert torch.equal(y, torch.zeros(shape)) and (y is x) == inplace
+    assert g.counter == 0
+    after = torch.rand(3)
+    x = torch.ones(shape)
+    torch.manual_seed(0)
+    getattr(torch.nn, module.__name__)(1.0)(x)   # torch's own module at p = 1 draws nothing either
+    assert torch.equal(after, torch.rand(3))
+
+
 def test_empty_tensors():
     for shape in [(0,), (3, 0), (0, 4, 2)]:
         x = torch.empty(shape)
@@ -148,6 +167,30 @@ def test_output_keeps_the_inputs_dimension_order():
             y = fdt.Dropout(0.3)(x)
             assert y.permute(perm).is_contiguous()
             assert not torch.equal(y, x)
+
+
+LAYOUT_CASES = {
+    "expanded rows": lambda: torch.randn(1, 5).expand(4, 5),
+    "expanded middle": lambda: torch.randn(3, 1, 5).expand(3, 4, 5),
+    "expanded channels": lambda: torch.randn(1, 3, 1, 1).expand(8, 3, 4, 4),
+    "expanded, transposed": lambda: torch.randn(6, 1).expand(6, 4).t(),
+    "transposed": lambda: torch.randn(5, 4).t(),
+    "transposed, sliced": lambda: torch.randn(8, 6).t()[:, ::2],
+    "channels_last, sliced": lambda: torch.randn(2, 3, 8, 8).to(memory_format=torch.channels_last)[:, :, ::2],
+    "permuted, sliced": lambda: torch.randn(3, 4, 5).permute(2, 0, 1)[::2],
+    "size-1 dimension, sliced": lambda: torch.randn(4, 1, 6)[:, :, ::2],
+}
+
+
+@pytest.mark.parametrize("case", list(LAYOUT_CASES))
+def test_output_strides_are_those_of_torchs_elementwise_operators(case):
+    """Expanded inputs included: their result is contiguous, so .view works on it."""
+    x = LAYOUT_CASES[case]()
+    for module in (fdt.Dropout(0.5), fdt.AlphaDropout(0.5)):
+        y = module(x)
+        assert y.stride() == (x * 2).stride(), (case, y.stride())
+    assert torch.equal(fdt.dropout(x, 0.5, generator=fd.Generator(1)),
+                       fdt.dropout(x.contiguous(), 0.5, generator=fd.Generator(1)))
 
 
 # ---------------------------------------------------------------- seeding
@@ -235,11 +278,22 @@ def test_dimension_checks_and_warnings_as_torchs():
         with pytest.warns(UserWarning, match=f"Dropout2d: got a {message}"):
             fdt.Dropout2d(0.5)(torch.rand(shape))
     for shape, message in [((1, 2, 2, 2, 2, 2), "6-D input"), ((1, 2, 2), "3-D input")]:
-        with pytest.warns(UserWarning, match=f"Dropout3d: got a {message}"):
+        with pytest.warns(UserWarning, match=f"Dropout3d: got a {message}") as record:
             fdt.Dropout3d(0.5)(torch.rand(shape))
+        assert record[0].filename == __file__   # attributed to the caller, not to torch's Module
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fdt.Dropout2d(0.5)(torch.rand(2, 3, 4, 4))
+
+
+@pytest.mark.filterwarnings("ignore:Dropout[23]d. got a:UserWarning")
+@pytest.mark.parametrize("module, shape", [(fdt.Dropout2d, (4, 3, 16)), (fdt.Dropout2d, (4, 3)),
+                                           (fdt.Dropout3d, (4, 3, 5))])
+def test_inputs_that_warn_compile_with_fullgraph_to_the_eager_result(module, shape):
+    x = torch.randn(shape)
+    eager = module(0.5, generator=fd.Generator(6))(x)
+    compiled = torch.compile(module(0.5, generator=fd.Generator(6)), fullgraph=True)
+    assert torch.equal(compiled(x), eager)
 
 
 # ---------------------------------------------------------------- AlphaDropout and DropPath

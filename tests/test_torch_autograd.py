@@ -119,6 +119,47 @@ def test_inplace_on_a_leaf_that_requires_grad_gets_torchs_error_and_changes_noth
         assert fdt.dropout(w, 0.5, inplace=True) is w and (w == 0).any()
 
 
+def _split_output(rest):
+    h = torch.randn(4, 6, *rest, requires_grad=True) * 1
+    return h, h.chunk(3, dim=1)[0]
+
+
+def _view_made_without_grad(rest):
+    h = torch.randn(4, 6, *rest, requires_grad=True) * 1
+    with torch.no_grad():
+        view = h[:2]
+    return h, view
+
+
+@pytest.mark.parametrize("make, message", [(_split_output, "Output 0 of Split is a view"),
+                                           (_view_made_without_grad, "view was created in no_grad mode")])
+@pytest.mark.parametrize("module, rest", [(fdt.Dropout, ()), (fdt.Dropout1d, (3,)), (fdt.Dropout2d, (3, 3)),
+                                          (fdt.AlphaDropout, ())])
+def test_inplace_on_a_view_torch_forbids_gets_torchs_error_and_changes_nothing(make, message, module, rest):
+    base, view = make(rest)
+    with pytest.raises(RuntimeError, match=message):   # torch's own dropout refuses it in these words
+        torch.nn.functional.dropout(view, 0.5, inplace=True)
+    g = fd.Generator(1)
+    before, state, rng = base.detach().clone(), g.get_state(), torch.get_rng_state()
+    for generator in (g, None):
+        with pytest.raises(RuntimeError, match=message):
+            module(0.5, inplace=True, generator=generator)(view)
+    assert torch.equal(base.detach(), before) and g.get_state() == state
+    assert torch.equal(torch.get_rng_state(), rng)
+
+
+def test_inplace_on_a_view_of_an_activation_backpropagates():
+    x = torch.randn(6, 8, requires_grad=True)
+    h = x * 3
+    out = fdt.Dropout(0.5, inplace=True, generator=fd.Generator(2))(h[:, 2:6])
+    expected = fdt.Dropout(0.5, generator=fd.Generator(2))(x.detach()[:, 2:6] * 3)
+    assert torch.equal(out.detach(), expected)
+    h.sum().backward()
+    want = torch.full_like(x, 3.0)
+    want[:, 2:6] = (expected != 0) * 2.0 * 3
+    assert torch.equal(x.grad, want)
+
+
 def test_inplace_under_autograd_writes_once_and_backpropagates():
     x = torch.randn(40, 10, requires_grad=True)
     h = x * 3
@@ -313,12 +354,21 @@ def test_torch_func_jvp_in_place_equals_out_of_place():
     assert torch.equal(out, expected_out) and torch.equal(tangent, expected_tangent)
 
 
-def test_torch_func_vmap_is_refused():
-    """vmap has no rule for a random operation (torch's randomness modes do
-    not cover fastdrop's draws): torch raises before anything is drawn."""
-    g = fd.Generator(0)
-    with pytest.raises(RuntimeError, match="vmap"):
-        torch.func.vmap(lambda t: fdt.dropout(t, 0.5, generator=g))(torch.ones(3, 4))
+@JIT_SCRIPT_DEPRECATED
+@pytest.mark.parametrize("randomness", ["error", "different", "same"])
+@pytest.mark.parametrize("seeded", ["generator", "torch"])
+def test_torch_func_vmap_is_refused_before_anything_is_drawn(randomness, seeded):
+    """fastdrop defines no rule for a batch's masks under vmap: every
+    randomness mode gets the same clear error, and nothing is drawn."""
+    g = fd.Generator(0) if seeded == "generator" else None
+    rng = torch.get_rng_state()
+    for call in (lambda t: fdt.dropout(t, 0.5, generator=g), lambda t: fdt.Dropout2d(0.5, generator=g)(t),
+                 lambda t: fdt.AlphaDropout(0.5, generator=g)(t)):
+        with pytest.raises(RuntimeError, match="fastdrop.torch does not support torch.vmap"):
+            torch.func.vmap(call, randomness=randomness)(torch.ones(3, 2, 2, 4, 4))
+    assert torch.equal(torch.get_rng_state(), rng) and (g is None or g.counter == 0)
+    with pytest.raises(RuntimeError, match="fastdrop.torch does not support torch.vmap"):
+        torch.func.jacfwd(lambda t: fdt.dropout(t, 0.5, generator=g))(torch.ones(4))
 
 
 # ---------------------------------------------------------------- the operator path in eager mode
@@ -421,6 +471,33 @@ def test_opcheck(case):
         torch.library.opcheck(_ops.dropout, (x, seed(), 0.3, mode, shape, mask_shape, offset))
         torch.library.opcheck(_ops.dropout_, (x.detach().clone(), seed(), 0.3, mode, shape, mask_shape, offset))
     torch.library.opcheck(_ops.alpha_dropout, (x, seed(), 0.3, shape, mask_shape, offset))
+    torch.library.opcheck(_ops.alpha_dropout_backward, (x, seed(), 0.3, shape, mask_shape, offset))
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("module", [fdt.Dropout, fdt.AlphaDropout, fdt.DropPath])
+def test_half_precision_block_compiles_to_eagers_gradient_bits(dtype, module):
+    """A half-precision dropout inside a float32 model: the compiled graph may
+    fuse the casts around the operators, so every product with the mask
+    (alpha dropout's gain included) is one operator that rounds once."""
+    torch._dynamo.reset()   # one code object compiled for every parameter set: start each afresh
+    torch.manual_seed(0)
+    x0, dy = torch.randn(64, 16), torch.randn(64, 16)
+    results = []
+    for compiled in (False, True):
+        layer = module(0.3, generator=fd.Generator(0))
+
+        def step(x):
+            return layer(x.to(dtype)).float()
+
+        run = torch.compile(step, fullgraph=True) if compiled else step
+        x = x0.clone().requires_grad_()
+        y = run(x)
+        y.backward(dy)
+        results.append((y.detach(), x.grad))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])
 
 
 def test_opcheck_draw_seed():
@@ -552,3 +629,20 @@ def test_bfloat16_under_cpu_autocast():
     assert torch.equal(dropped, expected)  # 0 or 2 * v: exact in bfloat16
     out.float().sum().backward()
     assert model[0].weight.grad is not None
+
+
+# ---------------------------------------------------------------- TorchScript
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore:.*is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("module", [fdt.Dropout, fdt.Dropout2d, fdt.AlphaDropout, fdt.DropPath])
+def test_jit_trace_in_training_is_refused_and_in_eval_traces_the_identity(module):
+    """The tracer cannot see the kernels write: a trace would replay a
+    constant or an uninitialised tensor, so it is refused with a clear error."""
+    x = torch.randn(4, 3, 5, 5)
+    g = fd.Generator(2)
+    layer = module(0.5, generator=g)
+    with pytest.raises(RuntimeError, match="torch.jit.trace"):
+        torch.jit.trace(layer, x, check_trace=False)
+    assert g.counter == 0
+    traced = torch.jit.trace(layer.eval(), x, check_trace=False)
+    assert torch.equal(traced(x + 1), x + 1)

@@ -1,6 +1,7 @@
 """Bad input to fastdrop.torch: each call raises an exception whose message
 names the offending argument, and changes nothing (the input, the
 generator's state, torch's RNG state)."""
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -42,7 +43,17 @@ CASES = {
     "expanded, in place": (lambda e: fdt.dropout(torch.ones(1, 3).expand(4, 3), 0.5, inplace=True,
                                                  generator=e.g), RuntimeError, "input.*share memory"),
     # p
-    "p above 1": (lambda e: fdt.dropout(e.x, 1.5, generator=e.g), ValueError, r"\bp\b.*between 0 and 1"),
+    "nested tensor": (lambda e: fdt.dropout(torch.nested.nested_tensor([torch.ones(2), torch.ones(3)]), 0.5,
+                                            generator=e.g), TypeError, "input.*nested"),
+    "jagged nested tensor": (lambda e: fdt.Dropout(generator=e.g)(
+        torch.nested.nested_tensor([torch.ones(2), torch.ones(3)], layout=torch.jagged)), TypeError, "input.*nested"),
+    "mkldnn tensor": (lambda e: fdt.dropout(torch.ones(4).to_mkldnn(), 0.5, generator=e.g), TypeError,
+                      "input.*_mkldnn.*to_dense"),
+    # p: torch's words for a value outside [0, 1], with the argument's name
+    "p above 1": (lambda e: fdt.dropout(e.x, 1.5, generator=e.g), ValueError,
+                  r"^dropout probability has to be between 0 and 1, but got 1.5 \(argument p\)$"),
+    "p a 0-d tensor above 1": (lambda e: fdt.Dropout(torch.tensor(1.5)), ValueError, r"but got 1.5 \(argument p\)"),
+    "p a 1-d tensor": (lambda e: fdt.Dropout(torch.tensor([0.5])), TypeError, r"\bp\b"),
     "p below 0": (lambda e: fdt.Dropout(-0.1), ValueError, r"\bp\b"),
     "p NaN": (lambda e: fdt.dropout(e.x, float("nan"), generator=e.g), ValueError, r"\bp\b"),
     "p a string": (lambda e: fdt.dropout(e.x, "0.5"), TypeError, r"\bp\b"),
@@ -75,7 +86,7 @@ def _with(module, **attributes):
     return module
 
 
-@pytest.mark.filterwarnings("ignore:Dropout2d")
+@pytest.mark.filterwarnings("ignore:Dropout2d", "ignore:The PyTorch API of nested tensors is in prototype")
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_names_the_argument_and_changes_nothing(case):
     call, exc, message = CASES[case]
@@ -84,6 +95,16 @@ def test_bad_input_names_the_argument_and_changes_nothing(case):
     with pytest.raises(exc, match=message):
         call(env)
     env.assert_unchanged(snap)
+
+
+def test_a_0d_tensor_p_and_numpy_bools_are_taken_as_torch_takes_them():
+    x = torch.ones(8, 16)
+    want = fdt.dropout(x, 0.25, generator=fd.Generator(2))
+    assert torch.equal(fdt.dropout(x, torch.tensor(0.25), generator=fd.Generator(2)), want)
+    assert torch.equal(fdt.Dropout(torch.tensor(0.25), inplace=np.bool_(False), generator=fd.Generator(2))(x), want)
+    y = x.clone()
+    assert fdt.dropout(y, 0.25, training=np.bool_(True), inplace=np.bool_(True), generator=fd.Generator(2)) is y
+    assert torch.equal(y, want)
 
 
 def test_bfloat16_without_ml_dtypes_is_refused_before_any_draw(monkeypatch):

@@ -7,6 +7,7 @@ import importlib.util
 import numbers
 from typing import Optional
 
+import numpy as np
 import torch
 
 import fastdrop as fd
@@ -25,9 +26,12 @@ def check_input(x: object, name: str = "input") -> torch.Tensor:
     """A dense floating-point CPU tensor, or a TypeError/ValueError naming `name`."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.is_nested:
+        raise TypeError(f"{name} must be a dense (strided) tensor, got a nested tensor: apply dropout "
+                        f"to its components ({name}.unbind()) or, for the jagged layout, to {name}.values()")
     if x.layout != torch.strided:
         raise TypeError(f"{name} must be a dense (strided) tensor, got layout {x.layout}; "
-                        f"convert a sparse tensor with .to_dense() first")
+                        f"convert it with .to_dense() first")
     if x.device.type != "cpu":
         raise ValueError(f"{name} must be a CPU tensor, got device {x.device}: "
                          f"fastdrop's kernels run on the CPU only")
@@ -53,17 +57,24 @@ def check_writable(x: torch.Tensor, name: str = "input") -> None:
 
 
 def check_p(p: object, name: str = "p") -> float:
-    """A drop probability in [0, 1] as a float; NaN is refused."""
+    """A drop probability in [0, 1] as a float (a 0-d real tensor, which
+    torch's dropout takes too, gives its value); NaN is refused.  The message
+    for a value outside [0, 1] has torch's words."""
+    if isinstance(p, torch.Tensor) and p.dim() == 0 and p.dtype.is_floating_point:
+        p = p.item()
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
         raise TypeError(f"dropout probability {name} must be a real number in [0, 1], "
                         f"got {type(p).__name__}")
     p = float(p)
     if not 0.0 <= p <= 1.0:  # NaN too; comparisons, unlike math.isnan, trace under torch.compile
-        raise ValueError(f"dropout probability {name} must be between 0 and 1, got {p}")
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p} (argument {name})")
     return p
 
 
 def check_bool(value: object, name: str) -> bool:
+    """True or False (a NumPy bool too)."""
+    if isinstance(value, np.bool_):
+        return bool(value)
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return value

@@ -30,10 +30,11 @@ _KERNEL_DTYPES = frozenset(_checks.KERNEL_DTYPES)
 
 
 def applies_to(x: torch.Tensor) -> bool:
-    """Whether a call on x may skip the operators."""
+    """Whether a call on x may skip the operators (which a compiler, a
+    tracer or a mode must see)."""
     return (not torch.compiler.is_compiling() and type(x) in _PLAIN
             and not torch.overrides.has_torch_function_unary(x)
-            and torch._C._len_torch_dispatch_stack() == 0)
+            and torch._C._len_torch_dispatch_stack() == 0 and not torch._C._get_tracing_state())
 
 
 def takes_whole(x: torch.Tensor) -> bool:
@@ -41,7 +42,7 @@ def takes_whole(x: torch.Tensor) -> bool:
     of a kernel dtype (one that passes the argument checks), not a negated
     view, in eager mode."""
     return (type(x) in _PLAIN and x.dtype in _KERNEL_DTYPES and x.layout == torch.strided and x.is_cpu
-            and x.numel() > 0 and applies_to(x) and not x.is_neg())
+            and not x.is_nested and x.numel() > 0 and applies_to(x) and not x.is_neg())
 
 
 # ---------------------------------------------------------------- the kernels, unchecked
@@ -75,11 +76,17 @@ Kernel = Callable[[torch.Tensor, fd.DropoutHandle, Sequence[int]], Any]
 _TRANSFORMS_ACTIVE = _streams._transforms_active
 
 
+# the kernel of each product's gradient: alpha dropout's is a * mask * dy,
+# rounded once, as the compiled operators compute it (_ops.alpha_dropout_backward)
+_GRADIENT_KERNELS = {_ops.alpha_product: _ops.alpha_grad_product, _ops.alpha_grad_product: _ops.alpha_grad_product}
+
+
 class _Product(torch.autograd.Function):
-    """kernel(x, handle, offset), for kernel mask_product or _ops.alpha_product.
-    The gradient is the mask product of the gradient (times a for alpha
-    dropout): nothing is saved but the handle.  Forward and setup_context
-    apart, as torch.func transforms (grad, jvp) require."""
+    """kernel(x, handle, offset), for kernel mask_product, _ops.alpha_product
+    or _ops.alpha_grad_product.  The gradient is the mask product of the
+    gradient (times a for alpha dropout): nothing is saved but the handle.
+    Forward and setup_context apart, as torch.func transforms (grad, jvp)
+    require."""
 
     @staticmethod
     def forward(x: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence[int], kernel: Kernel) -> torch.Tensor:
@@ -89,15 +96,15 @@ class _Product(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx: Any, inputs: Tuple[Any, ...], output: torch.Tensor) -> None:
         _, ctx.handle, ctx.offset, kernel = inputs
-        ctx.gain = _ops.alpha_coefficients(ctx.handle.p)[0] if kernel is _ops.alpha_product else 1.0
+        ctx.gradient_kernel = _GRADIENT_KERNELS.get(kernel, mask_product)
 
     @staticmethod
     def times_mask(ctx: Any, t: torch.Tensor, recorded: bool) -> torch.Tensor:
-        """t times the mask (and the gain): through the Function when
-        `recorded` (differentiable again, or a torch.func wrapper, which only
-        a Function unwraps), else straight to the kernel."""
-        dt = _product(t, ctx.handle, ctx.offset, mask_product) if recorded else mask_product(t, ctx.handle, ctx.offset)
-        return dt if ctx.gain == 1.0 else dt * ctx.gain
+        """t times the mask (and alpha dropout's gain): through the Function
+        when `recorded` (differentiable again, or a torch.func wrapper, which
+        only a Function unwraps), else straight to the kernel."""
+        kernel = ctx.gradient_kernel
+        return _product(t, ctx.handle, ctx.offset, kernel) if recorded else kernel(t, ctx.handle, ctx.offset)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> Tuple[Optional[torch.Tensor], None, None, None]:
@@ -120,7 +127,7 @@ class _ProductInplace(_Product):
     @staticmethod
     def setup_context(ctx: Any, inputs: Tuple[Any, ...], output: torch.Tensor) -> None:
         x, ctx.handle, ctx.offset, _ = inputs
-        ctx.gain = 1.0
+        ctx.gradient_kernel = mask_product
         ctx.mark_dirty(x)
 
     @staticmethod

@@ -6,7 +6,7 @@
   compiled graphs run the draws in program order, never merge two of them
   and never replay one in backward.  `anchor` is the input (it tells the
   compiler the device; its values are not read); `shard_rows` is the local
-  batch size under ``shard="batch"``, -1 (_streams.UNSHARDED) without.
+  batch size under ``shard="batch"`` (-1 for an empty one), 0 without.
 * ``fastdrop::dropout(x, seed, p, dropout_mode, shape, mask_shape, offset)``: x
   times the part of the seed's mask (and scale) that covers the block of the
   logical array of `shape` starting at `offset` and shaped like x.  A pure
@@ -16,7 +16,8 @@
   used when nothing is recorded).
 * ``fastdrop::alpha_dropout(x, seed, p, shape, mask_shape, offset)``:
   alpha dropout (SELU's negative saturation for dropped units, then an
-  affine map); its gradient is a * mask * dy.
+  affine map); its gradient is a * mask * dy, the operator
+  ``fastdrop::alpha_dropout_backward`` (its own gradient too).
 
 The kernels behind them (mask_product, mask_product_, alpha_product) also
 serve the eager path in _eager, which calls them without the dispatcher.
@@ -34,8 +35,9 @@ from fastdrop._validation import is_float_dtype
 
 from . import _streams
 
-__all__ = ["draw_seed", "dropout", "dropout_", "alpha_dropout", "mask_product", "mask_product_",
-           "alpha_product", "alpha_coefficients", "empty_like_layout", "numpy_view"]
+__all__ = ["draw_seed", "dropout", "dropout_", "alpha_dropout", "alpha_dropout_backward", "mask_product",
+           "mask_product_", "alpha_product", "alpha_grad_product", "alpha_coefficients", "empty_like_layout",
+           "numpy_view"]
 
 # SELU's lambda * alpha (Klambauer et al., "Self-Normalizing Neural Networks", 2017):
 # dropped units take the value -ALPHA before the affine correction.
@@ -58,13 +60,41 @@ def numpy_view(t: Tensor) -> np.ndarray:
     return t.numpy()
 
 
+def _memory_order(x: Tensor) -> List[int]:
+    """x's dimensions from outermost to innermost in memory, ordered as
+    torch's elementwise operators (TensorIterator) order them: by stride,
+    larger outside; a dimension of stride 0 (broadcast) does not decide
+    against another, so an expanded input keeps its logical order; equal
+    strides put the longer dimension outside."""
+    strides, shape = x.stride(), x.shape
+
+    def outside(a: int, b: int) -> int:   # 1: a lies outside b, -1: inside, 0: undecided
+        if strides[a] == 0 or strides[b] == 0:
+            return 0
+        if strides[a] != strides[b]:
+            return 1 if strides[a] > strides[b] else -1
+        return 1 if shape[a] > shape[b] else 0
+
+    inner_first = list(range(x.dim() - 1, -1, -1))
+    for i in range(1, len(inner_first)):   # insertion sort, moving a dimension past undecided ones
+        at = i
+        for j in range(i - 1, -1, -1):
+            decided = outside(inner_first[j], inner_first[at])
+            if decided > 0:
+                inner_first[j], inner_first[at] = inner_first[at], inner_first[j]
+                at = j
+            elif decided < 0:
+                break
+    return inner_first[::-1]
+
+
 def empty_like_layout(x: Tensor) -> Tensor:
     """An empty tensor like x whose dimensions lie in memory in x's order, as
-    torch's elementwise operators allocate (channels_last stays channels_last)."""
+    torch's elementwise operators allocate (channels_last stays channels_last,
+    an expanded input gives a contiguous result)."""
     if x.is_contiguous():
         return torch.empty_like(x)
-    strides = x.stride()
-    order = sorted(range(x.dim()), key=lambda d: -strides[d])
+    order = _memory_order(x)
     inverse = sorted(range(x.dim()), key=order.__getitem__)
     return x.new_empty([x.shape[d] for d in order]).permute(inverse)
 
@@ -103,6 +133,22 @@ def alpha_product(x: Tensor, handle: fd.DropoutHandle, offset: Sequence[int]) ->
     return y
 
 
+def alpha_grad_product(x: Tensor, handle: fd.DropoutHandle, offset: Sequence[int]) -> Tensor:
+    """a * m * x, the gradient of alpha dropout, with a 'standard'-mode
+    handle: computed in float32 (float64 for float64) and rounded once, so
+    that eager and compiled backward passes give the same bits."""
+    x_np = numpy_view(x)
+    a, _ = alpha_coefficients(handle.p)
+    y = empty_like_layout(x)
+    y_np = numpy_view(y)
+    if x_np.dtype in (np.float32, np.float64):
+        handle.apply(x_np, offset=tuple(offset), out=y_np)
+        np.multiply(y_np, a, out=y_np)
+    else:
+        y_np[...] = handle.apply(x_np.astype(np.float32), offset=tuple(offset), inplace=True) * np.float32(a)
+    return y
+
+
 def alpha_coefficients(p: float) -> Tuple[float, float]:
     """(a, b) of y = a * (x * m - ALPHA * (1 - m)) + b, which keeps mean 0 and
     variance 1 of a standard-normal input (Klambauer et al. 2017, section 3)."""
@@ -136,10 +182,12 @@ def dropout(x: Tensor, seed: Tensor, p: float, dropout_mode: str, shape: list[in
     return mask_product(x, _handle(seed, p, dropout_mode, shape, mask_shape), offset)
 
 
-@dropout.register_fake
-def _(x: Tensor, seed: Tensor, p: float, dropout_mode: str, shape: List[int], mask_shape: List[int],
-      offset: List[int]) -> Tensor:
+def _like_input(x: Tensor, *_: Any) -> Tensor:
+    """The fake kernel of the products: a tensor laid out like the input."""
     return empty_like_layout(x)
+
+
+dropout.register_fake(_like_input)
 
 
 def _keep_seed(ctx: Any, inputs: Tuple[Any, ...], output: Any) -> None:
@@ -170,16 +218,23 @@ def alpha_dropout(x: Tensor, seed: Tensor, p: float, shape: list[int], mask_shap
     return alpha_product(x, _handle(seed, p, "standard", shape, mask_shape), offset)
 
 
-@alpha_dropout.register_fake
-def _(x: Tensor, seed: Tensor, p: float, shape: List[int], mask_shape: List[int],
-      offset: List[int]) -> Tensor:
-    return empty_like_layout(x)
+alpha_dropout.register_fake(_like_input)
+
+
+@torch.library.custom_op("fastdrop::alpha_dropout_backward", mutates_args=(), device_types="cpu")
+def alpha_dropout_backward(grad: Tensor, seed: Tensor, p: float, shape: list[int], mask_shape: list[int],
+                           offset: list[int]) -> Tensor:
+    return alpha_grad_product(grad, _handle(seed, p, "standard", shape, mask_shape), offset)
+
+
+alpha_dropout_backward.register_fake(_like_input)
 
 
 def _alpha_backward(ctx: Any, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
-    seed, p, shape, mask_shape, offset = ctx.mask_args
-    a, _ = alpha_coefficients(p)
-    return (dropout(grad, seed, p, "standard", shape, mask_shape, offset) * a,) + (None,) * 5
+    # the gain a in the same operator as the mask: a separate product would
+    # round twice in half precision, where a compiled graph fuses it and rounds once
+    return (alpha_dropout_backward(grad, *ctx.mask_args),) + (None,) * 5
 
 
 alpha_dropout.register_autograd(_alpha_backward, setup_context=_keep_seed)
+alpha_dropout_backward.register_autograd(_alpha_backward, setup_context=_keep_seed)

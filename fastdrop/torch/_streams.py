@@ -31,13 +31,22 @@ from fastdrop._validation import check_mask_shape, check_p, check_shape
 
 from . import _shard
 
-__all__ = ["TORCH_STREAM", "TORCH_STREAM_ROUNDS", "SEED_WORDS", "UNSHARDED", "stream_id", "draw", "draw_by_id", "words",
+__all__ = ["TORCH_STREAM", "TORCH_STREAM_ROUNDS", "SEED_WORDS", "UNSHARDED", "shard_rows", "stream_id", "draw",
+           "draw_by_id", "words",
            "peek", "handle", "dispatch_modes"]
 
 TORCH_STREAM = 0
 TORCH_STREAM_ROUNDS = 10
 SEED_WORDS = 5
-UNSHARDED = -1  # shard_rows of a call without shard="batch" (0 is an empty local batch)
+# shard_rows of a call without shard="batch"; a sharded call passes its local
+# batch size, or EMPTY_SHARD for an empty one, which must still meet the other ranks
+UNSHARDED = 0
+EMPTY_SHARD = -1
+
+
+def shard_rows(rows: int) -> int:
+    """The shard_rows argument of a call under shard="batch" with `rows` local rows."""
+    return rows if rows else EMPTY_SHARD
 _LOW32 = (1 << 32) - 1
 STREAM_ATTR = "_fastdrop_torch_stream"
 streams: "weakref.WeakValueDictionary[int, fd.Generator]" = weakref.WeakValueDictionary()
@@ -69,6 +78,17 @@ def stream_id(generator: Optional[fd.Generator]) -> int:
 _key_buffers = threading.local()
 _transforms_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: False)
 dispatch_modes = getattr(torch._C, "_len_torch_dispatch_stack", lambda: 1)
+
+
+def _refuse_vmap() -> None:
+    """Under torch.func.vmap (and what builds on it: jacrev, jacfwd, hessian)
+    a call would need a rule for the batch's masks, which fastdrop does not
+    define; say so before anything is drawn."""
+    from torch._C._functorch import TransformType
+    from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
+    if any(level.key() == TransformType.Vmap for level in retrieve_all_functorch_interpreters()):
+        raise RuntimeError("fastdrop.torch does not support torch.vmap (nor jacrev, jacfwd or hessian, "
+                           "which use it): apply the dropout to the whole batch, or loop over it")
 
 
 def _torch_key(source: Optional[torch.Generator] = None) -> List[int]:
@@ -106,12 +126,15 @@ def draw(generator: Optional[fd.Generator], p: float, mode: str, shape: Sequence
          shard_rows: int = UNSHARDED) -> fd.DropoutHandle:
     """The handle of one call with a logical mask of `mask_shape` over `shape`.
 
-    With ``shard_rows`` >= 0 (``shard="batch"``, this rank's local batch
-    size, 0 included), first check with the other ranks that all hold
-    `shard_rows` rows, make the same call and have the same generator state.
+    Under ``shard="batch"`` (`shard_rows` from :func:`shard_rows`, not
+    UNSHARDED), first check with the other ranks that all hold as many rows,
+    make the same call and have the same generator state.
     """
+    if _transforms_active():
+        _refuse_vmap()
     if shard_rows != UNSHARDED:
-        _shard.check_ranks_agree(shard_rows, peek(generator), _shard.call_fingerprint(shape, mask_shape, p))
+        _shard.check_ranks_agree(max(shard_rows, 0), peek(generator),
+                                 _shard.call_fingerprint(shape, mask_shape, p))
     # the callers have checked p and the generator; shapes come from tensors
     if generator is None:
         k0, k1 = _torch_key()

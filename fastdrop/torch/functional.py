@@ -16,13 +16,14 @@ __all__ = ["dropout"]
 
 
 def _refuse_forbidden_inplace(x: torch.Tensor) -> None:
-    # A leaf that requires grad (or a view of one) may not be written in
-    # place while autograd records; a self-copy makes torch raise its own
-    # error for that before anything is drawn or written.
-    if torch.compiler.is_compiling() or not (torch.is_grad_enabled() and x.requires_grad):
+    # While autograd records, torch forbids writing in place into a leaf
+    # that requires grad and into some views (of such a leaf, outputs of
+    # split or unbind, views made under no_grad); a self-copy makes torch
+    # raise its own error for those before anything is drawn or written.
+    if torch.compiler.is_compiling() or not torch.is_grad_enabled():
         return
-    base = x if x._base is None else x._base
-    if base.is_leaf:
+    base = x._base
+    if (base is None and x.is_leaf and x.requires_grad) or (base is not None and base.requires_grad):
         x.copy_(x)
 
 
@@ -40,9 +41,15 @@ def _apply_mask(x: torch.Tensor, p: float, *, mask_shape: Sequence[int], mode: s
                 inplace: bool = False, generator: Optional[fd.Generator] = None, shard: Optional[str] = None,
                 alpha: bool = False) -> torch.Tensor:
     """Multiply x by a mask of `mask_shape` (broadcast over x); the checks are done."""
+    if torch._C._get_tracing_state():
+        # the tracer would record the kernels' output as a constant, or fail inside torch
+        raise RuntimeError("fastdrop.torch does not support torch.jit.trace (TorchScript) in training: "
+                           "trace the model in eval mode, where dropout is the identity, or use "
+                           "torch.compile or torch.export")
     shape, offset, rows = tuple(x.shape), (0,) * x.dim(), _streams.UNSHARDED
     if shard == "batch":
         shape, mask_shape, offset, rows = _shard.batch_block(x, mask_shape)
+        rows = _streams.shard_rows(rows)
     if inplace:
         _checks.check_writable(x)
         _refuse_forbidden_inplace(x)
@@ -91,6 +98,12 @@ def _is_identity(input: torch.Tensor, p: float, training: bool, shard: Optional[
     # as torch: nothing to draw; an empty input is only skipped unsharded,
     # where no other rank waits for this one's consistency check
     return not training or p == 0.0 or (input.numel() == 0 and shard is None)
+
+
+def _zeroed(input: torch.Tensor, inplace: bool) -> torch.Tensor:
+    """p == 1, as torch: every element dropped, nothing drawn (NaN and inf
+    stay NaN, as in a product with the mask)."""
+    return input.mul_(0.0) if inplace else input * 0.0
 
 
 def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
@@ -146,13 +159,15 @@ def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace:
     >>> fdt.dropout(x, 0.5, training=False) is x
     True
     """
-    if (training is True and inplace is False and shard is None and type(p) is float and 0.0 < p <= 1.0
+    if (training is True and inplace is False and shard is None and type(p) is float and 0.0 < p < 1.0
             and (generator is None or type(generator) is fd.Generator) and _eager.takes_whole(input)):
         # the common call, whose arguments pass the checks below: straight to the kernel
         return _eager.dropout(input, p, generator)
     p = _check_common(input, p, training, inplace, generator, shard)
     if _is_identity(input, p, training, shard):
         return input
+    if p == 1.0:
+        return _zeroed(input, inplace)
     return _apply_mask(input, p, mask_shape=tuple(input.shape), inplace=inplace, generator=generator, shard=shard)
 
 
@@ -170,6 +185,9 @@ def _feature_dropout(input: torch.Tensor, p: float, training: bool, inplace: boo
     """One draw per (sample, channel) of a batched input, as torch's feature dropout."""
     if _is_identity(input, p, training, shard):
         return input
+    if p == 1.0:
+        _feature_mask_shape(input, name)   # the same refusal of a 0-d or 1-d input as p < 1 gets
+        return _zeroed(input, inplace)
     return _apply_mask(input, p, mask_shape=_feature_mask_shape(input, name), inplace=inplace,
                        generator=generator, shard=shard)
 
@@ -188,13 +206,20 @@ def _batched_or_not(input: torch.Tensor, p: float, training: bool, inplace: bool
     return input if inplace else result.squeeze(0)
 
 
+def _warn(message: str, stacklevel: int) -> None:
+    # torch.compile cannot trace warnings.warn (fullgraph=True would fail); the
+    # eager call of the same model has warned already
+    if not torch.compiler.is_compiling():
+        warnings.warn(message, stacklevel=stacklevel + 1)
+
+
 def _warn_unless_dims(input: torch.Tensor, name: str, spatial: int, drawn_per: str) -> None:
     """Warn, as torch does, when a channel dropout meets another number of dimensions."""
     if input.dim() not in (spatial + 1, spatial + 2):
-        warnings.warn(f"{name}: got a {input.dim()}-D input; {name} is made for {spatial + 1}D or "
+        _warn(f"{name}: got a {input.dim()}-D input; {name} is made for {spatial + 1}D or "
                       f"{spatial + 2}D inputs (channels and {spatial} spatial dimensions, optionally "
                       f"batched). Like torch's, it drops one value per {drawn_per} here; use "
-                      f"Dropout for elementwise dropout.", stacklevel=4)
+                      f"Dropout for elementwise dropout.", stacklevel=6)
 
 
 def dropout1d(input: torch.Tensor, p: float, training: bool, inplace: bool, generator: Optional[fd.Generator],
@@ -211,9 +236,9 @@ def dropout2d(input: torch.Tensor, p: float, training: bool, inplace: bool, gene
     p = _check_common(input, p, training, inplace, generator, shard)
     _warn_unless_dims(input, "Dropout2d", 2, "(dim 0, dim 1) pair")
     if input.dim() == 3:
-        warnings.warn("Dropout2d: got a 3D input, read as (N, C, L) with one draw per channel of "
+        _warn("Dropout2d: got a 3D input, read as (N, C, L) with one draw per channel of "
                       "length L, as torch's Dropout2d does; use Dropout1d to say so explicitly.",
-                      stacklevel=3)
+                      stacklevel=5)
     return _feature_dropout(input, p, training, inplace, generator, shard, "Dropout2d")
 
 
@@ -230,7 +255,7 @@ def alpha_dropout(input: torch.Tensor, p: float, training: bool, inplace: bool, 
     if _is_identity(input, p, training, shard):
         return input
     if p == 1.0:  # as torch: every unit dropped and no affine map (its scale would be infinite)
-        return input.mul_(0.0) if inplace else input * 0.0
+        return _zeroed(input, inplace)
     return _apply_mask(input, p, mask_shape=tuple(input.shape), inplace=inplace, generator=generator,
                        shard=shard, alpha=True)
 

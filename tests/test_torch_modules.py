@@ -1,0 +1,197 @@
+"""fastdrop.torch's modules as torch code sees them: instances of torch's
+dropout classes (so model-wide isinstance idioms reach them), and
+replace_dropout, which swaps all of a model's torch dropout modules or none,
+takes whatever values torch itself accepted for p and inplace, and keeps what
+was attached to the old module (hooks, attributes)."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import fastdrop as fd  # noqa: E402
+import fastdrop.torch as fdt  # noqa: E402
+
+nn = torch.nn
+TORCH_CLASSES = {fdt.Dropout: nn.Dropout, fdt.Dropout1d: nn.Dropout1d, fdt.Dropout2d: nn.Dropout2d,
+                 fdt.Dropout3d: nn.Dropout3d, fdt.AlphaDropout: nn.AlphaDropout}
+
+
+def dropout_kinds(model):
+    """The package ('torch' or 'fastdrop') of each dropout module in `model`."""
+    return [type(m).__module__.split(".")[0] for m in model.modules() if "Dropout" in type(m).__name__]
+
+
+# ---------------------------------------------------------------- subclasses of torch's classes
+
+@pytest.mark.parametrize("cls", list(TORCH_CLASSES), ids=lambda cls: cls.__name__)
+def test_modules_are_instances_of_torch_dropout_classes(cls):
+    module = cls(0.3, generator=fd.Generator(0))
+    assert isinstance(module, TORCH_CLASSES[cls]) and isinstance(module, nn.modules.dropout._DropoutNd)
+    assert module.p == 0.3 and module.inplace is False
+    assert list(module.state_dict()) == [] and list(module.parameters()) == []
+    assert not isinstance(fdt.DropPath(0.1), nn.modules.dropout._DropoutNd)
+
+
+def test_monte_carlo_dropout_idiom_reaches_swapped_modules():
+    """model.eval() then .train() on every isinstance(m, nn.Dropout): two
+    passes differ only if the dropout is back in training mode."""
+    torch.manual_seed(0)
+    model = fdt.replace_dropout(nn.Sequential(nn.Linear(64, 64), nn.Dropout(0.5), nn.Linear(64, 4)))
+    model.eval()
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.train()
+    assert model[1].training and not model[0].training
+    x = torch.ones(1, 64)
+    assert not torch.equal(model(x), model(x))
+
+
+def test_p_set_model_wide_through_isinstance_takes_effect():
+    model = fdt.replace_dropout(nn.Sequential(nn.Dropout(0.5), nn.Dropout2d(0.5)))
+    x = torch.ones(8, 4, 3, 3)
+    for p, expected in ((0.0, x), (1.0, torch.zeros_like(x))):
+        for m in model.modules():
+            if isinstance(m, nn.modules.dropout._DropoutNd):
+                m.p = p
+        assert torch.equal(model(x), expected)
+    assert repr(model[0]) == "Dropout(p=1.0, inplace=False)"
+
+
+def test_replace_dropout_leaves_fastdrop_modules_and_torch_subclasses_alone():
+    g = fd.Generator(1)
+    mine = fdt.Dropout(0.2, generator=g)
+    custom = type("MyDropout", (nn.Dropout,), {})(0.3)
+    model = nn.Sequential(mine, custom, fdt.AlphaDropout(0.1))
+    fdt.replace_dropout(model, generator=fd.Generator(2))
+    assert model[0] is mine and mine.generator is g and model[1] is custom
+    assert type(model[2]) is fdt.AlphaDropout
+
+
+# ---------------------------------------------------------------- values torch accepts
+
+@pytest.mark.parametrize("p, inplace, expected", [
+    (0.5, None, (0.5, False)), (0.5, 0, (0.5, False)), (0.25, 1, (0.25, True)),
+    (0.5, np.bool_(True), (0.5, True)), (torch.tensor(0.25), False, (0.25, False)),
+    (True, False, (1.0, False)), (np.float32(0.5), False, (0.5, False)), (0, False, (0.0, False)),
+], ids=["inplace None", "inplace 0", "inplace 1", "inplace numpy bool", "p 0-d tensor", "p bool",
+        "p numpy float", "p int"])
+def test_replace_dropout_converts_what_torch_accepted(p, inplace, expected):
+    old = nn.Dropout(p, inplace)
+    old(torch.ones(4))  # torch accepts and runs it
+    model = fdt.replace_dropout(nn.Sequential(nn.Dropout(0.1), old))
+    new = model[1]
+    assert type(new) is fdt.Dropout and (new.p, new.inplace) == expected
+    assert type(new.p) is float and type(new.inplace) is bool
+
+
+# ---------------------------------------------------------------- all or nothing
+
+def with_attribute(module, name, value):
+    setattr(module, name, value)
+    return module
+
+
+@pytest.mark.parametrize("make_bad, error, match", [
+    (lambda: nn.Dropout(float("nan")), ValueError, r"'1\.1'.*between 0 and 1, but got nan \(argument p\)"),
+    (lambda: with_attribute(nn.Dropout(0.5), "p", "0.5"), TypeError, r"'1\.1'.*\bp\b.*str"),
+    (lambda: with_attribute(nn.AlphaDropout(0.5), "inplace", torch.ones(2)), TypeError, r"'1\.1'.*inplace"),
+], ids=["p NaN", "p set to a string", "inplace without a truth value"])
+def test_replace_dropout_that_raises_changes_nothing(make_bad, error, match):
+    """torch's constructor lets a NaN p through, and p and inplace can be set
+    to anything afterwards: replace_dropout refuses them, naming the module's
+    path, and the modules met before it are not swapped."""
+    first, second, last = nn.Dropout(0.1), nn.Dropout2d(0.2), make_bad()
+    model = nn.Sequential(first, nn.Sequential(second, last))
+    with pytest.raises(error, match=match):
+        fdt.replace_dropout(model)
+    assert model[0] is first and model[1][0] is second and model[1][1] is last
+    assert dropout_kinds(model) == ["torch"] * 3
+
+
+def test_replace_dropout_rolls_back_when_an_assignment_raises():
+    """A module registration hook that refuses the third swap: the first two
+    are undone."""
+    model = nn.Sequential(nn.Dropout(0.1), nn.Dropout(0.2), nn.Dropout(0.3))
+    seen = []
+
+    def refuse_third(parent, name, submodule):
+        if isinstance(submodule, fdt.Dropout):
+            seen.append(name)
+            if len(seen) == 3:
+                raise RuntimeError("refused")
+        return None
+
+    olds = list(model)
+    handle = nn.modules.module.register_module_module_registration_hook(refuse_third)
+    try:
+        with pytest.raises(RuntimeError, match="refused"):
+            fdt.replace_dropout(model)
+    finally:
+        handle.remove()
+    assert list(model) == olds and dropout_kinds(model) == ["torch"] * 3
+
+
+def test_replace_dropout_handles_a_module_graph_with_a_cycle():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.1))
+    model[0].owner = model  # a child that refers back to its parent
+    fdt.replace_dropout(model)
+    assert type(model[1]) is fdt.Dropout
+
+
+# ---------------------------------------------------------------- hooks and attributes
+
+def test_replace_dropout_keeps_hooks_and_attributes():
+    calls = []
+    old = nn.Dropout(0.5)
+    handles = [
+        old.register_forward_pre_hook(lambda m, args: calls.append(("pre", type(m)))),
+        old.register_forward_hook(lambda m, args, out: calls.append(("forward", type(m)))),
+        old.register_forward_hook(lambda m, args, kwargs, out: calls.append(("forward kwargs", type(m))),
+                                  with_kwargs=True),
+        old.register_full_backward_pre_hook(lambda m, grad_out: calls.append(("backward pre", type(m)))),
+        old.register_full_backward_hook(lambda m, grad_in, grad_out: calls.append(("backward", type(m)))),
+    ]
+    old.tag = "encoder.dropout"
+    old.register_buffer("step", torch.tensor(3))
+    model = nn.Sequential(nn.Linear(4, 4), old)
+    keys = list(model.state_dict())
+    fdt.replace_dropout(model, generator=fd.Generator(0))
+    new = model[1]
+    assert type(new) is fdt.Dropout and new.tag == "encoder.dropout" and list(model.state_dict()) == keys
+    model(torch.ones(2, 4)).sum().backward()
+    kinds = ["pre", "forward", "forward kwargs", "backward pre", "backward"]
+    assert calls == [(kind, fdt.Dropout) for kind in kinds]
+    for handle in handles:  # the handles taken on the torch module still remove the hooks
+        handle.remove()
+    calls.clear()
+    model(torch.ones(2, 4)).sum().backward()
+    assert calls == []
+
+
+def test_replace_dropout_keeps_its_own_arguments_over_attributes():
+    old = nn.Dropout(0.4)
+    old.generator = "not a generator"
+    g = fd.Generator(0)
+    new = fdt.replace_dropout(nn.Sequential(old))[0]
+    assert new.generator is None and new.shard is None and new.p == 0.4
+    assert fdt.replace_dropout(nn.Sequential(nn.Dropout(0.4)), generator=g)[0].generator is g
+    eval_old = nn.Dropout(0.4).eval()
+    assert not fdt.replace_dropout(eval_old).training
+
+
+def test_replace_dropout_leaves_a_module_with_its_own_forward_alone():
+    """A forward set on the instance may do more than dropout, as a subclass's may."""
+    old = nn.Dropout(0.4)
+    old.forward = lambda x: x * 2
+    model = fdt.replace_dropout(nn.Sequential(old))
+    assert model[0] is old
+
+
+def test_replace_dropout_does_not_keep_a_compiled_call_of_the_old_module():
+    """Module.compile() on the old module binds its call to that module: kept,
+    it would run torch's dropout."""
+    old = nn.Dropout(0.5)
+    old.compile()
+    new = fdt.replace_dropout(old, generator=fd.Generator(3))
+    x = torch.ones(64)
+    assert torch.equal(new(x), fdt.Dropout(0.5, generator=fd.Generator(3))(x))
