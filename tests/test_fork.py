@@ -117,7 +117,7 @@ def test_grandchild_stays_on_one_thread(scoped_config):
 
 
 @fork
-def test_child_of_a_process_that_never_split_keeps_its_threads():
+def test_child_of_a_process_that_never_split_keeps_its_threads(tmp_path):
     # a fresh interpreter whose kernels never started threads: its child
     # has a working OpenMP pool and keeps the setting
     code = textwrap.dedent("""
@@ -130,7 +130,9 @@ def test_child_of_a_process_that_never_split_keeps_its_threads():
             os._exit(0 if fd.get_num_threads() == 2 else 3)
         print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
     """ % BIG)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=DEADLINE_S)
+    # from a directory of its own, so that it imports the installed fastdrop, not the source tree
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=DEADLINE_S,
+                            cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "0"
 
