@@ -269,7 +269,7 @@ def _replacement(old: nn.Module, kind: Type[_DropoutNd], path: str, generator: O
     except (TypeError, ValueError) as error:
         where = f"module {path!r}" if path else "module"
         raise type(error)(f"cannot replace {where} ({type(old).__name__}): {error}") from error
-    vars(new).update((name, value) for name, value in vars(old).items() if name not in _OWN_ATTRIBUTES)
+    new.__dict__.update((name, value) for name, value in vars(old).items() if name not in _OWN_ATTRIBUTES)
     return new
 
 
