@@ -32,8 +32,7 @@ from fastdrop._validation import check_mask_shape, check_p, check_shape
 from . import _shard
 
 __all__ = ["TORCH_STREAM", "TORCH_STREAM_ROUNDS", "SEED_WORDS", "UNSHARDED", "shard_rows", "stream_id", "draw",
-           "draw_by_id", "words",
-           "peek", "handle", "dispatch_modes"]
+           "draw_by_id", "words", "peek", "handle", "dispatch_modes"]
 
 TORCH_STREAM = 0
 TORCH_STREAM_ROUNDS = 10
@@ -42,15 +41,15 @@ SEED_WORDS = 5
 # batch size, or EMPTY_SHARD for an empty one, which must still meet the other ranks
 UNSHARDED = 0
 EMPTY_SHARD = -1
+_LOW32 = (1 << 32) - 1
+STREAM_ATTR = "_fastdrop_torch_stream"
+streams: "weakref.WeakValueDictionary[int, fd.Generator]" = weakref.WeakValueDictionary()
+next_stream = itertools.count(TORCH_STREAM + 1)
 
 
 def shard_rows(rows: int) -> int:
     """The shard_rows argument of a call under shard="batch" with `rows` local rows."""
     return rows if rows else EMPTY_SHARD
-_LOW32 = (1 << 32) - 1
-STREAM_ATTR = "_fastdrop_torch_stream"
-streams: "weakref.WeakValueDictionary[int, fd.Generator]" = weakref.WeakValueDictionary()
-next_stream = itertools.count(TORCH_STREAM + 1)
 
 
 def stream_id(generator: Optional[fd.Generator]) -> int:

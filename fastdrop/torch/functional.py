@@ -217,9 +217,9 @@ def _warn_unless_dims(input: torch.Tensor, name: str, spatial: int, drawn_per: s
     """Warn, as torch does, when a channel dropout meets another number of dimensions."""
     if input.dim() not in (spatial + 1, spatial + 2):
         _warn(f"{name}: got a {input.dim()}-D input; {name} is made for {spatial + 1}D or "
-                      f"{spatial + 2}D inputs (channels and {spatial} spatial dimensions, optionally "
-                      f"batched). Like torch's, it drops one value per {drawn_per} here; use "
-                      f"Dropout for elementwise dropout.", stacklevel=6)
+              f"{spatial + 2}D inputs (channels and {spatial} spatial dimensions, optionally "
+              f"batched). Like torch's, it drops one value per {drawn_per} here; use "
+              f"Dropout for elementwise dropout.", stacklevel=6)
 
 
 def dropout1d(input: torch.Tensor, p: float, training: bool, inplace: bool, generator: Optional[fd.Generator],
@@ -237,8 +237,7 @@ def dropout2d(input: torch.Tensor, p: float, training: bool, inplace: bool, gene
     _warn_unless_dims(input, "Dropout2d", 2, "(dim 0, dim 1) pair")
     if input.dim() == 3:
         _warn("Dropout2d: got a 3D input, read as (N, C, L) with one draw per channel of "
-                      "length L, as torch's Dropout2d does; use Dropout1d to say so explicitly.",
-                      stacklevel=5)
+              "length L, as torch's Dropout2d does; use Dropout1d to say so explicitly.", stacklevel=5)
     return _feature_dropout(input, p, training, inplace, generator, shard, "Dropout2d")
 
 
