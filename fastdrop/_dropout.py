@@ -106,7 +106,7 @@ def dropout(x: npt.ArrayLike, p: float = 0.5, *, training: bool = True, mode: st
 
     Parameters
     ----------
-    x : array_like of float16, float32 or float64
+    x : array_like of float16, float32, float64 or ml_dtypes.bfloat16
         Input.  Any layout: strided and negative-stride views give the
         values of the contiguous copy.
     p : float in [0, 1], default 0.5
@@ -197,7 +197,7 @@ def dropout_backward(dy: npt.ArrayLike, handle: DropoutHandle, *, inplace: bool 
 
     Parameters
     ----------
-    dy : array_like of float16, float32 or float64
+    dy : array_like of float16, float32, float64 or ml_dtypes.bfloat16
         Gradient with respect to the forward output; shape ``handle.shape``.
     handle : DropoutHandle
         From ``dropout(..., return_handle=True)``.

@@ -10,8 +10,8 @@ import numpy.typing as npt
 
 from . import _config, _kernels
 from ._random import COUNTER_LIMIT, _check_key, check_rounds
-from ._validation import (check_bool, check_distinct_elements, check_float_array, check_int, check_mask_shape,
-                          check_p, check_shape, compute_dtype)
+from ._validation import (check_bool, check_distinct_elements, check_float_array, check_float_dtype, check_int,
+                          check_mask_shape, check_p, check_shape, compute_dtype)
 
 __all__ = ["DropoutHandle", "MODES", "check_mode"]
 
@@ -151,8 +151,9 @@ class DropoutHandle(_kernels.MaskHandle):
         return np.packbits(self.mask(), axis=None)
 
     def mask_values(self, dtype: Any = np.float32) -> np.ndarray:
-        """The mask as multipliers (0 or the scale) of shape `mask_shape`."""
-        return self._mask_values(dtype, (0,) * len(self.mask_shape), self.mask_shape)
+        """The mask as multipliers (0 or the scale) of shape `mask_shape`, of
+        `dtype` (float16, float32, float64 or ml_dtypes.bfloat16)."""
+        return self._mask_values(check_float_dtype(dtype), (0,) * len(self.mask_shape), self.mask_shape)
 
     def _mask_values(self, dtype: Any, offset: Sequence[int], shape: Sequence[int]) -> np.ndarray:
         """Multipliers of the block of the mask at `offset` with `shape`."""
@@ -184,7 +185,7 @@ class DropoutHandle(_kernels.MaskHandle):
 
         Parameters
         ----------
-        x : array_like of float16, float32 or float64
+        x : array_like of float16, float32, float64 or ml_dtypes.bfloat16
             The block; ``x.ndim == len(self.shape)``.
         offset : tuple of int, optional
             Index of the block's first element in the logical array
@@ -238,6 +239,8 @@ class DropoutHandle(_kernels.MaskHandle):
                              f"got shape {block}")
         if offset is None:
             offset = (0,) * len(block)
+        elif isinstance(offset, np.ndarray) and offset.ndim == 1:   # an index array, e.g. from np.argwhere
+            offset = offset.tolist()
         elif not isinstance(offset, (tuple, list)):
             raise TypeError(f"offset must be a tuple of integers, got {offset!r}")
         if len(offset) != len(block):
@@ -283,6 +286,10 @@ class DropoutHandle(_kernels.MaskHandle):
 
     def __reduce__(self) -> Tuple[Any, ...]:
         return (type(self), self._fields())
+
+    def __dask_tokenize__(self) -> Tuple[Any, ...]:
+        # equal handles name equal Dask graphs (pickle's bytes depend on shared tuples)
+        return ("fastdrop.DropoutHandle",) + self._fields()
 
     def __repr__(self) -> str:
         names = ("key", "counter", "rounds", "p", "shape", "mask_shape", "mode", "training")

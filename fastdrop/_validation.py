@@ -21,7 +21,7 @@ from . import _kernels
 
 __all__ = ["check_p", "check_p_below_one", "check_bool", "check_int", "check_real", "check_shape",
            "check_float_array", "check_grad_shape", "check_generator", "check_mask_shape",
-           "float_dtypes", "compute_dtype", "is_float_dtype"]
+           "check_float_dtype", "float_dtypes", "compute_dtype", "is_float_dtype"]
 
 # the most elements of a logical array: its strides in elements are signed 64-bit in the kernels
 MAX_ELEMENTS = 2**63 - 1
@@ -56,8 +56,30 @@ def is_float_dtype(dtype: Any) -> bool:
 
 
 def _dtype_names() -> str:
-    names = [dt.name for dt in float_dtypes()]
-    return ", ".join(names[:-1]) + " or " + names[-1]
+    return ", ".join(dt.name for dt in _BUILTIN_FLOATS) + " or ml_dtypes.bfloat16"
+
+
+def refuse_dtype(dtype: np.dtype, name: str) -> None:
+    """Raise the TypeError for a dtype the kernels do not compute on; a
+    kernel dtype in the other byte order gets the conversion to make."""
+    if not dtype.isnative and _known_dtype(dtype.newbyteorder("=")):
+        raise TypeError(f"{name} has non-native byte order ({dtype.str}); convert it first, e.g. with "
+                        f"{name}.astype({name}.dtype.newbyteorder('='))")
+    raise TypeError(f"{name} must have dtype {_dtype_names()}, got {dtype}")
+
+
+def check_float_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
+    """A dtype the kernels compute on (see :func:`float_dtypes`), as a
+    :class:`numpy.dtype`, in the machine's byte order."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be a NumPy dtype ({_dtype_names()}), got {dtype!r}") from None
+    if not _known_dtype(dt):
+        if not dt.isnative and _known_dtype(dt.newbyteorder("=")):
+            raise TypeError(f"{name} has non-native byte order ({dt.str}); use {dt.newbyteorder('=').str}")
+        raise TypeError(f"{name} must be {_dtype_names()}, got {dt}")
+    return dt
 
 
 def compute_dtype(dtype: Any) -> type:
@@ -138,6 +160,8 @@ def check_real(value: object, name: str, low: float = -math.inf, high: float = m
 
 def check_shape(shape: Any, name: str = "shape") -> Tuple[int, ...]:
     """A shape: an integer or a sequence of non-negative integers, as a tuple."""
+    if isinstance(shape, np.ndarray) and shape.ndim == 1:   # as numpy's own functions take it
+        shape = shape.tolist()
     items = shape if isinstance(shape, (tuple, list)) else (shape,)
     try:
         dims = tuple(operator.index(d) for d in items if not isinstance(d, (bool, np.bool_)))
@@ -156,14 +180,15 @@ def check_float_array(x: npt.ArrayLike, name: str = "x", writeable: bool = False
     """`x` as an ndarray of a kernel dtype; with `writeable`, an ndarray that
     may be written in place (a list cannot be, nor a read-only array)."""
     if not isinstance(x, np.ndarray):
+        if hasattr(x, "__dask_graph__"):
+            # np.asarray would compute every block of a lazy array here
+            raise TypeError(f"{name} is a Dask collection ({type(x).__module__}.{type(x).__name__}); "
+                            f"fastdrop.dask.dropout and fastdrop.dask.dropout_backward keep it lazy")
         if writeable:
             raise TypeError(f"{name} must be a numpy.ndarray to be written in place, got {type(x).__name__}")
         x = np.asarray(x)
     if not _known_dtype(x.dtype):
-        if not x.dtype.isnative and _known_dtype(x.dtype.newbyteorder("=")):
-            raise TypeError(f"{name} has non-native byte order ({x.dtype.str}); convert it first, e.g. with "
-                            f"{name}.astype({name}.dtype.newbyteorder('='))")
-        raise TypeError(f"{name} must have dtype {_dtype_names()} (or ml_dtypes.bfloat16), got {x.dtype}")
+        refuse_dtype(x.dtype, name)
     if writeable and not x.flags.writeable:
         raise ValueError(f"{name} is read-only; it cannot be written in place")
     if writeable:
@@ -194,7 +219,9 @@ def check_grad_shape(dy: npt.ArrayLike, shape: Sequence[int], name: str = "dy") 
 def check_generator(generator: Any, name: str = "generator") -> Any:
     """A :class:`fastdrop.Generator` or None (the default generator, looked up at call time)."""
     if generator is not None and not isinstance(generator, _kernels.CounterStream):
-        raise TypeError(f"{name} must be a fastdrop.Generator or None, got {type(generator).__name__}")
+        kind = type(generator)
+        raise TypeError(f"{name} must be a fastdrop.Generator or None, got "
+                        f"{kind.__name__ if kind.__module__ == 'builtins' else kind.__module__ + '.' + kind.__qualname__}")
     return generator
 
 

@@ -38,7 +38,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without Dask ins
                       "(and 'distributed' to run on a cluster)") from exc
 
 import fastdrop as fd
-from fastdrop.plugin import check_bool, float_dtypes, is_float_dtype
+from fastdrop._validation import check_bool, is_float_dtype, refuse_dtype
 
 __all__ = ["dropout", "dropout_backward"]
 
@@ -50,8 +50,7 @@ def _check_dask_array(arr: Any, name: str) -> "da.Array":
         raise TypeError(f"{name} must be a dask.array.Array, got {type(arr).__name__}"
                         f" (use fastdrop.dropout for NumPy arrays)")
     if not is_float_dtype(arr.dtype):
-        names = ", ".join(dt.name for dt in float_dtypes())
-        raise TypeError(f"{name} must have a dtype the kernels compute on ({names}), got {arr.dtype}")
+        refuse_dtype(arr.dtype, name)   # a float dtype in the other byte order is named as such
     if not isinstance(arr._meta, np.ndarray):
         raise TypeError(f"{name} must have NumPy blocks (the kernels run on NumPy arrays), "
                         f"got blocks of type {type(arr._meta).__module__}.{type(arr._meta).__name__}")

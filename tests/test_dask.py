@@ -20,6 +20,7 @@ import reference as ref
 
 da = pytest.importorskip("dask.array")
 fdd = pytest.importorskip("fastdrop.dask")
+dask = pytest.importorskip("dask")
 
 DTYPES = (np.float16, np.float32, np.float64)
 SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -172,6 +173,7 @@ def test_graph_carries_only_the_handle():
     (da.ones((4, 4), chunks=2, dtype=np.int32), {}, TypeError, "arr"),
     (da.ones((4, 4), chunks=2, dtype=bool), {}, TypeError, "arr"),
     (da.ones((4, 4), chunks=2, dtype=np.complex64), {}, TypeError, "arr"),
+    (da.ones((4, 4), chunks=2, dtype=np.dtype(np.float32).newbyteorder()), {}, TypeError, "non-native byte order"),
     (da.ones(8, chunks=2)[da.ones(8, chunks=2) > 0], {}, ValueError, "arr"),   # unknown chunk sizes
     (da.ones((4, 4), chunks=2), dict(p=1.5), ValueError, "p"),
     (da.ones((4, 4), chunks=2), dict(p="0.5"), TypeError, "p"),
@@ -190,6 +192,36 @@ def test_bad_input_raises_naming_the_argument_and_reserves_nothing(arr, kwargs, 
         fdd.dropout(arr, p, **kwargs)
     assert name in str(info.value), str(info.value)
     assert g.get_state() == state
+
+
+def test_a_dask_array_given_to_the_numpy_functions_is_refused_uncomputed():
+    computed = []
+    x = da.ones((4, 4), chunks=2, dtype=np.float32).map_blocks(lambda b: computed.append(b.size) or b)
+    computed.clear()   # map_blocks ran the function on empty blocks to learn its output type
+    g = fd.Generator(0)
+    state = g.get_state()
+    _, h = fd.dropout(np.ones((4, 4), np.float32), 0.5, generator=fd.Generator(0), return_handle=True)
+    for call in (lambda: fd.dropout(x, 0.5, generator=g), lambda: h.apply(x),
+                 lambda: fd.dropout_backward(x, h)):
+        with pytest.raises(TypeError, match="fastdrop.dask"):
+            call()
+    assert computed == [] and g.get_state() == state
+
+
+def test_equal_handles_name_equal_graphs():
+    """Dask names a graph by the tokens of its inputs: equal calls (the same
+    handle, however its tuples are shared) give the same name, so Dask can
+    merge them; different handles never do."""
+    x = da.ones((6, 8), chunks=3, dtype=np.float32)
+    h = fd.dropout_handle((6, 8), 0.5, generator=fd.Generator(0))
+    twin = fd.DropoutHandle(key=h.key, counter=h.counter, rounds=h.rounds, p=h.p, shape=(6, 8),
+                            mask_shape=[6, 8], mode=h.mode)
+    assert twin == h and dask.base.tokenize(twin) == dask.base.tokenize(h)
+    assert dask.base.tokenize(pickle.loads(pickle.dumps(h))) == dask.base.tokenize(h)
+    y1 = fdd.dropout(x, 0.5, generator=fd.Generator(0))
+    y2 = fdd.dropout(x, 0.5, generator=fd.Generator(0), mask_shape=(6, 8))
+    y3 = fdd.dropout(x, 0.5, generator=fd.Generator(1))
+    assert y1.name == y2.name != y3.name
 
 
 def test_blocks_other_than_numpy_arrays_are_refused_and_reserve_nothing():

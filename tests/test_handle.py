@@ -136,3 +136,54 @@ def test_eval_handle_apply_is_the_identity_or_the_standard_scaling():
     assert h.apply(x) is x
     _, hs = fd.dropout(x, 0.25, training=False, mode="standard", return_handle=True)
     np.testing.assert_array_equal(hs.apply(x), x * np.float32(0.75))
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_mask_values_takes_the_kernel_dtypes_and_refuses_others_naming_dtype(training):
+    _, h = fd.dropout(np.ones((3, 4), np.float32), 0.5, generator=fd.Generator(2), training=training,
+                      mode="standard", return_handle=True)
+    expected = h.mask_values(np.float64)
+    for dtype in (np.float16, np.float32, "float64", np.dtype("=f4")):
+        values = h.mask_values(dtype)
+        assert values.dtype == np.dtype(dtype) and values.dtype.isnative
+        np.testing.assert_array_equal(values.astype(np.float64), expected)
+    for dtype, words in [(">f4", "non-native byte order"), ("<f8" if np.little_endian is False else ">f8",
+                                                            "non-native byte order"),
+                         (np.int32, "dtype must be"), (bool, "dtype must be"), ("nonsense", "dtype must be")]:
+        with pytest.raises(TypeError, match=words) as info:
+            h.mask_values(dtype)
+        assert "dtype" in str(info.value)
+
+
+def test_mask_values_in_bfloat16_without_any_earlier_bfloat16_call(tmp_path):
+    """ml_dtypes' bfloat16 is recognised by the check itself, not only after
+    some other call has met a bfloat16 array in the process."""
+    pytest.importorskip("ml_dtypes")
+    script = ("import numpy as np, ml_dtypes, fastdrop as fd\n"
+              "h = fd.dropout_handle((2, 8), 0.5, generator=fd.Generator(0))\n"
+              "v = h.mask_values(ml_dtypes.bfloat16)\n"
+              "assert v.dtype == ml_dtypes.bfloat16, v.dtype\n"
+              "assert (v.astype(np.float32) == h.mask_values(np.float32)).all()\n")
+    import subprocess
+    import sys
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path)
+
+
+def test_offsets_and_shapes_may_be_numpy_index_arrays():
+    x = np.ones((4, 6), np.float32)
+    h = fd.dropout_handle(np.array([4, 6]), 0.5, generator=fd.Generator(3))
+    assert h.shape == (4, 6)
+    whole = h.apply(x)
+    np.testing.assert_array_equal(h.apply(x[1:, 2:], offset=np.array([1, 2])), whole[1:, 2:])
+    with pytest.raises(TypeError, match="offset"):
+        h.apply(x[1:, 2:], offset=np.array([1.0, 2.0]))
+    with pytest.raises(TypeError, match="shape"):
+        fd.dropout_handle(np.array([4.0, 6.0]), 0.5)
+
+
+@pytest.mark.parametrize("other, words", [(np.random.default_rng(0), "numpy.random._generator.Generator"),
+                                          (42, "int")])
+def test_a_foreign_generator_is_named_with_its_module(other, words):
+    with pytest.raises(TypeError, match="generator") as info:
+        fd.dropout(np.ones(4, np.float32), 0.5, generator=other)
+    assert words in str(info.value)
