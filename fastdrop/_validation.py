@@ -176,11 +176,17 @@ def check_shape(shape: Any, name: str = "shape") -> Tuple[int, ...]:
     return dims
 
 
+def _is_dask_collection(x: Any) -> bool:
+    # as dask.is_dask_collection: an xarray object has the method but returns None when NumPy-backed
+    graph = getattr(x, "__dask_graph__", None)
+    return callable(graph) and graph() is not None
+
+
 def check_float_array(x: npt.ArrayLike, name: str = "x", writeable: bool = False) -> np.ndarray:
     """`x` as an ndarray of a kernel dtype; with `writeable`, an ndarray that
     may be written in place (a list cannot be, nor a read-only array)."""
     if not isinstance(x, np.ndarray):
-        if hasattr(x, "__dask_graph__"):
+        if _is_dask_collection(x):
             # np.asarray would compute every block of a lazy array here
             raise TypeError(f"{name} is a Dask collection ({type(x).__module__}.{type(x).__name__}); "
                             f"fastdrop.dask.dropout and fastdrop.dask.dropout_backward keep it lazy")

@@ -207,6 +207,15 @@ def test_a_dask_array_given_to_the_numpy_functions_is_refused_uncomputed():
             call()
     assert computed == [] and g.get_state() == state
 
+    class NumPyBacked:   # as an xarray object over NumPy data: the method is there, the graph is not
+        def __dask_graph__(self):
+            return None
+
+        def __array__(self, dtype=None, copy=None):
+            return np.ones(4, np.float32)
+
+    assert fd.dropout(NumPyBacked(), 0.5, generator=g).shape == (4,)
+
 
 def test_equal_handles_name_equal_graphs():
     """Dask names a graph by the tokens of its inputs: equal calls (the same
