@@ -326,6 +326,33 @@ def test_torch_func_grad_and_vjp_equal_autograd(name):
     assert torch.equal(vjp(weights)[0], leaf.grad)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("name", FUNC_MODULES)
+def test_batched_gradients_equal_one_backward_per_gradient(name, dtype):
+    """autograd.grad(is_grads_batched=True) (what jacobian(vectorize=True)
+    and gradcheck(check_batched_grad=True) use) runs backward under vmap:
+    each gradient of the batch gets exactly what its own backward gives."""
+    x = torch.randn(6, 3, 4, 4, dtype=dtype, requires_grad=True)
+    torch.manual_seed(5)
+    y = FUNC_MODULES[name](fd.Generator(3))(x)
+    grads = torch.randn((5,) + tuple(x.shape)).to(dtype)
+    (batched,) = torch.autograd.grad(y, x, grads, is_grads_batched=True, retain_graph=True)
+    one_by_one = torch.stack([torch.autograd.grad(y, x, g, retain_graph=True)[0] for g in grads])
+    assert torch.equal(batched, one_by_one) and 0 < batched.count_nonzero() < batched.numel()
+
+
+@pytest.mark.parametrize("name", ["Dropout", "AlphaDropout", "Dropout2d"])
+def test_vectorized_jacobian_and_batched_gradcheck(name):
+    x = torch.randn(2, 3, 2, 2, dtype=torch.float64, requires_grad=True)
+
+    def f(t):
+        return FUNC_MODULES[name](fd.Generator(1))(t)
+
+    jac = torch.autograd.functional.jacobian(f, x, vectorize=True)
+    assert torch.equal(jac, torch.autograd.functional.jacobian(f, x))
+    assert torch.autograd.gradcheck(f, (x,), check_batched_grad=True)
+
+
 @pytest.mark.parametrize("name", FUNC_MODULES)
 @JIT_SCRIPT_DEPRECATED
 def test_torch_func_jvp_equals_dual_tensors(name):

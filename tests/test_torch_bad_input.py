@@ -105,6 +105,20 @@ def test_a_0d_tensor_p_and_numpy_bools_are_taken_as_torch_takes_them():
     y = x.clone()
     assert fdt.dropout(y, 0.25, training=np.bool_(True), inplace=np.bool_(True), generator=fd.Generator(2)) is y
     assert torch.equal(y, want)
+    assert fdt.Dropout(torch.tensor(0)).p == 0.0 and fdt.Dropout(torch.tensor(1)).p == 1.0   # integer 0-d tensors
+
+
+@pytest.mark.parametrize("cls, shape", [(fdt.Dropout1d, (3, 5)), (fdt.Dropout3d, (3, 2, 2, 2))])
+def test_unbatched_input_gets_the_errors_of_the_input_itself(cls, shape):
+    """An unbatched input is dropped as a batch of one; the errors are about
+    the input, not that batch: a leaf's in-place error (not a view's), and
+    a 0-d input's dimension count."""
+    leaf = torch.ones(shape, requires_grad=True)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad"):
+        cls(0.5, inplace=True, generator=fd.Generator(0))(leaf)
+    if cls is fdt.Dropout3d:
+        with pytest.warns(UserWarning), pytest.raises(RuntimeError, match="got a 0D input"):
+            cls(0.5, generator=fd.Generator(0))(torch.tensor(1.0))
 
 
 def test_bfloat16_without_ml_dtypes_is_refused_before_any_draw(monkeypatch):

@@ -195,3 +195,70 @@ def test_replace_dropout_does_not_keep_a_compiled_call_of_the_old_module():
     new = fdt.replace_dropout(old, generator=fd.Generator(3))
     x = torch.ones(64)
     assert torch.equal(new(x), fdt.Dropout(0.5, generator=fd.Generator(3))(x))
+
+
+# ---------------------------------------------------------------- torch.fx
+
+MODULES = [fdt.Dropout, fdt.Dropout1d, fdt.Dropout2d, fdt.Dropout3d, fdt.AlphaDropout, fdt.DropPath]
+INPUT_SHAPES = {fdt.Dropout1d: (4, 3, 5), fdt.Dropout2d: (4, 3, 5, 2), fdt.Dropout3d: (4, 3, 2, 2, 2)}
+
+
+@pytest.mark.parametrize("cls", MODULES, ids=lambda cls: cls.__name__)
+def test_fx_records_the_modules_as_leaves_as_it_records_torch_dropout(cls):
+    """symbolic_trace (and what builds on it: FX quantization, feature
+    extractors) keeps each module as one call_module node, as it keeps
+    torch's; the traced graph calls the module, so it draws the same masks
+    and follows train() and eval()."""
+    model = nn.Sequential(nn.Identity(), cls(0.5, generator=fd.Generator(4)))
+    traced = torch.fx.symbolic_trace(model)
+    assert [(n.op, n.target) for n in traced.graph.nodes] == [
+        ("placeholder", "input"), ("call_module", "0"), ("call_module", "1"), ("output", "output")]
+    x = torch.randn(INPUT_SHAPES.get(cls, (4, 6)))
+    state = model[1].generator.get_state()
+    y = traced(x)
+    model[1].generator.set_state(state)
+    assert torch.equal(y, model(x))
+    assert torch.equal(traced.eval()(x), x)
+
+
+def test_fx_records_the_functional_call_and_refuses_a_generator_it_cannot_record():
+    traced = torch.fx.symbolic_trace(lambda x: fdt.dropout(x, 0.25, training=True))
+    calls = [n for n in traced.graph.nodes if n.op == "call_function"]
+    assert [(n.target, n.args[1:]) for n in calls] == [(fdt.dropout, (0.25, True, False))]
+    torch.manual_seed(5)
+    y = traced(torch.ones(64))
+    torch.manual_seed(5)
+    assert torch.equal(y, fdt.dropout(torch.ones(64), 0.25))
+    with pytest.raises(TypeError, match="generator"):
+        torch.fx.symbolic_trace(lambda x: fdt.dropout(x, 0.25, generator=fd.Generator(0)))
+    with pytest.raises(ValueError, match=r"\bp\b"):
+        torch.fx.symbolic_trace(lambda x: fdt.dropout(x, 1.5))
+
+
+# ---------------------------------------------------------------- evaluation passes any tensor through
+
+def _quantized():
+    return torch.quantize_per_tensor(torch.randn(4, 3), 0.1, 0, torch.quint8)
+
+
+@pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor:UserWarning")
+@pytest.mark.parametrize("make", [_quantized, lambda: torch.empty(4, 3, device="meta"), lambda: torch.arange(12)],
+                         ids=["quantized", "meta", "int64"])
+@pytest.mark.parametrize("cls", [fdt.Dropout, fdt.AlphaDropout, fdt.DropPath], ids=lambda cls: cls.__name__)
+def test_evaluation_and_p_zero_return_any_tensor_as_torch_does(make, cls):
+    """A model trained with fastdrop runs through eager quantization or on
+    the meta device in evaluation: there the modules, like torch's, return
+    their input without looking at its dtype or device; in training they
+    refuse it, naming input."""
+    x = make()
+    assert cls(0.5).eval()(x) is x
+    assert cls(0.0)(x) is x
+    with pytest.raises((TypeError, ValueError), match="input"):
+        cls(0.5)(x)
+
+
+@pytest.mark.filterwarnings("ignore:.torch.jit.script. is deprecated:DeprecationWarning")
+def test_replace_dropout_refuses_a_torchscript_module():
+    scripted = torch.jit.script(nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5)))
+    with pytest.raises(TypeError, match="TorchScript"):
+        fdt.replace_dropout(scripted)

@@ -12,7 +12,7 @@ import torch
 
 import fastdrop as fd
 
-__all__ = ["FLOAT_DTYPES", "KERNEL_DTYPES", "HAS_ML_DTYPES", "check_input", "check_p", "check_bool",
+__all__ = ["FLOAT_DTYPES", "KERNEL_DTYPES", "HAS_ML_DTYPES", "check_tensor", "check_input", "check_p", "check_bool",
            "check_generator", "check_shard", "check_writable"]
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -22,25 +22,31 @@ KERNEL_DTYPES = FLOAT_DTYPES if HAS_ML_DTYPES else tuple(d for d in FLOAT_DTYPES
 SHARDS = (None, "batch")
 
 
-def check_input(x: object, name: str = "input") -> torch.Tensor:
-    """A dense floating-point CPU tensor, or a TypeError/ValueError naming `name`."""
+def check_tensor(x: object, name: str = "input") -> torch.Tensor:
+    """A torch.Tensor of any kind, or a TypeError naming `name`."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.is_nested:
+    return x
+
+
+def check_input(x: object, name: str = "input") -> torch.Tensor:
+    """A dense floating-point CPU tensor, or a TypeError/ValueError naming `name`."""
+    t = check_tensor(x, name)
+    if t.is_nested:
         raise TypeError(f"{name} must be a dense (strided) tensor, got a nested tensor: apply dropout "
                         f"to its components ({name}.unbind()) or, for the jagged layout, to {name}.values()")
-    if x.layout != torch.strided:
-        raise TypeError(f"{name} must be a dense (strided) tensor, got layout {x.layout}; "
+    if t.layout != torch.strided:
+        raise TypeError(f"{name} must be a dense (strided) tensor, got layout {t.layout}; "
                         f"convert it with .to_dense() first")
-    if x.device.type != "cpu":
-        raise ValueError(f"{name} must be a CPU tensor, got device {x.device}: "
+    if t.device.type != "cpu":
+        raise ValueError(f"{name} must be a CPU tensor, got device {t.device}: "
                          f"fastdrop's kernels run on the CPU only")
-    if x.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must have dtype float16, bfloat16, float32 or float64, got {x.dtype}")
-    if x.dtype not in KERNEL_DTYPES:
+    if t.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float16, bfloat16, float32 or float64, got {t.dtype}")
+    if t.dtype not in KERNEL_DTYPES:
         raise TypeError(f"{name} is bfloat16, which needs the ml_dtypes package "
                         f"(pip install 'fastdropout[torch]')")
-    return x
+    return t
 
 
 def check_writable(x: torch.Tensor, name: str = "input") -> None:
@@ -60,7 +66,7 @@ def check_p(p: object, name: str = "p") -> float:
     """A drop probability in [0, 1] as a float (a 0-d real tensor, which
     torch's dropout takes too, gives its value); NaN is refused.  The message
     for a value outside [0, 1] has torch's words."""
-    if isinstance(p, torch.Tensor) and p.dim() == 0 and p.dtype.is_floating_point:
+    if isinstance(p, torch.Tensor) and p.dim() == 0 and not p.dtype.is_complex and p.dtype != torch.bool:
         p = p.item()
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
         raise TypeError(f"dropout probability {name} must be a real number in [0, 1], "

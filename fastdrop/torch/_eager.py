@@ -76,6 +76,35 @@ Kernel = Callable[[torch.Tensor, fd.DropoutHandle, Sequence[int]], Any]
 _TRANSFORMS_ACTIVE = _streams._transforms_active
 
 
+_functorch = getattr(torch._C, "_functorch", None)
+_batched_checks = [getattr(_functorch, name) for name in ("is_batchedtensor", "is_legacy_batchedtensor")
+                   if hasattr(_functorch, name)]
+
+
+def _is_batched(t: torch.Tensor) -> bool:
+    """Whether t is batched by vmap: torch.func's, or the older one that
+    autograd's batched gradients use."""
+    return any(check(t) for check in _batched_checks)
+
+
+def _batched_product(t: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence[int], alpha: bool) -> torch.Tensor:
+    """t times the mask (times alpha dropout's gain a), for a gradient or
+    tangent that vmap batches (``autograd.grad(is_grads_batched=True)``,
+    ``jacobian(vectorize=True)``, ``gradcheck(check_batched_grad=True)``):
+    the kernels cannot read a batched tensor, so the mask of the block is
+    made as a tensor, which vmap broadcasts over the batch.  Computed as the
+    kernels compute (float32 for float16 and bfloat16) for the same bits."""
+    compute = torch.float64 if t.dtype == torch.float64 else torch.float32
+    mask_shape = handle.mask_shape
+    cells = [(0, 1) if m == 1 else (o, b) for m, o, b in zip(mask_shape, offset, t.shape)]
+    values = handle._mask_values(np.float64 if compute == torch.float64 else np.float32,
+                                 tuple(o for o, _ in cells), tuple(b for _, b in cells))
+    product = t.to(compute) * torch.from_numpy(values)
+    if alpha:
+        product = product * _ops.alpha_coefficients(handle.p)[0]
+    return product.to(t.dtype)
+
+
 # the kernel of each product's gradient: alpha dropout's is a * mask * dy,
 # rounded once, as the compiled operators compute it (_ops.alpha_dropout_backward)
 _GRADIENT_KERNELS = {_ops.alpha_product: _ops.alpha_grad_product, _ops.alpha_grad_product: _ops.alpha_grad_product}
@@ -104,6 +133,8 @@ class _Product(torch.autograd.Function):
         when `recorded` (differentiable again, or a torch.func wrapper, which
         only a Function unwraps), else straight to the kernel."""
         kernel = ctx.gradient_kernel
+        if _is_batched(t):
+            return _batched_product(t, ctx.handle, ctx.offset, kernel is _ops.alpha_grad_product)
         return _product(t, ctx.handle, ctx.offset, kernel) if recorded else kernel(t, ctx.handle, ctx.offset)
 
     @staticmethod
@@ -176,12 +207,16 @@ class _Whole(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> Tuple[torch.Tensor, None]:
         # through the Function when differentiable again or wrapped by torch.func (see _Product.times_mask)
+        if _is_batched(grad):
+            return _batched_product(grad, ctx.handle, (0,) * grad.dim(), False), None
         if torch.is_grad_enabled() or _TRANSFORMS_ACTIVE():
             return _whole_apply(grad, ctx.handle), None
         return _whole(grad, ctx.handle), None
 
     @staticmethod
     def jvp(ctx: Any, tangent: torch.Tensor, _: None) -> torch.Tensor:
+        if _is_batched(tangent):
+            return _batched_product(tangent, ctx.handle, (0,) * tangent.dim(), False)
         return _whole_apply(tangent, ctx.handle) if _TRANSFORMS_ACTIVE() else _whole(tangent, ctx.handle)
 
 

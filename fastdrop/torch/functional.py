@@ -40,7 +40,8 @@ def _seed_tensor(x: torch.Tensor, generator: Optional[fd.Generator], p: float, s
 def _apply_mask(x: torch.Tensor, p: float, *, mask_shape: Sequence[int], mode: str = "inverted",
                 inplace: bool = False, generator: Optional[fd.Generator] = None, shard: Optional[str] = None,
                 alpha: bool = False) -> torch.Tensor:
-    """Multiply x by a mask of `mask_shape` (broadcast over x); the checks are done."""
+    """Multiply x by a mask of `mask_shape` (broadcast over x); the other
+    arguments are checked."""
     if torch._C._get_tracing_state():
         # the tracer would record the kernels' output as a constant, or fail inside torch
         raise RuntimeError("fastdrop.torch does not support torch.jit.trace (TorchScript) in training: "
@@ -85,7 +86,10 @@ def _through_operators(x: torch.Tensor, seed: torch.Tensor, p: float, mode: str,
 
 def _check_common(input: torch.Tensor, p: float, training: bool, inplace: bool, generator: object,
                   shard: object) -> float:
-    _checks.check_input(input)
+    # the input's kind (dtype, device, layout) is checked where a mask is
+    # applied: in evaluation and at p = 0 any tensor passes through, as in
+    # torch (a quantized or meta tensor, a model moved to another device)
+    _checks.check_tensor(input)
     p = _checks.check_p(p)
     _checks.check_bool(training, "training")
     _checks.check_bool(inplace, "inplace")
@@ -95,9 +99,14 @@ def _check_common(input: torch.Tensor, p: float, training: bool, inplace: bool, 
 
 
 def _is_identity(input: torch.Tensor, p: float, training: bool, shard: Optional[str]) -> bool:
-    # as torch: nothing to draw; an empty input is only skipped unsharded,
-    # where no other rank waits for this one's consistency check
-    return not training or p == 0.0 or (input.numel() == 0 and shard is None)
+    """Whether the call returns `input` as it is: as torch, nothing to draw;
+    an empty input is only skipped unsharded, where no other rank waits for
+    this one's consistency check.  Otherwise `input` must be a tensor the
+    kernels take."""
+    if not training or p == 0.0:
+        return True
+    _checks.check_input(input)
+    return shard is None and input.numel() == 0
 
 
 def _zeroed(input: torch.Tensor, inplace: bool) -> torch.Tensor:
@@ -163,12 +172,27 @@ def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace:
             and (generator is None or type(generator) is fd.Generator) and _eager.takes_whole(input)):
         # the common call, whose arguments pass the checks below: straight to the kernel
         return _eager.dropout(input, p, generator)
+    if isinstance(input, torch.fx.Proxy):
+        return _fx_call(input, p, training, inplace, generator, shard)
     p = _check_common(input, p, training, inplace, generator, shard)
     if _is_identity(input, p, training, shard):
         return input
     if p == 1.0:
         return _zeroed(input, inplace)
     return _apply_mask(input, p, mask_shape=tuple(input.shape), inplace=inplace, generator=generator, shard=shard)
+
+
+def _fx_call(input: torch.fx.Proxy, p: float, training: bool, inplace: bool, generator: Optional[fd.Generator],
+             shard: Optional[str]) -> torch.Tensor:
+    """The call as one node of a torch.fx trace, as FX records
+    torch.nn.functional.dropout (its arguments as constants)."""
+    p = _check_common(torch.empty(0), p, training, inplace, generator, shard)
+    if generator is not None:
+        raise TypeError("generator: torch.fx cannot record a fastdrop.Generator as an argument of a traced "
+                        "call; use the fastdrop.torch modules, which FX records as modules, or generator=None")
+    proxy: torch.Tensor = input.tracer.create_proxy("call_function", dropout, (input, p, training, inplace),
+                                                    {} if shard is None else {"shard": shard})
+    return proxy
 
 
 # ---------------------------------------------------------------- the module variants
@@ -202,6 +226,12 @@ def _batched_or_not(input: torch.Tensor, p: float, training: bool, inplace: bool
         return input
     if input.dim() == batched_dims:
         return _feature_dropout(input, p, training, inplace, generator, shard, name)
+    # what the batch of one would hide: a 0-d input, and torch's error for
+    # writing in place into a leaf (rather than into a view of it)
+    if input.dim() == 0:
+        _feature_mask_shape(input, name)
+    if inplace:
+        _refuse_forbidden_inplace(input)
     result = _feature_dropout(input.unsqueeze(0), p, training, inplace, generator, shard, name)
     return input if inplace else result.squeeze(0)
 

@@ -37,6 +37,19 @@ class _MaskedModule(nn.Module):
         return "".join(", " + part for part in parts)
 
 
+_Proxy = torch.fx.Proxy
+
+
+def _fx_leaf(module: nn.Module, input: torch.fx.Proxy) -> torch.fx.Proxy:
+    """The module as one ``call_module`` node of a torch.fx trace, as FX's
+    tracer records torch's dropout modules (it treats modules of torch.nn as
+    leaves and traces into others): the traced graph then calls the module,
+    so train() and eval() keep working on it."""
+    tracer = input.tracer
+    proxy: torch.fx.Proxy = tracer.create_proxy("call_module", tracer.path_of_module(module), (input,), {})
+    return proxy
+
+
 class _DropoutNd(_MaskedModule, nn.modules.dropout._DropoutNd):
     """Dropout's arguments: p and inplace, checked as torch checks them.
 
@@ -84,6 +97,8 @@ class Dropout(_DropoutNd, nn.Dropout):
     """
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if isinstance(input, _Proxy):
+            return _fx_leaf(self, input)
         return F.dropout(input, self.p, self.training, self.inplace, self.generator, shard=self.shard)
 
 
@@ -92,6 +107,8 @@ class Dropout1d(_DropoutNd, nn.Dropout1d):
     (N, C, L) or (C, L) input.  Arguments as :class:`Dropout`."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if isinstance(input, _Proxy):
+            return _fx_leaf(self, input)
         return F.dropout1d(input, self.p, self.training, self.inplace, self.generator, self.shard)
 
 
@@ -101,6 +118,8 @@ class Dropout2d(_DropoutNd, nn.Dropout2d):
     Arguments as :class:`Dropout`."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if isinstance(input, _Proxy):
+            return _fx_leaf(self, input)
         return F.dropout2d(input, self.p, self.training, self.inplace, self.generator, self.shard)
 
 
@@ -109,6 +128,8 @@ class Dropout3d(_DropoutNd, nn.Dropout3d):
     (N, C, D, H, W) or (C, D, H, W) input.  Arguments as :class:`Dropout`."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if isinstance(input, _Proxy):
+            return _fx_leaf(self, input)
         return F.dropout3d(input, self.p, self.training, self.inplace, self.generator, self.shard)
 
 
@@ -119,6 +140,8 @@ class AlphaDropout(_DropoutNd, nn.AlphaDropout):
     regenerated.  Arguments as :class:`Dropout`."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if isinstance(input, _Proxy):
+            return _fx_leaf(self, input)
         return F.alpha_dropout(input, self.p, self.training, self.inplace, self.generator, self.shard)
 
 
@@ -152,6 +175,8 @@ class DropPath(_MaskedModule):
         self.scale_by_keep = scale_by_keep
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if isinstance(input, _Proxy):
+            return _fx_leaf(self, input)
         return F.drop_path(input, self.drop_prob, self.training, self.scale_by_keep, self.generator, self.shard)
 
     def extra_repr(self) -> str:
@@ -224,6 +249,11 @@ def replace_dropout(module: nn.Module, *, generator: Optional[fd.Generator] = No
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    if isinstance(module, torch.jit.ScriptModule):
+        # a scripted model's code is compiled: swapping its submodules would change nothing it runs
+        raise TypeError("module is a TorchScript module, whose dropout cannot be swapped: call "
+                        "replace_dropout on the model before torch.jit.script (TorchScript itself is not "
+                        "supported in training, see the docs)")
     _checks.check_generator(generator)
     _checks.check_shard(shard)
     swaps: List[Tuple[nn.Module, str, nn.Module]] = []
