@@ -183,16 +183,16 @@ def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace:
 
 
 def _fx_call(input: torch.fx.Proxy, p: float, training: bool, inplace: bool, generator: Optional[fd.Generator],
-             shard: Optional[str]) -> torch.Tensor:
-    """The call as one node of a torch.fx trace, as FX records
-    torch.nn.functional.dropout (its arguments as constants)."""
+             shard: Optional[str]) -> Any:
+    """The call as one node of a torch.fx trace (a Proxy, which stands for
+    the tensor), as FX records torch.nn.functional.dropout (its arguments as
+    constants)."""
     p = _check_common(torch.empty(0), p, training, inplace, generator, shard)
     if generator is not None:
         raise TypeError("generator: torch.fx cannot record a fastdrop.Generator as an argument of a traced "
                         "call; use the fastdrop.torch modules, which FX records as modules, or generator=None")
-    proxy: torch.Tensor = input.tracer.create_proxy("call_function", dropout, (input, p, training, inplace),
-                                                    {} if shard is None else {"shard": shard})
-    return proxy
+    return input.tracer.create_proxy("call_function", dropout, (input, p, training, inplace),
+                                     {} if shard is None else {"shard": shard})
 
 
 # ---------------------------------------------------------------- the module variants

@@ -46,6 +46,9 @@ def _fx_leaf(module: nn.Module, input: torch.fx.Proxy) -> torch.fx.Proxy:
     leaves and traces into others): the traced graph then calls the module,
     so train() and eval() keep working on it."""
     tracer = input.tracer
+    if not isinstance(tracer, torch.fx.Tracer):   # a tracer that does not record modules
+        raise TypeError(f"input is a torch.fx Proxy of a {type(tracer).__name__}, which cannot record "
+                        f"{type(module).__name__} as a module; trace with torch.fx.Tracer or a subclass")
     proxy: torch.fx.Proxy = tracer.create_proxy("call_module", tracer.path_of_module(module), (input,), {})
     return proxy
 
