@@ -21,8 +21,8 @@ True
 >>> bool(torch.equal(a, model(torch.ones(3, 8))))
 True
 """
-from .functional import dropout
+from .functional import checkpoint_context, dropout
 from .modules import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d, DropPath, replace_dropout
 
 __all__ = ["dropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "DropPath",
-           "replace_dropout"]
+           "replace_dropout", "checkpoint_context"]

@@ -302,3 +302,54 @@ def drop_path(input: torch.Tensor, drop_prob: float, training: bool, scale_by_ke
     mode = "inverted" if scale_by_keep else "standard"
     mask_shape = (input.shape[0],) + (1,) * (input.dim() - 1)
     return _apply_mask(input, drop_prob, mask_shape=mask_shape, mode=mode, generator=generator, shard=shard)
+
+
+# ---------------------------------------------------------------- activation checkpointing
+
+def checkpoint_context(policy: Optional[Any] = None) -> Tuple[Any, Any]:
+    """A ``context_fn`` for :func:`torch.utils.checkpoint.checkpoint` (with
+    ``use_reentrant=False``) under which the recomputation of a region reuses
+    the seeds its dropouts drew in forward instead of drawing again.
+
+    ``checkpoint(block, x, use_reentrant=False, context_fn=fdt.checkpoint_context)``
+    then recomputes every mask exactly, with a :class:`fastdrop.Generator`
+    too (whose counters a second draw would advance), in eager mode and
+    under ``torch.compile``, where a checkpointed region without it fails to
+    compile (the compiler would draw again in backward).  Each dropout keeps
+    its seed, five integers, and nothing else.
+
+    Parameters
+    ----------
+    policy : callable or list of operators, optional
+        What :func:`torch.utils.checkpoint.create_selective_checkpoint_contexts`
+        takes for the other operators: a policy function (which the seeds'
+        operator never reaches) or a list of operators to save.  Default:
+        recompute everything else, as a plain checkpoint does.
+
+    Returns
+    -------
+    tuple
+        The forward and recomputation contexts, as ``context_fn`` returns them.
+
+    Examples
+    --------
+    >>> import functools, torch, fastdrop as fd, fastdrop.torch as fdt
+    >>> from torch.utils.checkpoint import checkpoint
+    >>> block = torch.nn.Sequential(torch.nn.Linear(4, 4), fdt.Dropout(0.5, generator=fd.Generator(0)))
+    >>> x = torch.ones(2, 4, requires_grad=True)
+    >>> y = checkpoint(block, x, use_reentrant=False, context_fn=fdt.checkpoint_context)
+    >>> y.sum().backward()
+    """
+    from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint_contexts
+    draw = torch.ops.fastdrop.draw_seed.default
+    saved = set(policy) if isinstance(policy, (list, tuple, set)) else set()
+
+    def keep_draws(ctx: Any, op: Any, *args: Any, **kwargs: Any) -> Any:
+        if op is draw or op in saved:
+            return CheckpointPolicy.MUST_SAVE
+        if callable(policy):
+            return policy(ctx, op, *args, **kwargs)
+        return CheckpointPolicy.PREFER_RECOMPUTE
+
+    contexts: Tuple[Any, Any] = create_selective_checkpoint_contexts(keep_draws)
+    return contexts
