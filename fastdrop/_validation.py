@@ -225,9 +225,9 @@ def check_grad_shape(dy: npt.ArrayLike, shape: Sequence[int], name: str = "dy") 
 def check_generator(generator: Any, name: str = "generator") -> Any:
     """A :class:`fastdrop.Generator` or None (the default generator, looked up at call time)."""
     if generator is not None and not isinstance(generator, _kernels.CounterStream):
-        kind = type(generator)
-        raise TypeError(f"{name} must be a fastdrop.Generator or None, got "
-                        f"{kind.__name__ if kind.__module__ == 'builtins' else kind.__module__ + '.' + kind.__qualname__}")
+        kind = type(generator)   # with its module: numpy's and torch's are called Generator too
+        got = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        raise TypeError(f"{name} must be a fastdrop.Generator or None, got {got}")
     return generator
 
 

@@ -12,8 +12,8 @@ import torch
 
 import fastdrop as fd
 
-__all__ = ["FLOAT_DTYPES", "KERNEL_DTYPES", "HAS_ML_DTYPES", "check_tensor", "check_input", "check_p", "check_bool",
-           "check_generator", "check_shard", "check_writable"]
+__all__ = ["FLOAT_DTYPES", "KERNEL_DTYPES", "HAS_ML_DTYPES", "check_tensor", "check_input", "check_p",
+           "check_bool", "check_generator", "check_shard", "check_writable"]
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 # NumPy sees bfloat16 through ml_dtypes (the torch extra installs it)

@@ -40,8 +40,7 @@ def _seed_tensor(x: torch.Tensor, generator: Optional[fd.Generator], p: float, s
 def _apply_mask(x: torch.Tensor, p: float, *, mask_shape: Sequence[int], mode: str = "inverted",
                 inplace: bool = False, generator: Optional[fd.Generator] = None, shard: Optional[str] = None,
                 alpha: bool = False) -> torch.Tensor:
-    """Multiply x by a mask of `mask_shape` (broadcast over x); the other
-    arguments are checked."""
+    """Multiply x by a mask of `mask_shape` (broadcast over x); the checks are done."""
     if torch._C._get_tracing_state():
         # the tracer would record the kernels' output as a constant, or fail inside torch
         raise RuntimeError("fastdrop.torch does not support torch.jit.trace (TorchScript) in training: "
