@@ -89,6 +89,17 @@ static inline FD_ALWAYS_INLINE int fd_runs_next(fd_runs *r)
     return fd_runs_carry(r);
 }
 
+/* Where the next run starts in x (for prefetching; nothing is read):
+ * one step of the axis just outside the rows, or `otherwise` where that
+ * axis would carry. */
+static inline FD_ALWAYS_INLINE const char *fd_runs_next_x(const fd_runs *r, const char *otherwise)
+{
+    int in = r->outer - 1;
+    if (in >= 0 && r->index[in] + 1 < r->shape[in])
+        return r->x0 + r->xoff + r->xstrides[in];
+    return otherwise;
+}
+
 /* Whether the runs of a view (no axis of length 0) come in increasing
  * logical order without overlap: each outer axis steps past everything the
  * axes inside it span. */

@@ -80,6 +80,29 @@ static inline FD_ALWAYS_INLINE void FD_FN(apply_chunk)(int dtype, const char *x,
     }
 }
 
+/* Apply chunk c of a run (rows of a view), prefetching ahead along the
+ * runs: FD_PREFETCH_AHEAD chunks further in the run, or, where that passes
+ * the run's end (`end`), as far into the next run (at `next`).  The plain
+ * call's linear prefetch would fetch the memory between the rows, which a
+ * view does not read: a block of a wider array ran 50% slower with it. */
+static inline FD_ALWAYS_INLINE void FD_FN(apply_run_chunk)(int dtype, const char *x, char *y, int64_t c,
+                                                           const FD_FN(ring_row) *row, double scale,
+                                                           const char *end, const char *next)
+{
+    size_t item = (size_t)fd_itemsize(dtype);
+    size_t at = (size_t)c * FD_CHUNK_ELEMS * item;
+    /* decided once per chunk: a chunk whose target straddles the run's end
+     * fetches the rest of the run and the start of the next one late */
+    uintptr_t pf = (uintptr_t)(x + at) + FD_PREFETCH_AHEAD * FD_CHUNK_ELEMS * item;
+    if (pf >= (uintptr_t)end)
+        pf += (uintptr_t)next - (uintptr_t)end;
+    for (int b = 0; b < FD_CHUNK_BLOCKS; b++, at += FD_BLOCK_ELEMS * item, pf += FD_BLOCK_ELEMS * item) {
+        for (size_t line = 0; line < FD_BLOCK_ELEMS * item; line += 64)
+            __builtin_prefetch((const void *)(pf + line), 0, 3);
+        FD_FN(apply_block)(dtype, x + at, y + at, row, b, scale);
+    }
+}
+
 /* Take the next four tied words of a group (spare words when none are
  * left) and set their stream-1 counters. */
 static inline FD_ALWAYS_INLINE void FD_FN(take_ties)(FD_FN(tie_slots) *s, uint64_t *left, uint64_t gblock0,
@@ -320,8 +343,12 @@ static inline FD_ALWAYS_INLINE void FD_FN(apply_group_runs)(int dtype, fd_runs *
             k++;
         }
         int whole = (int)((to - from) / FD_CHUNK_ELEMS);
-        for (int j = 0; j < whole; j++)
-            FD_FN(apply_chunk)(dtype, x, y, j, &rows->row[k + j], scale);
+        if (whole > 0) {
+            const char *end = r->x0 + r->xoff + r->n * item;
+            const char *next = fd_runs_next_x(r, end);
+            for (int j = 0; j < whole; j++)
+                FD_FN(apply_run_chunk)(dtype, x, y, j, &rows->row[k + j], scale, end, next);
+        }
         int tail = (int)((to - from) % FD_CHUNK_ELEMS);
         if (tail != 0) {
             int64_t skip = (int64_t)whole * FD_CHUNK_ELEMS * item;
