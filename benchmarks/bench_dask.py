@@ -22,7 +22,10 @@ Two parts (both by default):
             ``(da.random.random(shape, chunks) >= p) * x / (1 - p)``, on both.
             Dask results are materialised with ``persist()`` (blocks left in
             memory, no final concatenation), the single call allocates its
-            output.
+            output.  The threaded methods run before the cluster starts;
+            with the cluster running, the single call is timed again beside
+            the cluster's methods.  Ratios are to the single call without
+            the cluster.
 
 Repeats are interleaved (every method once per round) and medians reported,
 so that drift in clock speed or load from other processes hits all methods
@@ -124,11 +127,13 @@ def bench_dask(p, repeats, gib, chunks):
     def keep_threads(lazy):
         lazy.persist(scheduler="threads", num_workers=2)
 
-    methods = {
-        f"fd.dropout, one call ({fd.get_num_threads()} kernel threads)": lambda: fd.dropout(x, p, generator=g),
+    one_call = f"fd.dropout, one call ({fd.get_num_threads()} kernel threads)"
+    # the threaded methods first, with no cluster whose processes and threads would share the two cores
+    threaded = interleaved({
+        one_call: lambda: fd.dropout(x, p, generator=g),
         "fastdrop.dask, threaded scheduler (2 threads)": lambda: keep_threads(fdd.dropout(x_da, p, generator=g)),
         "dask.array.random recipe, threaded (2 threads)": lambda: keep_threads(recipe(x_da)),
-    }
+    }, repeats)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                   worker_dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         # the input lives on the workers, as a cluster's data would; not timed
@@ -138,12 +143,14 @@ def bench_dask(p, repeats, gib, chunks):
         def on_cluster(lazy):
             distributed.wait(client.persist(lazy))
 
-        methods["fastdrop.dask, LocalCluster 2 processes"] = lambda: on_cluster(fdd.dropout(x_cluster, p, generator=g))
-        methods["dask.array.random recipe, LocalCluster 2 processes"] = lambda: on_cluster(recipe(x_cluster))
-        med = interleaved(methods, repeats)
-    base = next(iter(med.values()))
+        clustered = interleaved({
+            f"{one_call}, cluster running": lambda: fd.dropout(x, p, generator=g),
+            "fastdrop.dask, LocalCluster 2 processes": lambda: on_cluster(fdd.dropout(x_cluster, p, generator=g)),
+            "dask.array.random recipe, LocalCluster 2 processes": lambda: on_cluster(recipe(x_cluster)),
+        }, repeats)
+    base = threaded[one_call]
     print(f"  {'method':55s} {'s':>7s} {'GB/s':>7s} {'vs one call':>11s}")
-    for name, t in med.items():
+    for name, t in {**threaded, **clustered}.items():
         print(f"  {name:55s} {t:7.3f} {gbytes / t:7.2f} {t / base:10.2f}x")
 
 
