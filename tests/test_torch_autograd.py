@@ -546,6 +546,26 @@ def test_region_operator_is_fastdrops_handle_apply():
     assert torch.equal(y, torch.from_numpy(h.apply(x.numpy(), offset=(2, 0, 0, 0))))
 
 
+@pytest.mark.parametrize("mode", ["inverted", "standard"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+def test_whole_tensor_operator_call_equals_the_checked_path(dtype, mode):
+    """The operator's common call (the whole mask of a contiguous tensor,
+    as compiled modules make it) takes a short path: the same bits as the
+    checked one, and whatever the handle's constructor refuses still goes
+    to the checked path and raises naming the field."""
+    x = torch.randn(5, 7).to(dtype)
+    words = [11, 22, 3, 1, 10]
+    y = torch.ops.fastdrop.dropout(x, torch.tensor(words), 0.3, mode, [5, 7], [5, 7], [0, 0])
+    h = fdt._streams.handle(words, 0.3, mode, (5, 7), (5, 7))
+    assert torch.equal(y, _ops.mask_product(x.t().contiguous().t(), h, [0, 0]))   # checked path (strided)
+    for bad, field in [([2**32, 22, 3, 1, 10], r"key\[0\]"), ([11, 22, 3, 1, 3], "rounds"),
+                       ([11, 22, 2**32 - 1, 2**32 - 1, 10], "counter")]:
+        with pytest.raises(ValueError, match=field):
+            torch.ops.fastdrop.dropout(x, torch.tensor(bad), 0.3, mode, [5, 7], [5, 7], [0, 0])
+    with pytest.raises(ValueError, match=r"\bp\b"):
+        torch.ops.fastdrop.dropout(x, torch.tensor(words), 1.5, mode, [5, 7], [5, 7], [0, 0])
+
+
 # ---------------------------------------------------------------- torch.compile
 
 class Net(torch.nn.Module):

@@ -174,11 +174,7 @@ _product_inplace: Callable[[torch.Tensor, fd.DropoutHandle, Sequence[int], Kerne
     _ProductInplace.apply
 
 
-# kernel dtype codes by torch dtype: a contiguous tensor reaches the kernels
-# by address, without NumPy views (bfloat16 then needs no ml_dtypes)
-_CODES = {torch.float16: _kernels.DTYPE_CODES[np.dtype(np.float16)],
-          torch.float32: _kernels.DTYPE_CODES[np.dtype(np.float32)],
-          torch.float64: _kernels.DTYPE_CODES[np.dtype(np.float64)], torch.bfloat16: _kernels.BFLOAT16}
+_CODES = _ops.KERNEL_CODES
 
 
 def _whole(x: torch.Tensor, handle: fd.DropoutHandle) -> torch.Tensor:

@@ -31,6 +31,8 @@ from torch import Tensor
 from torch.library import EffectType
 
 import fastdrop as fd
+from fastdrop import _config, _kernels
+from fastdrop._handle import MODES
 from fastdrop._validation import is_float_dtype
 
 from . import _streams
@@ -101,6 +103,41 @@ def empty_like_layout(x: Tensor) -> Tensor:
 
 def _handle(seed: Tensor, p: float, mode: str, shape: Sequence[int], mask_shape: Sequence[int]) -> fd.DropoutHandle:
     return _streams.handle(seed.tolist(), p, mode, shape, mask_shape)
+
+
+# kernel dtype codes by torch dtype: a contiguous tensor reaches the kernels
+# by address, without NumPy views (bfloat16 then needs no ml_dtypes)
+KERNEL_CODES = {torch.float16: _kernels.DTYPE_CODES[np.dtype(np.float16)],
+                torch.float32: _kernels.DTYPE_CODES[np.dtype(np.float32)],
+                torch.float64: _kernels.DTYPE_CODES[np.dtype(np.float64)], torch.bfloat16: _kernels.BFLOAT16}
+_WORD = 1 << 32
+
+
+def _whole_product(x: Tensor, seed: Tensor, p: float, mode: str, shape: List[int], mask_shape: List[int],
+                   offset: List[int]) -> Optional[Tensor]:
+    """The operator's common call, as a compiled fastdrop.torch module makes
+    it (an elementwise mask over all of a contiguous x), in few steps: each
+    argument is checked as the handle's constructor checks it, and anything
+    else (or anything it would refuse) returns None for the checked path,
+    whose message names what is wrong.  A Python custom operator's call
+    costs more than its kernel on a training batch, so this is most of what
+    the operator itself can save."""
+    code = KERNEL_CODES.get(x.dtype)
+    if (code is None or type(p) is not float or not 0.0 < p < 1.0 or mode not in MODES
+            or type(x) is not Tensor or not x.is_contiguous() or x.numel() == 0 or any(offset)
+            or list(x.shape) != shape or mask_shape != shape or seed.dtype != torch.int64 or seed.shape != (5,)):
+        return None
+    k0, k1, low, high, rounds = seed.tolist()
+    counter = low | (high << 32)
+    blocks = -(-x.numel() // _kernels.BLOCK_ELEMS)
+    if (not (0 <= k0 < _WORD and 0 <= k1 < _WORD and 0 <= low < _WORD and 0 <= high < _WORD)
+            or not _kernels.MIN_ROUNDS <= rounds <= _kernels.MAX_ROUNDS or counter + blocks > _kernels.COUNTER_LIMIT):
+        return None
+    handle = fd.DropoutHandle._from_checked((k0, k1), counter, rounds, p, tuple(shape), tuple(shape), mode)
+    y = torch.empty_like(x, memory_format=torch.contiguous_format)
+    isa, threads = _config.current()
+    _kernels.apply_contiguous(handle, x.data_ptr(), y.data_ptr(), x.numel(), code, handle.scale, isa, threads)
+    return y
 
 
 # ---------------------------------------------------------------- the kernels
@@ -179,6 +216,9 @@ draw_seed.register_effect(EffectType.ORDERED)
 @torch.library.custom_op("fastdrop::dropout", mutates_args=(), device_types="cpu")
 def dropout(x: Tensor, seed: Tensor, p: float, dropout_mode: str, shape: list[int], mask_shape: list[int],
             offset: list[int]) -> Tensor:
+    whole = _whole_product(x, seed, p, dropout_mode, shape, mask_shape, offset)
+    if whole is not None:
+        return whole
     return mask_product(x, _handle(seed, p, dropout_mode, shape, mask_shape), offset)
 
 
