@@ -188,8 +188,12 @@ def check_float_array(x: npt.ArrayLike, name: str = "x", writeable: bool = False
     if not isinstance(x, np.ndarray):
         if _is_dask_collection(x):
             # np.asarray would compute every block of a lazy array here
-            raise TypeError(f"{name} is a Dask collection ({type(x).__module__}.{type(x).__name__}); "
-                            f"fastdrop.dask.dropout and fastdrop.dask.dropout_backward keep it lazy")
+            kind = f"{type(x).__module__}.{type(x).__name__}"
+            if type(x).__module__.startswith("dask.array"):
+                raise TypeError(f"{name} is a Dask array ({kind}); fastdrop.dask.dropout and "
+                                f"fastdrop.dask.dropout_backward keep it lazy")
+            raise TypeError(f"{name} is a lazy Dask collection ({kind}): compute it first, or pass its "
+                            f"Dask array to fastdrop.dask")
         if writeable:
             raise TypeError(f"{name} must be a numpy.ndarray to be written in place, got {type(x).__name__}")
         x = np.asarray(x)

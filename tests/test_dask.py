@@ -206,6 +206,8 @@ def test_a_dask_array_given_to_the_numpy_functions_is_refused_uncomputed():
         with pytest.raises(TypeError, match="fastdrop.dask"):
             call()
     assert computed == [] and g.get_state() == state
+    with pytest.raises(TypeError, match="compute it first"):
+        fd.dropout(dask.delayed(np.ones)(4), 0.5, generator=g)
 
     class NumPyBacked:   # as an xarray object over NumPy data: the method is there, the graph is not
         def __dask_graph__(self):

@@ -713,6 +713,14 @@ def test_checkpoint_context_recomputes_every_mask_exactly(seeded, compiled):
         assert not all(torch.equal(a, b) for a, b in zip(default[1:], plain[1:]))
 
 
+def test_checkpoint_context_refuses_policies_torch_refuses():
+    with pytest.raises(ValueError, match="policy"):
+        fdt.checkpoint_context(policy=[torch.ops.aten.mm])          # a packet, not an overload
+    for policy in ("mm", {torch.ops.aten.mm.default}):
+        with pytest.raises(TypeError, match="policy"):
+            fdt.checkpoint_context(policy=policy)
+
+
 def test_bfloat16_under_cpu_autocast():
     model = torch.nn.Sequential(torch.nn.Linear(8, 16), fdt.Dropout(0.5, generator=fd.Generator(0)),
                                 torch.nn.Linear(16, 2))

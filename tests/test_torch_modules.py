@@ -257,8 +257,35 @@ def test_evaluation_and_p_zero_return_any_tensor_as_torch_does(make, cls):
         cls(0.5)(x)
 
 
+@pytest.mark.filterwarnings("ignore:Dropout2d")
+@pytest.mark.parametrize("make", [lambda: torch.empty(4, 3, device="meta"), lambda: torch.arange(12),
+                                  lambda: torch.ones(3, dtype=torch.bool), lambda: torch.ones(3, dtype=torch.complex64)],
+                         ids=["meta", "int64", "bool", "complex64"])
+@pytest.mark.parametrize("call", [lambda x: fdt.dropout(x, 1.0), lambda x: fdt.Dropout(1.0)(x),
+                                  lambda x: fdt.Dropout2d(1.0)(x), lambda x: fdt.AlphaDropout(1.0)(x)],
+                         ids=["dropout", "Dropout", "Dropout2d", "AlphaDropout"])
+def test_p_one_zeroes_any_tensor_in_its_own_dtype_as_torch_does(make, call):
+    x = make()
+    expected = x * torch.zeros((), dtype=x.dtype, device=x.device)
+    y = call(x)
+    assert y.dtype == x.dtype and y.device == x.device and y.shape == x.shape
+    if x.device.type != "meta":
+        assert torch.equal(y, expected) and not y.any()
+    empty = torch.empty(0, 3)
+    assert fdt.dropout(empty, 1.0) is empty
+
+
 @pytest.mark.filterwarnings("ignore:.torch.jit.script. is deprecated:DeprecationWarning")
 def test_replace_dropout_refuses_a_torchscript_module():
     scripted = torch.jit.script(nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5)))
     with pytest.raises(TypeError, match="TorchScript"):
         fdt.replace_dropout(scripted)
+    # a scripted part holding a dropout is refused by its path; one without is left alone
+    model = nn.Sequential(nn.Linear(2, 2), torch.jit.script(nn.Sequential(nn.ReLU(), nn.Dropout(0.5))),
+                          nn.Dropout(0.5))
+    with pytest.raises(TypeError, match="'1.1'.*TorchScript module '1'"):
+        fdt.replace_dropout(model)
+    assert dropout_kinds(model) == ["torch"]   # nothing swapped
+    model[1] = torch.jit.script(nn.Sequential(nn.ReLU()))
+    fdt.replace_dropout(model)
+    assert isinstance(model[2], fdt.Dropout)

@@ -100,18 +100,20 @@ def _check_common(input: torch.Tensor, p: float, training: bool, inplace: bool, 
 def _is_identity(input: torch.Tensor, p: float, training: bool, shard: Optional[str]) -> bool:
     """Whether the call returns `input` as it is: as torch, nothing to draw;
     an empty input is only skipped unsharded, where no other rank waits for
-    this one's consistency check.  Otherwise `input` must be a tensor the
-    kernels take."""
+    this one's consistency check.  A call that draws (0 < p < 1) needs a
+    tensor the kernels take; p == 1 takes any tensor, as torch's does."""
     if not training or p == 0.0:
         return True
-    _checks.check_input(input)
-    return shard is None and input.numel() == 0
+    if p != 1.0:
+        _checks.check_input(input)
+    return shard is None and not input.is_nested and input.numel() == 0
 
 
 def _zeroed(input: torch.Tensor, inplace: bool) -> torch.Tensor:
-    """p == 1, as torch: every element dropped, nothing drawn (NaN and inf
-    stay NaN, as in a product with the mask)."""
-    return input.mul_(0.0) if inplace else input * 0.0
+    """p == 1, as torch: every element dropped, nothing drawn, in the input's
+    own dtype (NaN and inf stay NaN, as in a product with the mask)."""
+    zero = torch.zeros((), dtype=input.dtype, device=input.device)
+    return input.mul_(zero) if inplace else input * zero
 
 
 def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
@@ -209,7 +211,6 @@ def _feature_dropout(input: torch.Tensor, p: float, training: bool, inplace: boo
     if _is_identity(input, p, training, shard):
         return input
     if p == 1.0:
-        _feature_mask_shape(input, name)   # the same refusal of a 0-d or 1-d input as p < 1 gets
         return _zeroed(input, inplace)
     return _apply_mask(input, p, mask_shape=_feature_mask_shape(input, name), inplace=inplace,
                        generator=generator, shard=shard)
@@ -225,6 +226,8 @@ def _batched_or_not(input: torch.Tensor, p: float, training: bool, inplace: bool
         return input
     if input.dim() == batched_dims:
         return _feature_dropout(input, p, training, inplace, generator, shard, name)
+    if p == 1.0:
+        return _zeroed(input, inplace)
     # what the batch of one would hide: a 0-d input, and torch's error for
     # writing in place into a leaf (rather than into a view of it)
     if input.dim() == 0:
@@ -296,6 +299,7 @@ def drop_path(input: torch.Tensor, drop_prob: float, training: bool, scale_by_ke
     _checks.check_bool(scale_by_keep, "scale_by_keep")
     if _is_identity(input, drop_prob, training, shard):
         return input
+    _checks.check_input(input)   # drop_prob == 1 draws too, as timm's does
     if input.dim() == 0:
         raise ValueError("DropPath needs an input with a batch dimension (dimension 0), got a 0-d input")
     mode = "inverted" if scale_by_keep else "standard"
@@ -322,8 +326,11 @@ def checkpoint_context(policy: Optional[Any] = None) -> Tuple[Any, Any]:
     policy : callable or list of operators, optional
         What :func:`torch.utils.checkpoint.create_selective_checkpoint_contexts`
         takes for the other operators: a policy function (which the seeds'
-        operator never reaches) or a list of operators to save.  Default:
-        recompute everything else, as a plain checkpoint does.
+        operator never reaches) or a list of operators (``OpOverload``, such
+        as ``torch.ops.aten.mm.default``) to save.  Default: recompute
+        everything else, as a plain checkpoint does.  Pass it with
+        ``functools.partial(fdt.checkpoint_context, policy=...)`` as
+        ``context_fn``.
 
     Returns
     -------
@@ -340,8 +347,16 @@ def checkpoint_context(policy: Optional[Any] = None) -> Tuple[Any, Any]:
     >>> y.sum().backward()
     """
     from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint_contexts
+    if isinstance(policy, list):
+        for op in policy:
+            if not isinstance(op, torch._ops.OpOverload):
+                raise ValueError(f"policy must list operator overloads (e.g. torch.ops.aten.mm.default), "
+                                 f"got {op!r} of type {type(op).__name__}")
+    elif policy is not None and not callable(policy):
+        raise TypeError(f"policy must be a function or a list of operators, as torch's "
+                        f"create_selective_checkpoint_contexts takes, got {type(policy).__name__}")
     draw = torch.ops.fastdrop.draw_seed.default
-    saved = set(policy) if isinstance(policy, (list, tuple, set)) else set()
+    saved = set(policy) if isinstance(policy, list) else set()
 
     def keep_draws(ctx: Any, op: Any, *args: Any, **kwargs: Any) -> Any:
         if op is draw or op in saved:

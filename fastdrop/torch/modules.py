@@ -236,7 +236,8 @@ def replace_dropout(module: nn.Module, *, generator: Optional[fd.Generator] = No
     Raises
     ------
     TypeError, ValueError
-        `module` is not a module, `generator` or `shard` is invalid, or a
+        `module` is not a module, or is (or holds, with dropout modules
+        inside) a TorchScript module, `generator` or `shard` is invalid, or a
         dropout module's `p` or `inplace` is one fastdrop refuses (a NaN `p`,
         which torch's constructor lets through, or a value set afterwards);
         the message gives the module's path in the model.
@@ -272,6 +273,8 @@ def _plan(module: nn.Module, path: str, generator: Optional[fd.Generator], shard
     nothing."""
     if id(module) in seen:
         return seen[id(module)]
+    if isinstance(module, torch.jit.ScriptModule) and path:
+        _refuse_scripted_dropout(module, path)
     kind = _REPLACEMENTS.get(type(module))
     if kind is not None and "forward" not in vars(module):
         seen[id(module)] = _replacement(module, kind, path, generator, shard)
@@ -282,6 +285,18 @@ def _plan(module: nn.Module, path: str, generator: Optional[fd.Generator], shard
         if replacement is not child:
             swaps.append((module, name, replacement))
     return module
+
+
+def _refuse_scripted_dropout(module: nn.Module, path: str) -> None:
+    """A TorchScript submodule runs its compiled code, which swapping its
+    children would not change: refuse one that holds torch dropout modules
+    rather than leave them in place unnoticed."""
+    names = {cls.__name__ for cls in _REPLACEMENTS}
+    for name, sub in module.named_modules():
+        if getattr(sub, "original_name", None) in names:
+            inner = f"{path}.{name}" if name else path
+            raise TypeError(f"module {inner!r} is a dropout inside the TorchScript module {path!r}, which "
+                            f"replace_dropout cannot swap: call it before torch.jit.script")
 
 
 def _replacement(old: nn.Module, kind: Type[_DropoutNd], path: str, generator: Optional[fd.Generator],
