@@ -713,6 +713,51 @@ def test_checkpoint_context_recomputes_every_mask_exactly(seeded, compiled):
         assert not all(torch.equal(a, b) for a, b in zip(default[1:], plain[1:]))
 
 
+@pytest.mark.parametrize("seeded", [True, False], ids=["generator", "torch"])
+def test_checkpoint_context_takes_repeated_and_double_backward_in_eager_mode(seeded):
+    """In eager mode the region's handles are replayed in every
+    recomputation: a second backward through the graph and a gradient of a
+    gradient (a gradient penalty) give what the un-checkpointed model gives."""
+    x = torch.randn(8, 16, requires_grad=True)
+
+    def grads(context_fn):
+        model = _CheckpointedBlocks(fd.Generator(0) if seeded else None, context_fn)
+        torch.manual_seed(1)
+        y = model(x)
+        params = list(model.parameters())
+        first = torch.autograd.grad(y.square().sum(), params + [x], create_graph=True, retain_graph=True)
+        again = torch.autograd.grad(y.sum(), [x], retain_graph=True)
+        penalty = torch.autograd.grad(sum(g.square().sum() for g in first), params)
+        return [*first, *again, *penalty]
+
+    plain = grads(None)
+    for context_fn in (fdt.checkpoint_context, functools.partial(fdt.checkpoint_context, policy=lambda *a: None)):
+        assert all(torch.equal(a, b) for a, b in zip(plain, grads(context_fn)))
+
+
+def test_checkpoint_context_nested_regions_recompute_every_mask():
+    g_plain, g_ck = fd.Generator(5), fd.Generator(5)
+    inner = lambda g: torch.nn.Sequential(torch.nn.Linear(6, 6), fdt.Dropout(0.5, generator=g))  # noqa: E731
+
+    def run(g, checkpointed):
+        torch.manual_seed(0)
+        a, b = inner(g), inner(g)
+
+        def outer(t):
+            t = torch.utils.checkpoint.checkpoint(a, t, use_reentrant=False, context_fn=fdt.checkpoint_context) \
+                if checkpointed else a(t)
+            return b(t)
+
+        x = torch.ones(4, 6, requires_grad=True)
+        y = torch.utils.checkpoint.checkpoint(outer, x, use_reentrant=False, context_fn=fdt.checkpoint_context) \
+            if checkpointed else outer(x)
+        y.square().sum().backward()
+        return [y.detach(), x.grad] + [p.grad for p in [*a.parameters(), *b.parameters()]]
+
+    assert all(torch.equal(u, v) for u, v in zip(run(g_plain, False), run(g_ck, True)))
+    assert g_plain.get_state() == g_ck.get_state()   # the recomputations reserved nothing
+
+
 def test_checkpoint_context_refuses_policies_torch_refuses():
     with pytest.raises(ValueError, match="policy"):
         fdt.checkpoint_context(policy=[torch.ops.aten.mm])          # a packet, not an overload

@@ -32,7 +32,7 @@ from fastdrop._validation import check_mask_shape, check_p, check_shape
 from . import _shard
 
 __all__ = ["TORCH_STREAM", "TORCH_STREAM_ROUNDS", "SEED_WORDS", "UNSHARDED", "shard_rows", "stream_id", "draw",
-           "draw_by_id", "words", "peek", "handle", "dispatch_modes"]
+           "draw_by_id", "words", "peek", "handle", "dispatch_modes", "SeedLog"]
 
 TORCH_STREAM = 0
 TORCH_STREAM_ROUNDS = 10
@@ -121,16 +121,85 @@ def peek(generator: Optional[fd.Generator]) -> List[int]:
     return [k0, k1, counter & _LOW32, counter >> 32, generator.rounds]
 
 
+class SeedLog:
+    """The handles a checkpointed region drew, in order: recorded while its
+    forward runs, handed out again, from the first, in each recomputation
+    (so a region may be recomputed for several backward passes).  Entered
+    logs nest: a draw inside a recomputation comes from the outermost log
+    being replayed, and every log recording takes it too."""
+
+    def __init__(self) -> None:
+        self.handles: List[fd.DropoutHandle] = []
+        self.at = -1   # the next handle to hand out; -1 while recording
+
+    def recording(self) -> "_Entered":
+        """A context (reusable, as checkpoint's contexts must be) that records."""
+        return _Entered(self, -1)
+
+    def replaying(self) -> "_Entered":
+        """A context (entered once per recomputation) that hands out the record from its start."""
+        return _Entered(self, 0)
+
+    def take(self, p: float, mode: str, shape: Sequence[int], mask_shape: Sequence[int]) -> fd.DropoutHandle:
+        if self.at >= len(self.handles):
+            raise RuntimeError("a checkpointed region's recomputation drew more dropout masks than its forward: "
+                               "the region must run the same dropout calls each time")
+        h = self.handles[self.at]
+        if (h.p, h.mode, h.shape, h.mask_shape) != (p, mode, tuple(shape), tuple(mask_shape)):
+            raise RuntimeError(f"a checkpointed region's recomputation made another dropout call than its "
+                               f"forward (p={p}, shape {tuple(shape)}, where the forward had p={h.p}, shape "
+                               f"{h.shape}): the region must run the same dropout calls each time")
+        self.at += 1
+        return h
+
+
+class _Entered:
+    def __init__(self, log: SeedLog, at: int) -> None:
+        self.log, self.at = log, at
+
+    def __enter__(self) -> None:
+        self.log.at = self.at
+        _logs.__dict__.setdefault("stack", []).append(self.log)
+
+    def __exit__(self, *_: object) -> None:
+        _logs.stack.remove(self.log)
+        self.log.at = -1
+
+
+_logs = threading.local()
+
+
+def _logged(stack: List[SeedLog], generator: Optional[fd.Generator], p: float, mode: str, shape: Sequence[int],
+            mask_shape: Sequence[int], shard_rows: int) -> fd.DropoutHandle:
+    replay = next((log for log in stack if log.at >= 0), None)
+    h = replay.take(p, mode, shape, mask_shape) if replay is not None else \
+        _draw(generator, p, mode, shape, mask_shape, shard_rows)
+    for log in stack:
+        if log.at < 0:
+            log.handles.append(h)
+    return h
+
+
 def draw(generator: Optional[fd.Generator], p: float, mode: str, shape: Sequence[int], mask_shape: Sequence[int],
          shard_rows: int = UNSHARDED) -> fd.DropoutHandle:
     """The handle of one call with a logical mask of `mask_shape` over `shape`.
 
     Under ``shard="batch"`` (`shard_rows` from :func:`shard_rows`, not
     UNSHARDED), first check with the other ranks that all hold as many rows,
-    make the same call and have the same generator state.
+    make the same call and have the same generator state.  Inside a region
+    checkpointed with ``checkpoint_context`` the draw goes through the
+    region's :class:`SeedLog`.
     """
     if _transforms_active():
         _refuse_vmap()
+    stack: Optional[List[SeedLog]] = getattr(_logs, "stack", None)
+    if stack:
+        return _logged(stack, generator, p, mode, shape, mask_shape, shard_rows)
+    return _draw(generator, p, mode, shape, mask_shape, shard_rows)
+
+
+def _draw(generator: Optional[fd.Generator], p: float, mode: str, shape: Sequence[int], mask_shape: Sequence[int],
+          shard_rows: int) -> fd.DropoutHandle:
     if shard_rows != UNSHARDED:
         _shard.check_ranks_agree(max(shard_rows, 0), peek(generator),
                                  _shard.call_fingerprint(shape, mask_shape, p))

@@ -319,7 +319,10 @@ def checkpoint_context(policy: Optional[Any] = None) -> Tuple[Any, Any]:
     too (whose counters a second draw would advance), in eager mode and
     under ``torch.compile``, where a checkpointed region without it fails to
     compile (the compiler would draw again in backward).  Each dropout keeps
-    its seed, five integers, and nothing else.
+    its seed, five integers, and nothing else: in eager mode in a log that
+    every recomputation replays from its start (so the region may be
+    backpropagated through more than once), compiled through torch's
+    selective checkpointing, which saves the seeds' operator.
 
     Parameters
     ----------
@@ -330,7 +333,8 @@ def checkpoint_context(policy: Optional[Any] = None) -> Tuple[Any, Any]:
         as ``torch.ops.aten.mm.default``) to save.  Default: recompute
         everything else, as a plain checkpoint does.  Pass it with
         ``functools.partial(fdt.checkpoint_context, policy=...)`` as
-        ``context_fn``.
+        ``context_fn``; torch's selective checkpointing then runs in eager
+        mode too, with its limit of one backward pass per region.
 
     Returns
     -------
@@ -357,13 +361,47 @@ def checkpoint_context(policy: Optional[Any] = None) -> Tuple[Any, Any]:
                         f"create_selective_checkpoint_contexts takes, got {type(policy).__name__}")
     draw = torch.ops.fastdrop.draw_seed.default
     saved = set(policy) if isinstance(policy, list) else set()
+    # compiling (or under another dispatch mode), the seeds' operator is saved
+    # by torch's selective checkpointing, which a compiler reads; in eager
+    # mode a log of the region's handles replays them in every recomputation,
+    # where torch's saved values could be handed out once
+    compiled = bool(torch.compiler.is_compiling() or _streams.dispatch_modes())
 
     def keep_draws(ctx: Any, op: Any, *args: Any, **kwargs: Any) -> Any:
-        if op is draw or op in saved:
+        if op is draw and compiled:
             return CheckpointPolicy.MUST_SAVE
-        if callable(policy):
+        if op in saved:
+            return CheckpointPolicy.MUST_SAVE
+        if callable(policy) and op is not draw:
             return policy(ctx, op, *args, **kwargs)
         return CheckpointPolicy.PREFER_RECOMPUTE
 
-    contexts: Tuple[Any, Any] = create_selective_checkpoint_contexts(keep_draws)
-    return contexts
+    if compiled:
+        contexts: Tuple[Any, Any] = create_selective_checkpoint_contexts(keep_draws)
+        return contexts
+    log = _streams.SeedLog()
+    if policy is None:
+        return log.recording(), log.replaying()
+    forward, recompute = create_selective_checkpoint_contexts(keep_draws)
+    return _Both(forward, log.recording()), _Both(recompute, log.replaying())
+
+
+class _Both:
+    """Two contexts entered and left as one (reusable, as checkpoint's are)."""
+
+    def __init__(self, first: Any, second: Any) -> None:
+        self.first, self.second = first, second
+
+    def __enter__(self) -> None:
+        self.first.__enter__()
+        try:
+            self.second.__enter__()
+        except BaseException:
+            self.first.__exit__(None, None, None)
+            raise
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self.second.__exit__(*exc)
+        finally:
+            self.first.__exit__(*exc)
