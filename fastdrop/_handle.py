@@ -261,14 +261,20 @@ class DropoutHandle(_kernels.MaskHandle):
         if self.mask_shape == self.shape:
             self._kernel(x, y, _c_strides(self.shape), offset)
             return y
-        mask_shape = (1,) * (len(self.shape) - len(self.mask_shape)) + self.mask_shape
-        cells = [(0, 1) if m == 1 else (o, b) for m, o, b in zip(mask_shape, offset, x.shape)]
-        values = np.ones(tuple(b for _, b in cells), dtype=compute_dtype(x.dtype))
-        if values.size:
-            self._kernel(values, values, _c_strides(mask_shape), tuple(o for o, _ in cells))
+        values = self._block_values(compute_dtype(x.dtype), offset, x.shape)
         with np.errstate(all="ignore"):  # inf * 0 is NaN silently, as in the kernels
             np.multiply(x, values, out=y, casting="same_kind")
         return y
+
+    def _block_values(self, dtype: Any, offset: Sequence[int], block: Sequence[int]) -> np.ndarray:
+        """The multipliers of a training handle's mask over the block of shape
+        `block` at `offset`, of length 1 along the axes the mask broadcasts
+        over (so they broadcast over the block)."""
+        mask_shape = (1,) * (len(self.shape) - len(self.mask_shape)) + self.mask_shape
+        cells = [(0, 1) if m == 1 else (o, b) for m, o, b in zip(mask_shape, offset, block)]
+        values = np.ones(tuple(b for _, b in cells), dtype=dtype)
+        self._kernel(values, values, _c_strides(mask_shape), tuple(o for o, _ in cells))
+        return values
 
     # ------------------------------------------------------------ value semantics
 

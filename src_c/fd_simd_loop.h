@@ -68,39 +68,43 @@ static inline FD_ALWAYS_INLINE void FD_FN(apply_block)(int dtype, const char *x,
         FD_FN(apply_block_bf16)((const uint16_t *)(const void *)x, (uint16_t *)(void *)y, row, b, (float)scale);
 }
 
-/* Apply chunk c (one read and one write of its bytes), prefetching ahead. */
-static inline FD_ALWAYS_INLINE void FD_FN(apply_chunk)(int dtype, const char *x, char *y, int64_t c,
-                                                       const FD_FN(ring_row) *row, double scale)
+/* Apply chunk c (one read and one write of its bytes), prefetching for
+ * each block the lines `ahead` bytes after it. */
+static inline FD_ALWAYS_INLINE void FD_FN(apply_chunk_ahead)(int dtype, const char *x, char *y, int64_t c,
+                                                             const FD_FN(ring_row) *row, double scale,
+                                                             uintptr_t ahead)
 {
     size_t item = (size_t)fd_itemsize(dtype);
     size_t at = (size_t)c * FD_CHUNK_ELEMS * item;
     for (int b = 0; b < FD_CHUNK_BLOCKS; b++, at += FD_BLOCK_ELEMS * item) {
-        fd_prefetch_ahead(x + at, FD_BLOCK_ELEMS * item, item);
+        fd_prefetch_lines((uintptr_t)(x + at) + ahead, FD_BLOCK_ELEMS * item);
         FD_FN(apply_block)(dtype, x + at, y + at, row, b, scale);
     }
 }
 
+/* Apply chunk c of a contiguous buffer, prefetching straight ahead. */
+static inline FD_ALWAYS_INLINE void FD_FN(apply_chunk)(int dtype, const char *x, char *y, int64_t c,
+                                                       const FD_FN(ring_row) *row, double scale)
+{
+    FD_FN(apply_chunk_ahead)(dtype, x, y, c, row, scale, fd_prefetch_distance((size_t)fd_itemsize(dtype)));
+}
+
 /* Apply chunk c of a run (rows of a view), prefetching ahead along the
- * runs: FD_PREFETCH_AHEAD chunks further in the run, or, where that passes
- * the run's end (`end`), as far into the next run (at `next`).  The plain
- * call's linear prefetch would fetch the memory between the rows, which a
- * view does not read: a block of a wider array ran 50% slower with it. */
+ * runs: as far ahead in the run, or, where that passes the run's end
+ * (`end`), as far into the next run (at `next`).  A straight prefetch
+ * would fetch the memory between the rows, which a view does not read: a
+ * block of a wider array ran 50% slower with it.  Decided once per chunk:
+ * a chunk whose target straddles the run's end fetches the rest of the run
+ * and the start of the next one late. */
 static inline FD_ALWAYS_INLINE void FD_FN(apply_run_chunk)(int dtype, const char *x, char *y, int64_t c,
                                                            const FD_FN(ring_row) *row, double scale,
                                                            const char *end, const char *next)
 {
     size_t item = (size_t)fd_itemsize(dtype);
-    size_t at = (size_t)c * FD_CHUNK_ELEMS * item;
-    /* decided once per chunk: a chunk whose target straddles the run's end
-     * fetches the rest of the run and the start of the next one late */
-    uintptr_t pf = (uintptr_t)(x + at) + FD_PREFETCH_AHEAD * FD_CHUNK_ELEMS * item;
-    if (pf >= (uintptr_t)end)
-        pf += (uintptr_t)next - (uintptr_t)end;
-    for (int b = 0; b < FD_CHUNK_BLOCKS; b++, at += FD_BLOCK_ELEMS * item, pf += FD_BLOCK_ELEMS * item) {
-        for (size_t line = 0; line < FD_BLOCK_ELEMS * item; line += 64)
-            __builtin_prefetch((const void *)(pf + line), 0, 3);
-        FD_FN(apply_block)(dtype, x + at, y + at, row, b, scale);
-    }
+    uintptr_t ahead = fd_prefetch_distance(item);
+    if ((uintptr_t)(x + (size_t)c * FD_CHUNK_ELEMS * item) + ahead >= (uintptr_t)end)
+        ahead += (uintptr_t)next - (uintptr_t)end;
+    FD_FN(apply_chunk_ahead)(dtype, x, y, c, row, scale, ahead);
 }
 
 /* Take the next four tied words of a group (spare words when none are

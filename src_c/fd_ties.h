@@ -89,16 +89,21 @@ static inline void fd_ties_take(uint64_t *left, int w[4])
 #define FD_ALWAYS_INLINE
 #endif
 
-/* Prefetch the lines of the `bytes` bytes that lie FD_PREFETCH_AHEAD
- * chunks of `item` bytes after xb.  Called by the apply step for each
- * block, so the prefetches are spread among the stores (a burst of a
- * group's worth leaves the memory bus idle in between).  A prefetch never
- * faults; the address is formed as an integer because it may lie past the
- * end of the buffer.  Always inlined: GCC deems a function made of
- * prefetches free of effects and drops calls to it. */
-static inline FD_ALWAYS_INLINE void fd_prefetch_ahead(const void *xb, size_t bytes, size_t item)
+/* Bytes between the element being applied and the one prefetched, for
+ * elements of `item` bytes. */
+static inline FD_ALWAYS_INLINE uintptr_t fd_prefetch_distance(size_t item)
 {
-    uintptr_t at = (uintptr_t)xb + FD_PREFETCH_AHEAD * FD_CHUNK_ELEMS * item;
+    return (uintptr_t)FD_PREFETCH_AHEAD * FD_CHUNK_ELEMS * item;
+}
+
+/* Prefetch the lines of the `bytes` bytes from address `at`.  Called by the
+ * apply step for each block, so the prefetches are spread among the stores
+ * (a burst of a group's worth leaves the memory bus idle in between).  A
+ * prefetch never faults; the address is an integer because it may lie past
+ * the end of the buffer.  Always inlined: GCC deems a function made of
+ * prefetches free of effects and drops calls to it. */
+static inline FD_ALWAYS_INLINE void fd_prefetch_lines(uintptr_t at, size_t bytes)
+{
     for (size_t line = 0; line < bytes; line += 64)
         __builtin_prefetch((const void *)(at + line), 0, 3);
 }

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 import fastdrop as fd
-from fastdrop import _config, _kernels
 
 from . import _checks, _ops, _streams
 
@@ -95,10 +94,7 @@ def _batched_product(t: torch.Tensor, handle: fd.DropoutHandle, offset: Sequence
     made as a tensor, which vmap broadcasts over the batch.  Computed as the
     kernels compute (float32 for float16 and bfloat16) for the same bits."""
     compute = torch.float64 if t.dtype == torch.float64 else torch.float32
-    mask_shape = handle.mask_shape
-    cells = [(0, 1) if m == 1 else (o, b) for m, o, b in zip(mask_shape, offset, t.shape)]
-    values = handle._mask_values(np.float64 if compute == torch.float64 else np.float32,
-                                 tuple(o for o, _ in cells), tuple(b for _, b in cells))
+    values = handle._block_values(np.float64 if compute == torch.float64 else np.float32, offset, t.shape)
     product = t.to(compute) * torch.from_numpy(values)
     if alpha:
         product = product * _ops.alpha_coefficients(handle.p)[0]
@@ -174,20 +170,8 @@ _product_inplace: Callable[[torch.Tensor, fd.DropoutHandle, Sequence[int], Kerne
     _ProductInplace.apply
 
 
-_CODES = _ops.KERNEL_CODES
-
-
-def _whole(x: torch.Tensor, handle: fd.DropoutHandle) -> torch.Tensor:
-    """x times all of `handle`'s mask: an elementwise handle of x's shape."""
-    if x.is_contiguous():
-        y = torch.empty_like(x, memory_format=torch.contiguous_format)
-        isa, threads = _config.current()
-        _kernels.apply_contiguous(handle, x.data_ptr(), y.data_ptr(), x.numel(), _CODES[x.dtype], handle.scale,
-                                  isa, threads)
-        return y
-    y = _ops.empty_like_layout(x)
-    handle._scale_whole(_ops.numpy_view(x), _ops.numpy_view(y))
-    return y
+# x times all of an elementwise handle's mask
+_whole = _ops.whole_product
 
 
 class _Whole(torch.autograd.Function):

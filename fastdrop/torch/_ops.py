@@ -105,8 +105,7 @@ def _handle(seed: Tensor, p: float, mode: str, shape: Sequence[int], mask_shape:
     return _streams.handle(seed.tolist(), p, mode, shape, mask_shape)
 
 
-# kernel dtype codes by torch dtype: a contiguous tensor reaches the kernels
-# by address, without NumPy views (bfloat16 then needs no ml_dtypes)
+# kernel dtype codes by torch dtype, for tensors reached by address (bfloat16 then needs no ml_dtypes)
 KERNEL_CODES = {torch.float16: _kernels.DTYPE_CODES[np.dtype(np.float16)],
                 torch.float32: _kernels.DTYPE_CODES[np.dtype(np.float32)],
                 torch.float64: _kernels.DTYPE_CODES[np.dtype(np.float64)], torch.bfloat16: _kernels.BFLOAT16}
@@ -122,8 +121,7 @@ def _whole_product(x: Tensor, seed: Tensor, p: float, mode: str, shape: List[int
     whose message names what is wrong.  A Python custom operator's call
     costs more than its kernel on a training batch, so this is most of what
     the operator itself can save."""
-    code = KERNEL_CODES.get(x.dtype)
-    if (code is None or type(p) is not float or not 0.0 < p < 1.0 or mode not in MODES
+    if (x.dtype not in KERNEL_CODES or type(p) is not float or not 0.0 < p < 1.0 or mode not in MODES
             or type(x) is not Tensor or not x.is_contiguous() or x.numel() == 0 or any(offset)
             or list(x.shape) != shape or mask_shape != shape or seed.dtype != torch.int64 or seed.shape != (5,)):
         return None
@@ -133,10 +131,22 @@ def _whole_product(x: Tensor, seed: Tensor, p: float, mode: str, shape: List[int
     if (not (0 <= k0 < _WORD and 0 <= k1 < _WORD and 0 <= low < _WORD and 0 <= high < _WORD)
             or not _kernels.MIN_ROUNDS <= rounds <= _kernels.MAX_ROUNDS or counter + blocks > _kernels.COUNTER_LIMIT):
         return None
-    handle = fd.DropoutHandle._from_checked((k0, k1), counter, rounds, p, tuple(shape), tuple(shape), mode)
-    y = torch.empty_like(x, memory_format=torch.contiguous_format)
-    isa, threads = _config.current()
-    _kernels.apply_contiguous(handle, x.data_ptr(), y.data_ptr(), x.numel(), code, handle.scale, isa, threads)
+    return whole_product(x, fd.DropoutHandle._from_checked((k0, k1), counter, rounds, p, tuple(shape),
+                                                                tuple(shape), mode))
+
+
+def whole_product(x: Tensor, handle: fd.DropoutHandle) -> Tensor:
+    """x times all of `handle`'s mask, unchecked: x of a kernel dtype and the
+    shape of the handle's elementwise mask.  A contiguous x reaches the
+    kernels by address, without NumPy views."""
+    if x.is_contiguous():
+        y = torch.empty_like(x, memory_format=torch.contiguous_format)
+        isa, threads = _config.current()
+        _kernels.apply_contiguous(handle, x.data_ptr(), y.data_ptr(), x.numel(), KERNEL_CODES[x.dtype],
+                                  handle.scale, isa, threads)
+        return y
+    y = empty_like_layout(x)
+    handle._scale_whole(numpy_view(x), numpy_view(y))
     return y
 
 

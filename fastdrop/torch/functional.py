@@ -89,6 +89,10 @@ def _check_common(input: torch.Tensor, p: float, training: bool, inplace: bool, 
     # applied: in evaluation and at p = 0 any tensor passes through, as in
     # torch (a quantized or meta tensor, a model moved to another device)
     _checks.check_tensor(input)
+    return _check_arguments(p, training, inplace, generator, shard)
+
+
+def _check_arguments(p: float, training: bool, inplace: bool, generator: object, shard: object) -> float:
     p = _checks.check_p(p)
     _checks.check_bool(training, "training")
     _checks.check_bool(inplace, "inplace")
@@ -188,7 +192,7 @@ def _fx_call(input: torch.fx.Proxy, p: float, training: bool, inplace: bool, gen
     """The call as one node of a torch.fx trace (a Proxy, which stands for
     the tensor), as FX records torch.nn.functional.dropout (its arguments as
     constants)."""
-    p = _check_common(torch.empty(0), p, training, inplace, generator, shard)
+    p = _check_arguments(p, training, inplace, generator, shard)
     if generator is not None:
         raise TypeError("generator: torch.fx cannot record a fastdrop.Generator as an argument of a traced "
                         "call; use the fastdrop.torch modules, which FX records as modules, or generator=None")

@@ -236,8 +236,8 @@ def replace_dropout(module: nn.Module, *, generator: Optional[fd.Generator] = No
     Raises
     ------
     TypeError, ValueError
-        `module` is not a module, or is (or holds, with dropout modules
-        inside) a TorchScript module, `generator` or `shard` is invalid, or a
+        `module` is not a module, or is or holds a TorchScript module with
+        dropout modules inside, `generator` or `shard` is invalid, or a
         dropout module's `p` or `inplace` is one fastdrop refuses (a NaN `p`,
         which torch's constructor lets through, or a value set afterwards);
         the message gives the module's path in the model.
@@ -253,11 +253,6 @@ def replace_dropout(module: nn.Module, *, generator: Optional[fd.Generator] = No
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
-    if isinstance(module, torch.jit.ScriptModule):
-        # a scripted model's code is compiled: swapping its submodules would change nothing it runs
-        raise TypeError("module is a TorchScript module, whose dropout cannot be swapped: call "
-                        "replace_dropout on the model before torch.jit.script (TorchScript itself is not "
-                        "supported in training, see the docs)")
     _checks.check_generator(generator)
     _checks.check_shard(shard)
     swaps: List[Tuple[nn.Module, str, nn.Module]] = []
@@ -273,7 +268,7 @@ def _plan(module: nn.Module, path: str, generator: Optional[fd.Generator], shard
     nothing."""
     if id(module) in seen:
         return seen[id(module)]
-    if isinstance(module, torch.jit.ScriptModule) and path:
+    if isinstance(module, torch.jit.ScriptModule):
         _refuse_scripted_dropout(module, path)
     kind = _REPLACEMENTS.get(type(module))
     if kind is not None and "forward" not in vars(module):
@@ -294,9 +289,10 @@ def _refuse_scripted_dropout(module: nn.Module, path: str) -> None:
     names = {cls.__name__ for cls in _REPLACEMENTS}
     for name, sub in module.named_modules():
         if getattr(sub, "original_name", None) in names:
-            inner = f"{path}.{name}" if name else path
-            raise TypeError(f"module {inner!r} is a dropout inside the TorchScript module {path!r}, which "
-                            f"replace_dropout cannot swap: call it before torch.jit.script")
+            inner = ".".join(part for part in (path, name) if part)
+            scripted = f"the TorchScript module {path!r}" if path else "a TorchScript model"
+            raise TypeError(f"module {inner!r} is a dropout inside {scripted}, which replace_dropout cannot "
+                            f"swap: call it before torch.jit.script")
 
 
 def _replacement(old: nn.Module, kind: Type[_DropoutNd], path: str, generator: Optional[fd.Generator],
