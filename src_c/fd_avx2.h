@@ -276,24 +276,24 @@ static inline __m256 fd_avx2_multipliers8(const unsigned char *d, __m256 s)
     return _mm256_andnot_ps(_mm256_castsi256_ps(wide), s);
 }
 
-static inline const unsigned char *fd_avx2_block_drop(const fd_avx2_ring_row *row, int b)
+/* The decisions of 16 consecutive elements: a pointer to their drop bytes. */
+typedef const unsigned char *fd_avx2_bits;
+
+static inline fd_avx2_bits fd_avx2_block_bits(const fd_avx2_ring_row *row, int b)
 {
     return row->drop + FD_BLOCK_ELEMS * fd_avx2_slot(b);
 }
 
-static inline void fd_avx2_apply_block_f32(const float *x, float *y, const fd_avx2_ring_row *row, int b, float scale)
+static inline void fd_avx2_apply16_f32(const float *x, float *y, fd_avx2_bits d, float scale)
 {
     const __m256 s = _mm256_set1_ps(scale);
-    const unsigned char *d = fd_avx2_block_drop(row, b);
     for (int h = 0; h < 16; h += 8)
         _mm256_storeu_ps(y + h, _mm256_mul_ps(_mm256_loadu_ps(x + h), fd_avx2_multipliers8(d + h, s)));
 }
 
-static inline void fd_avx2_apply_block_f64(const double *x, double *y, const fd_avx2_ring_row *row, int b,
-                                           double scale)
+static inline void fd_avx2_apply16_f64(const double *x, double *y, fd_avx2_bits d, double scale)
 {
     const __m256d s = _mm256_set1_pd(scale);
-    const unsigned char *d = fd_avx2_block_drop(row, b);
     for (int q = 0; q < 16; q += 4) {
         int32_t four;
         memcpy(&four, d + q, 4);
@@ -302,11 +302,9 @@ static inline void fd_avx2_apply_block_f64(const double *x, double *y, const fd_
     }
 }
 
-static inline void fd_avx2_apply_block_f16(const uint16_t *x, uint16_t *y, const fd_avx2_ring_row *row, int b,
-                                           float scale)
+static inline void fd_avx2_apply16_f16(const uint16_t *x, uint16_t *y, fd_avx2_bits d, float scale)
 {
     const __m256 s = _mm256_set1_ps(scale);
-    const unsigned char *d = fd_avx2_block_drop(row, b);
     for (int h = 0; h < 16; h += 8) {
         __m256 v = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(x + h)));
         v = _mm256_mul_ps(v, fd_avx2_multipliers8(d + h, s));
@@ -334,11 +332,9 @@ static inline __m256i fd_avx2_to_bf16x8(__m256 v)
     return _mm256_blendv_epi8(rounded, quiet, nan);
 }
 
-static inline void fd_avx2_apply_block_bf16(const uint16_t *x, uint16_t *y, const fd_avx2_ring_row *row, int b,
-                                            float scale)
+static inline void fd_avx2_apply16_bf16(const uint16_t *x, uint16_t *y, fd_avx2_bits d, float scale)
 {
     const __m256 s = _mm256_set1_ps(scale);
-    const unsigned char *d = fd_avx2_block_drop(row, b);
     __m256i lo = fd_avx2_to_bf16x8(_mm256_mul_ps(fd_avx2_load_bf16x8(x), fd_avx2_multipliers8(d, s)));
     __m256i hi = fd_avx2_to_bf16x8(_mm256_mul_ps(fd_avx2_load_bf16x8(x + 8), fd_avx2_multipliers8(d + 8, s)));
     /* the pack works within 128-bit lanes: the permute puts the 16 results in order */
@@ -346,20 +342,19 @@ static inline void fd_avx2_apply_block_bf16(const uint16_t *x, uint16_t *y, cons
     _mm256_storeu_si256((__m256i *)(void *)y, packed);
 }
 
-/* Elements lo .. hi - 1 (0 <= lo < hi <= 16) of block b of a row, x and y
- * pointing at element lo, for float32 and float64: the block apply under
+/* Elements lo .. hi - 1 (0 <= lo < hi <= 16) of 16 elements decided by d,
+ * x and y pointing at element lo, for float32 and float64: the block apply under
  * masked loads and stores of those lanes, so that nothing else is read or
  * written (a masked-off lane does not fault).  0 for the 16-bit formats,
  * which have no masked loads here and go through a copy (fd_simd_loop.h). */
-static inline FD_ALWAYS_INLINE int fd_avx2_apply_part(int dtype, const char *x, char *y, const fd_avx2_ring_row *row,
-                                                      int b, int lo, int hi, double scale)
+static inline FD_ALWAYS_INLINE int fd_avx2_apply_part(int dtype, const char *x, char *y, fd_avx2_bits d, int lo,
+                                                      int hi, double scale)
 {
     if (dtype != FD_FLOAT32 && dtype != FD_FLOAT64)
         return 0;
     uintptr_t back = (uintptr_t)lo * (uintptr_t)fd_itemsize(dtype);   /* to the block's first element */
     const char *xb = (const char *)(uintptr_t)((uintptr_t)x - back);
     char *yb = (char *)(uintptr_t)((uintptr_t)y - back);
-    const unsigned char *d = fd_avx2_block_drop(row, b);
     const __m256i from = _mm256_set1_epi32(lo - 1), to = _mm256_set1_epi32(hi);
     if (dtype == FD_FLOAT32) {
         const __m256 s = _mm256_set1_ps((float)scale);
@@ -386,10 +381,12 @@ static inline FD_ALWAYS_INLINE int fd_avx2_apply_part(int dtype, const char *x, 
 }
 
 #define FD_PATH_APPLY_PART 1   /* the shared loop uses apply_part for partial blocks */
+#define FD_PATH_LINE_BYTES 1   /* a gathered group's line: the drop bytes in element order */
 #define FD_FN(name) fd_avx2_##name
 #include "fd_simd_loop.h"
 #undef FD_FN
 #undef FD_PATH_APPLY_PART
+#undef FD_PATH_LINE_BYTES
 
 #if defined(__clang__)
 #pragma clang attribute pop

@@ -238,32 +238,56 @@ static inline void fd_avx512_slot_compare(const fd_avx512_tie_slots *s, const fd
     }
 }
 
+/* The decisions of 16 consecutive elements: their keep bits. */
+typedef __mmask16 fd_avx512_bits;
+
 /* Keep bits of block b (0..7) of a row. */
-static inline __mmask16 fd_avx512_block_keep(const fd_avx512_ring_row *row, int b)
+static inline fd_avx512_bits fd_avx512_block_bits(const fd_avx512_ring_row *row, int b)
 {
     return (__mmask16)(row->keep[b & 1] >> (16 * (b >> 1)));
 }
 
-static inline void fd_avx512_apply_block_f32(const float *x, float *y, const fd_avx512_ring_row *row, int b,
-                                             float scale)
+/* A gathered group's decisions in element order: bit j of keep[k] for
+ * element j of its block k, and two words after the last, which the
+ * unaligned reads of fd_avx512_line_bits may reach (for lanes a partial
+ * apply masks off). */
+typedef struct {
+    uint16_t keep[FD_TIE_WORDS + 2];
+} fd_avx512_line;
+
+static inline void fd_avx512_line_fill(fd_avx512_line *line, const fd_avx512_group_rows *rows)
 {
-    __m512 m = _mm512_maskz_mov_ps(fd_avx512_block_keep(row, b), _mm512_set1_ps(scale));
+    for (int c = 0; c < FD_GROUP; c++) {
+        /* keep[0] holds blocks 0, 2, 4, 6 and keep[1] blocks 1, 3, 5, 7: interleave their 16-bit words */
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)rows->row[c].keep);
+        _mm_storeu_si128((__m128i *)(void *)(line->keep + 8 * c), _mm_unpacklo_epi16(v, _mm_srli_si128(v, 8)));
+    }
+}
+
+/* Keep bits of elements e .. e + 15 of a line. */
+static inline fd_avx512_bits fd_avx512_line_bits(const fd_avx512_line *line, uint32_t e)
+{
+    uint32_t w;
+    memcpy(&w, (const char *)line->keep + e / 8, sizeof w);
+    return (__mmask16)(w >> (e % 8));
+}
+
+static inline void fd_avx512_apply16_f32(const float *x, float *y, fd_avx512_bits keep, float scale)
+{
+    __m512 m = _mm512_maskz_mov_ps(keep, _mm512_set1_ps(scale));
     _mm512_storeu_ps(y, _mm512_mul_ps(_mm512_loadu_ps(x), m));
 }
 
-static inline void fd_avx512_apply_block_f64(const double *x, double *y, const fd_avx512_ring_row *row, int b,
-                                             double scale)
+static inline void fd_avx512_apply16_f64(const double *x, double *y, fd_avx512_bits keep, double scale)
 {
-    __mmask16 kb = fd_avx512_block_keep(row, b);
     const __m512d s = _mm512_set1_pd(scale);
-    _mm512_storeu_pd(y, _mm512_mul_pd(_mm512_loadu_pd(x), _mm512_maskz_mov_pd((__mmask8)kb, s)));
-    _mm512_storeu_pd(y + 8, _mm512_mul_pd(_mm512_loadu_pd(x + 8), _mm512_maskz_mov_pd((__mmask8)(kb >> 8), s)));
+    _mm512_storeu_pd(y, _mm512_mul_pd(_mm512_loadu_pd(x), _mm512_maskz_mov_pd((__mmask8)keep, s)));
+    _mm512_storeu_pd(y + 8, _mm512_mul_pd(_mm512_loadu_pd(x + 8), _mm512_maskz_mov_pd((__mmask8)(keep >> 8), s)));
 }
 
-static inline void fd_avx512_apply_block_f16(const uint16_t *x, uint16_t *y, const fd_avx512_ring_row *row, int b,
-                                             float scale)
+static inline void fd_avx512_apply16_f16(const uint16_t *x, uint16_t *y, fd_avx512_bits keep, float scale)
 {
-    __m512 m = _mm512_maskz_mov_ps(fd_avx512_block_keep(row, b), _mm512_set1_ps(scale));
+    __m512 m = _mm512_maskz_mov_ps(keep, _mm512_set1_ps(scale));
     __m512 v = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)x)), m);
     _mm256_storeu_si256((__m256i *)(void *)y, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
 }
@@ -280,26 +304,24 @@ static inline __m256i fd_avx512_to_bf16x16(__m512 v)
     return _mm512_cvtepi32_epi16(r);
 }
 
-static inline void fd_avx512_apply_block_bf16(const uint16_t *x, uint16_t *y, const fd_avx512_ring_row *row, int b,
-                                              float scale)
+static inline void fd_avx512_apply16_bf16(const uint16_t *x, uint16_t *y, fd_avx512_bits keep, float scale)
 {
-    __m512 m = _mm512_maskz_mov_ps(fd_avx512_block_keep(row, b), _mm512_set1_ps(scale));
+    __m512 m = _mm512_maskz_mov_ps(keep, _mm512_set1_ps(scale));
     __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)x));
     __m512 v = _mm512_mul_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wide, 16)), m);
     _mm256_storeu_si256((__m256i *)(void *)y, fd_avx512_to_bf16x16(v));
 }
 
-/* Elements lo .. hi - 1 (0 <= lo < hi <= 16) of block b of a row, x and y
- * pointing at element lo: the block apply under a mask of those lanes, so
+/* Elements lo .. hi - 1 (0 <= lo < hi <= 16) of 16 elements decided by
+ * `bits`, x and y pointing at element lo: the block apply under a mask of those lanes, so
  * that nothing else is read or written (a masked-off lane does not fault).
  * The kept lanes get the same operations as in the block apply.  Returns
  * 1: every format is handled. */
-static inline FD_ALWAYS_INLINE int fd_avx512_apply_part(int dtype, const char *x, char *y,
-                                                         const fd_avx512_ring_row *row, int b, int lo, int hi,
-                                                         double scale)
+static inline FD_ALWAYS_INLINE int fd_avx512_apply_part(int dtype, const char *x, char *y, fd_avx512_bits bits,
+                                                         int lo, int hi, double scale)
 {
     __mmask16 live = (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
-    __mmask16 keep = fd_avx512_block_keep(row, b) & live;
+    __mmask16 keep = bits & live;
     uintptr_t back = (uintptr_t)lo * (uintptr_t)fd_itemsize(dtype);   /* to the block's first element */
     const void *xb = (const void *)((uintptr_t)x - back);
     void *yb = (void *)((uintptr_t)y - back);

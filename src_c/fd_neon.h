@@ -269,16 +269,23 @@ static inline float32x4_t fd_neon_multipliers4(uint8x16_t keep, int q, uint32x4_
     return vreinterpretq_f32_u32(vandq_u32(mask, scale_bits));
 }
 
-static inline void fd_neon_apply_block_f32(const float *x, float *y, const fd_neon_ring_row *row, int b, float scale)
+/* The decisions of 16 consecutive elements: a pointer to their keep bytes. */
+typedef const unsigned char *fd_neon_bits;
+
+static inline fd_neon_bits fd_neon_block_bits(const fd_neon_ring_row *row, int b)
 {
-    uint8x16_t keep = vld1q_u8(row->keep + FD_BLOCK_ELEMS * b);
+    return row->keep + FD_BLOCK_ELEMS * b;
+}
+
+static inline void fd_neon_apply16_f32(const float *x, float *y, fd_neon_bits k, float scale)
+{
+    uint8x16_t keep = vld1q_u8(k);
     uint32x4_t s = vreinterpretq_u32_f32(vdupq_n_f32(scale));
     for (int q = 0; q < 4; q++)
         vst1q_f32(y + 4 * q, vmulq_f32(vld1q_f32(x + 4 * q), fd_neon_multipliers4(keep, q, s)));
 }
 
-static inline void fd_neon_apply_block_f64(const double *x, double *y, const fd_neon_ring_row *row, int b,
-                                           double scale)
+static inline void fd_neon_apply16_f64(const double *x, double *y, fd_neon_bits k, double scale)
 {
     static const uint8_t spread[8][16] = {
         {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1},         {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
@@ -286,7 +293,7 @@ static inline void fd_neon_apply_block_f64(const double *x, double *y, const fd_
         {8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9},         {10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, 11},
         {12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13},
         {14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15}};
-    uint8x16_t keep = vld1q_u8(row->keep + FD_BLOCK_ELEMS * b);
+    uint8x16_t keep = vld1q_u8(k);
     uint64x2_t s = vreinterpretq_u64_f64(vdupq_n_f64(scale));
     for (int q = 0; q < 8; q++) {
         uint64x2_t mask = vreinterpretq_u64_u8(vqtbl1q_u8(keep, vld1q_u8(spread[q])));
@@ -295,10 +302,9 @@ static inline void fd_neon_apply_block_f64(const double *x, double *y, const fd_
     }
 }
 
-static inline void fd_neon_apply_block_f16(const uint16_t *x, uint16_t *y, const fd_neon_ring_row *row, int b,
-                                           float scale)
+static inline void fd_neon_apply16_f16(const uint16_t *x, uint16_t *y, fd_neon_bits k, float scale)
 {
-    uint8x16_t keep = vld1q_u8(row->keep + FD_BLOCK_ELEMS * b);
+    uint8x16_t keep = vld1q_u8(k);
     uint32x4_t s = vreinterpretq_u32_f32(vdupq_n_f32(scale));
     for (int h = 0; h < 2; h++) {
         float16x8_t v = vreinterpretq_f16_u16(vld1q_u16(x + 8 * h));
@@ -320,10 +326,9 @@ static inline uint16x4_t fd_neon_to_bf16x4(float32x4_t v)
     return vbsl_u16(nan, quiet, rounded);
 }
 
-static inline void fd_neon_apply_block_bf16(const uint16_t *x, uint16_t *y, const fd_neon_ring_row *row, int b,
-                                            float scale)
+static inline void fd_neon_apply16_bf16(const uint16_t *x, uint16_t *y, fd_neon_bits k, float scale)
 {
-    uint8x16_t keep = vld1q_u8(row->keep + FD_BLOCK_ELEMS * b);
+    uint8x16_t keep = vld1q_u8(k);
     uint32x4_t s = vreinterpretq_u32_f32(vdupq_n_f32(scale));
     for (int h = 0; h < 2; h++) {
         uint16x8_t v = vld1q_u16(x + 8 * h);
@@ -335,9 +340,11 @@ static inline void fd_neon_apply_block_bf16(const uint16_t *x, uint16_t *y, cons
     }
 }
 
+#define FD_PATH_LINE_BYTES 1   /* a gathered group's line: the keep bytes in element order */
 #define FD_FN(name) fd_neon_##name
 #include "fd_simd_loop.h"
 #undef FD_FN
+#undef FD_PATH_LINE_BYTES
 
 #endif /* aarch64 little-endian with GCC-compatible compiler */
 #endif /* FD_NEON_H */

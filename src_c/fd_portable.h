@@ -204,10 +204,16 @@ static inline void fd_portable_slot_compare(const fd_portable_tie_slots *s, cons
  * kept * scale is scale or +0 (scale is finite and >= 0), exactly the
  * multiplier the other paths select, without a select to vectorize.
  */
-static inline void fd_portable_apply_block_f32(const float *x, float *y, const fd_portable_ring_row *row, int b,
-                                               float scale)
+/* The decisions of 16 consecutive elements: a pointer to their keep bytes. */
+typedef const unsigned char *fd_portable_bits;
+
+static inline fd_portable_bits fd_portable_block_bits(const fd_portable_ring_row *row, int b)
 {
-    const unsigned char *k = row->keep + FD_BLOCK_ELEMS * b;
+    return row->keep + FD_BLOCK_ELEMS * b;
+}
+
+static inline void fd_portable_apply16_f32(const float *x, float *y, fd_portable_bits k, float scale)
+{
     float v[FD_BLOCK_ELEMS];
     memcpy(v, x, sizeof v);
     for (int j = 0; j < FD_BLOCK_ELEMS; j++)
@@ -215,10 +221,8 @@ static inline void fd_portable_apply_block_f32(const float *x, float *y, const f
     memcpy(y, v, sizeof v);
 }
 
-static inline void fd_portable_apply_block_f64(const double *x, double *y, const fd_portable_ring_row *row, int b,
-                                               double scale)
+static inline void fd_portable_apply16_f64(const double *x, double *y, fd_portable_bits k, double scale)
 {
-    const unsigned char *k = row->keep + FD_BLOCK_ELEMS * b;
     double v[FD_BLOCK_ELEMS];
     memcpy(v, x, sizeof v);
     for (int j = 0; j < FD_BLOCK_ELEMS; j++)
@@ -227,10 +231,9 @@ static inline void fd_portable_apply_block_f64(const double *x, double *y, const
 }
 
 /* The 16-bit formats, computed in float32: bfloat16 when `bfloat`, else float16. */
-static inline void fd_portable_apply_block_16(const uint16_t *x, uint16_t *y, const fd_portable_ring_row *row, int b,
-                                              float scale, int bfloat)
+static inline void fd_portable_apply16_16(const uint16_t *x, uint16_t *y, fd_portable_bits k, float scale,
+                                          int bfloat)
 {
-    const unsigned char *k = row->keep + FD_BLOCK_ELEMS * b;
     uint16_t v[FD_BLOCK_ELEMS];
     memcpy(v, x, sizeof v);
     for (int j = 0; j < FD_BLOCK_ELEMS; j++) {
@@ -240,20 +243,20 @@ static inline void fd_portable_apply_block_16(const uint16_t *x, uint16_t *y, co
     memcpy(y, v, sizeof v);
 }
 
-static inline void fd_portable_apply_block_f16(const uint16_t *x, uint16_t *y, const fd_portable_ring_row *row, int b,
-                                               float scale)
+static inline void fd_portable_apply16_f16(const uint16_t *x, uint16_t *y, fd_portable_bits k, float scale)
 {
-    fd_portable_apply_block_16(x, y, row, b, scale, 0);
+    fd_portable_apply16_16(x, y, k, scale, 0);
 }
 
-static inline void fd_portable_apply_block_bf16(const uint16_t *x, uint16_t *y, const fd_portable_ring_row *row,
-                                                int b, float scale)
+static inline void fd_portable_apply16_bf16(const uint16_t *x, uint16_t *y, fd_portable_bits k, float scale)
 {
-    fd_portable_apply_block_16(x, y, row, b, scale, 1);
+    fd_portable_apply16_16(x, y, k, scale, 1);
 }
 
+#define FD_PATH_LINE_BYTES 1   /* a gathered group's line: the keep bytes in element order */
 #define FD_FN(name) fd_portable_##name
 #include "fd_simd_loop.h"
 #undef FD_FN
+#undef FD_PATH_LINE_BYTES
 
 #endif /* FD_PORTABLE_H */

@@ -167,38 +167,118 @@ static inline FD_ALWAYS_INLINE void fd_copy_short(char *d, const char *s, size_t
         memcpy(d + i, s + i, 2);
 }
 
+/* A piece of a run in a gathered group: `len` elements at x and y whose
+ * decisions are elements e .. e + len - 1 of the group's blocks in list
+ * order (block e / 16 of the list, element e % 16 of it). */
+typedef struct {
+    const char *x;
+    char *y;
+    uint32_t e, len;
+} fd_piece;
+
+/* Pieces a gathered group holds at most: two per listed block, which runs
+ * starting 8 or more elements apart never exceed; runs closer together
+ * close a group before its list is full. */
+#define FD_GATHER_PIECES (2 * FD_TIE_WORDS)
+
 /*
- * The next blocks (16 elements, one Philox block each) that the runs cover
- * and that hold an element at or after logical index *pos, up to one
- * group's worth (FD_TIE_WORDS): their numbers (counter + element / 16), in
- * increasing order, in list[0 .. n - 1], n returned (0 when no run is
- * left).  *pos moves to the end of the last block listed, so a block that
- * two runs share is listed once.  The entries after the n-th repeat the
- * last block, so that a group of fewer blocks is decided in full on
- * defined counters.  For runs narrower than a chunk: the group holds the
- * blocks of several rows and decides nothing they do not cover.
+ * The next gathered group of the runs: the blocks (16 elements, one Philox
+ * block each) that hold the runs' elements from logical index *pos on, up
+ * to one group's worth (FD_TIE_WORDS), their numbers (counter + element /
+ * 16) in increasing order in list[0 .. n - 1], n returned (0 when no run
+ * is left); the pieces of runs they hold in pieces[0 .. *npieces - 1].
+ * *pos moves past the last element placed.  A block that one run ends in
+ * and the next starts in is listed once.  The entries after the n-th
+ * repeat the last block, so that a group of fewer blocks is decided in
+ * full on defined counters.  For runs narrower than a chunk: the group
+ * holds the blocks of several rows and decides nothing they do not cover.
  */
-static inline FD_ALWAYS_INLINE int fd_runs_blocks(fd_runs *r, uint64_t *pos, uint64_t counter,
-                                                  uint64_t list[FD_GATHER_LEN])
+static inline FD_ALWAYS_INLINE int fd_runs_gather(fd_runs *r, uint64_t *pos, uint64_t counter, int64_t item,
+                                                  uint64_t list[FD_GATHER_LEN], fd_piece pieces[FD_GATHER_PIECES],
+                                                  int *npieces)
 {
-    int n = 0;
-    while (!r->done) {
-        uint64_t end = r->first + (uint64_t)r->n;
-        if (end > *pos) {
-            uint64_t b = (r->first > *pos ? r->first : *pos) / FD_BLOCK_ELEMS;
-            uint64_t past = (end - 1) / FD_BLOCK_ELEMS + 1;   /* after the run's last block */
-            if (past - b > (uint64_t)(FD_TIE_WORDS - n))
-                past = b + (uint64_t)(FD_TIE_WORDS - n);
-            for (; b < past; b++)
-                list[n++] = counter + b;
-            *pos = past * FD_BLOCK_ELEMS;
+    if (r->done) {
+        *npieces = 0;
+        return 0;
+    }
+    /* The cursor in locals: the stores to list and pieces could alias its
+     * fields, which would then be reloaded after each.  `left` steps of the
+     * axis just outside the rows remain before it carries. */
+    int in = r->outer - 1;
+    int64_t xstep = 0, ystep = 0, lstep = 0, left = 0;
+    if (in >= 0) {
+        xstep = r->xstrides[in];
+        ystep = r->ystrides[in];
+        lstep = r->lstrides[in];
+        left = r->shape[in] - 1 - r->index[in];
+    }
+    const char *x = r->x0 + r->xoff;
+    char *y = r->y0 + r->yoff;
+    uint64_t first = r->first, width = (uint64_t)r->n, at = *pos, listed = 0;
+    int n = 0, np = 0, more = 1;
+    while (np < FD_GATHER_PIECES) {
+        uint64_t start = first > at ? first : at, end = first + width;
+        uint64_t b = start / FD_BLOCK_ELEMS, last = (end - 1) / FD_BLOCK_ELEMS;
+        int k = n - 1;   /* the piece's first block in the list */
+        if (n == 0 || b != listed) {
             if (n == FD_TIE_WORDS)
                 break;
+            k = n;
+            listed = b - 1;
         }
-        fd_runs_next(r);
+        if (last - listed > (uint64_t)(FD_TIE_WORDS - n))
+            last = listed + (uint64_t)(FD_TIE_WORDS - n);
+        /* eight entries unconditionally (straight-line stores; the list has
+         * room past a full group), then the rest of a run's nine at most */
+        int count = (int)(last - listed);
+        for (int j = 0; j < 8; j++)
+            list[n + j] = counter + listed + 1 + (uint64_t)j;
+        for (int j = 8; j < count; j++)
+            list[n + j] = counter + listed + 1 + (uint64_t)j;
+        n += count;
+        listed = last;
+        uint64_t stop = (last + 1) * FD_BLOCK_ELEMS < end ? (last + 1) * FD_BLOCK_ELEMS : end;
+        int64_t off = (int64_t)(start - first) * item;
+        pieces[np].x = x + off;
+        pieces[np].y = y + off;
+        pieces[np].e = (uint32_t)k * FD_BLOCK_ELEMS + (uint32_t)(start % FD_BLOCK_ELEMS);
+        pieces[np].len = (uint32_t)(stop - start);
+        np++;
+        at = stop;
+        if (stop < end)   /* the group is full; the run goes on in the next one */
+            break;
+        if (left > 0) {
+            left--;
+            x += xstep;
+            y += ystep;
+            first += (uint64_t)lstep;
+            continue;
+        }
+        /* the axis carries: the rest of the cursor steps in memory */
+        r->index[in >= 0 ? in : 0] = in >= 0 ? r->shape[in] - 1 : 0;
+        r->xoff = x - r->x0;
+        r->yoff = y - r->y0;
+        r->first = first;
+        if (!fd_runs_next(r)) {
+            more = 0;
+            break;
+        }
+        x = r->x0 + r->xoff;
+        y = r->y0 + r->yoff;
+        first = r->first;
+        left = in >= 0 ? r->shape[in] - 1 - r->index[in] : 0;
+    }
+    if (more) {
+        if (in >= 0)
+            r->index[in] = r->shape[in] - 1 - left;
+        r->xoff = x - r->x0;
+        r->yoff = y - r->y0;
+        r->first = first;
     }
     for (int k = n; k < FD_GATHER_LEN && n > 0; k++)
         list[k] = list[n - 1];
+    *pos = at;
+    *npieces = np;
     return n;
 }
 

@@ -36,36 +36,77 @@
  *   slot_rounds(slots, ctx)
  *   slot_compare(slots, ctx, lt, eq)   per slot, 16 bits: byte 1 below /
  *                        equal to the threshold's byte 1;
- *   apply_block_f32, _f64, _f16, _bf16 (x, y, row, b, scale)
- *                        y = x * (kept ? scale : 0) for the 16 elements of
- *                        block b of a chunk; x == y allowed;
- *   apply_part(dtype, x, y, row, b, lo, hi, scale)   only where the path
+ *   bits                 the decisions of 16 consecutive elements, as the
+ *                        applies take them (a pointer to bytes, or bits);
+ *   block_bits(row, b)   those of block b of a chunk;
+ *   apply16_f32, _f64, _f16, _bf16 (x, y, bits, scale)
+ *                        y = x * (kept ? scale : 0) for 16 elements; x == y
+ *                        allowed;
+ *   apply_part(dtype, x, y, bits, lo, hi, scale)   only where the path
  *                        defines FD_PATH_APPLY_PART: elements lo .. hi - 1
- *                        of block b, x and y at element lo, nothing else
+ *                        of the 16, x and y at element lo, nothing else
  *                        read or written; 0 for a dtype it leaves to the
- *                        shared copy.
+ *                        shared copy;
+ *   line, line_fill(line, rows), line_bits(line, e)
+ *                        a gathered group's decisions in the order of its
+ *                        list of blocks, and those of its elements e ..
+ *                        e + 15; where the path defines FD_PATH_LINE_BYTES
+ *                        (bits point at bytes, one per element) the shared
+ *                        ones below.
  */
 
 #include "fd_runs.h"
 
 /* Runs narrower than this many elements are decided block by block
- * (gathered groups) rather than in spans of whole chunks. */
+ * (gathered groups) rather than in spans of whole chunks: a run at an
+ * arbitrary offset then decides at most 30 elements it does not use
+ * rather than up to 254, which outweighs the gathered groups' walking up
+ * to about a thousand elements (docs/performance.rst, "Narrow rows"). */
 #ifndef FD_GATHER_BELOW
-#define FD_GATHER_BELOW 128
+#define FD_GATHER_BELOW 1024
 #endif
 
-/* Apply one block of `dtype` (a constant after inlining). */
+#ifdef FD_PATH_LINE_BYTES
+/* A gathered group's decision bytes in the order of its list, and one
+ * block's worth after them, which a partial apply may read for lanes it
+ * masks off. */
+typedef struct {
+    unsigned char d[FD_BLOCK_ELEMS * (FD_TIE_WORDS + 1)];
+} FD_FN(line);
+
+static inline FD_ALWAYS_INLINE void FD_FN(line_fill)(FD_FN(line) *line, const FD_FN(group_rows) *rows)
+{
+    for (int c = 0; c < FD_GROUP; c++)
+        for (int b = 0; b < FD_CHUNK_BLOCKS; b++)
+            memcpy(line->d + FD_BLOCK_ELEMS * (FD_CHUNK_BLOCKS * c + b), FD_FN(block_bits)(&rows->row[c], b),
+                   FD_BLOCK_ELEMS);
+}
+
+static inline FD_ALWAYS_INLINE FD_FN(bits) FD_FN(line_bits)(const FD_FN(line) *line, uint32_t e)
+{
+    return line->d + e;
+}
+#endif
+
+/* Apply 16 elements of `dtype` (a constant after inlining). */
+static inline FD_ALWAYS_INLINE void FD_FN(apply_bits)(int dtype, const char *x, char *y, FD_FN(bits) bits,
+                                                      double scale)
+{
+    if (dtype == FD_FLOAT32)
+        FD_FN(apply16_f32)((const float *)(const void *)x, (float *)(void *)y, bits, (float)scale);
+    else if (dtype == FD_FLOAT64)
+        FD_FN(apply16_f64)((const double *)(const void *)x, (double *)(void *)y, bits, scale);
+    else if (dtype == FD_FLOAT16)
+        FD_FN(apply16_f16)((const uint16_t *)(const void *)x, (uint16_t *)(void *)y, bits, (float)scale);
+    else
+        FD_FN(apply16_bf16)((const uint16_t *)(const void *)x, (uint16_t *)(void *)y, bits, (float)scale);
+}
+
+/* Apply block b of a chunk. */
 static inline FD_ALWAYS_INLINE void FD_FN(apply_block)(int dtype, const char *x, char *y,
                                                        const FD_FN(ring_row) *row, int b, double scale)
 {
-    if (dtype == FD_FLOAT32)
-        FD_FN(apply_block_f32)((const float *)(const void *)x, (float *)(void *)y, row, b, (float)scale);
-    else if (dtype == FD_FLOAT64)
-        FD_FN(apply_block_f64)((const double *)(const void *)x, (double *)(void *)y, row, b, scale);
-    else if (dtype == FD_FLOAT16)
-        FD_FN(apply_block_f16)((const uint16_t *)(const void *)x, (uint16_t *)(void *)y, row, b, (float)scale);
-    else
-        FD_FN(apply_block_bf16)((const uint16_t *)(const void *)x, (uint16_t *)(void *)y, row, b, (float)scale);
+    FD_FN(apply_bits)(dtype, x, y, FD_FN(block_bits)(row, b), scale);
 }
 
 /* Apply chunk c (one read and one write of its bytes), prefetching for
@@ -264,18 +305,17 @@ static void FD_FN(apply_chunks)(int dtype, const char *x, char *y, int64_t nchun
 }
 
 /*
- * Elements lo .. hi - 1 (0 <= lo < hi <= FD_BLOCK_ELEMS) of block b of a
- * chunk, x and y pointing at element lo, reading and writing nothing
- * else: the path's apply_part where it defines FD_PATH_APPLY_PART and
- * handles the dtype (masked loads and stores), else the vector apply on a
- * copy of the block.
+ * Elements lo .. hi - 1 (0 <= lo < hi <= FD_BLOCK_ELEMS) of 16 elements
+ * decided by `bits`, x and y pointing at element lo, reading and writing
+ * nothing else: the path's apply_part where it defines FD_PATH_APPLY_PART
+ * and handles the dtype (masked loads and stores), else the vector apply
+ * on a copy of the 16.
  */
-static inline FD_ALWAYS_INLINE void FD_FN(apply_block_part)(int dtype, const char *x, char *y,
-                                                            const FD_FN(ring_row) *row, int b, int lo, int hi,
-                                                            double scale)
+static inline FD_ALWAYS_INLINE void FD_FN(apply_bits_part)(int dtype, const char *x, char *y, FD_FN(bits) bits,
+                                                           int lo, int hi, double scale)
 {
 #ifdef FD_PATH_APPLY_PART
-    if (FD_FN(apply_part)(dtype, x, y, row, b, lo, hi, scale))
+    if (FD_FN(apply_part)(dtype, x, y, bits, lo, hi, scale))
         return;
 #endif
     union {
@@ -288,8 +328,16 @@ static inline FD_ALWAYS_INLINE void FD_FN(apply_block_part)(int dtype, const cha
     size_t item = (size_t)fd_itemsize(dtype), at = (size_t)lo * item, bytes = (size_t)(hi - lo) * item;
     memset(&v, 0, FD_BLOCK_ELEMS * item);   /* zeros, not stale values that may be slow denormals */
     fd_copy_short((char *)&v + at, x, bytes);
-    FD_FN(apply_block)(dtype, (const char *)&v, (char *)&v, row, b, scale);
+    FD_FN(apply_bits)(dtype, (const char *)&v, (char *)&v, bits, scale);
     fd_copy_short(y, (const char *)&v + at, bytes);
+}
+
+/* Elements lo .. hi - 1 of block b of a chunk, as apply_bits_part. */
+static inline FD_ALWAYS_INLINE void FD_FN(apply_block_part)(int dtype, const char *x, char *y,
+                                                            const FD_FN(ring_row) *row, int b, int lo, int hi,
+                                                            double scale)
+{
+    FD_FN(apply_bits_part)(dtype, x, y, FD_FN(block_bits)(row, b), lo, hi, scale);
 }
 
 /*
@@ -456,84 +504,57 @@ static inline FD_ALWAYS_INLINE void FD_FN(runs_ties)(int dtype, fd_runs *decide,
     }
 }
 
-/*
- * Apply a gathered group (the blocks list[0 .. n - 1], decided in `rows`,
- * block k of the group at block k % 8 of row k / 8) to the runs, from the
- * runs cursor and *off (elements of its run already applied) on; the
- * cursor stops at the first element whose block is past the group.  The
- * blocks of a run are consecutive entries of the list, and a run starts in
- * the block where the one before it ended or in the next listed one.
- */
-static inline FD_ALWAYS_INLINE void FD_FN(apply_gathered)(int dtype, fd_runs *r, int64_t *off,
-                                                          const FD_FN(group_rows) *rows, const uint64_t *list,
-                                                          int n, uint64_t counter, double scale)
+/* Apply a gathered group's pieces, its decisions laid out in list order
+ * first. */
+static inline FD_ALWAYS_INLINE void FD_FN(apply_pieces)(int dtype, FD_FN(line) *line, const FD_FN(group_rows) *rows,
+                                                        const fd_piece *pieces, int np, double scale)
 {
     int64_t item = fd_itemsize(dtype);
-    uint64_t group_end = (list[n - 1] - counter + 1) * FD_BLOCK_ELEMS;   /* logical index past the group */
-    int k = 0;
-    while (!r->done) {
-        uint64_t at = r->first + (uint64_t)*off;
-        if (list[k] != counter + at / FD_BLOCK_ELEMS && ++k == n)
-            return;
-        uint64_t end = r->first + (uint64_t)r->n;
-        int64_t todo = (int64_t)((end < group_end ? end : group_end) - at);
-        const char *x = r->x0 + r->xoff + *off * item;
-        char *y = r->y0 + r->yoff + *off * item;
-        int head = (int)(at % FD_BLOCK_ELEMS);
-        *off += todo;
-        if (head != 0 || todo < FD_BLOCK_ELEMS) {   /* the piece starts inside block k or ends in it */
-            int stop = todo < FD_BLOCK_ELEMS - head ? head + (int)todo : FD_BLOCK_ELEMS;
-            FD_FN(apply_block_part)(dtype, x, y, &rows->row[k >> 3], k & 7, head, stop, scale);
-            x += (stop - head) * item;
-            y += (stop - head) * item;
-            todo -= stop - head;
-            if (todo == 0)
-                goto run_done;
-            k++;
-        }
-        for (; todo >= FD_BLOCK_ELEMS; todo -= FD_BLOCK_ELEMS, k++) {
-            FD_FN(apply_block)(dtype, x, y, &rows->row[k >> 3], k & 7, scale);
+    FD_FN(line_fill)(line, rows);
+    for (int i = 0; i < np; i++) {
+        const char *x = pieces[i].x;
+        char *y = pieces[i].y;
+        uint32_t e = pieces[i].e, len = pieces[i].len;
+        for (; len >= FD_BLOCK_ELEMS; len -= FD_BLOCK_ELEMS, e += FD_BLOCK_ELEMS) {
+            FD_FN(apply_bits)(dtype, x, y, FD_FN(line_bits)(line, e), scale);
             x += FD_BLOCK_ELEMS * item;
             y += FD_BLOCK_ELEMS * item;
         }
-        if (todo > 0)
-            FD_FN(apply_block_part)(dtype, x, y, &rows->row[k >> 3], k & 7, 0, (int)todo, scale);
-        else
-            k--;   /* k: the block of the piece's last element */
-    run_done:
-        if (*off < r->n)   /* the run goes on past the group */
-            return;
-        *off = 0;
-        fd_runs_next(r);
+        if (len > 0)
+            FD_FN(apply_bits_part)(dtype, x, y, FD_FN(line_bits)(line, e), 0, (int)len, scale);
     }
 }
 
 /* Gathered groups without ties: each applied as soon as it is decided. */
-static inline FD_ALWAYS_INLINE void FD_FN(gather_no_ties)(int dtype, fd_runs *decide, fd_runs *apply,
-                                                          const fd_mask_params *mp, const FD_FN(ctx) *ctx,
-                                                          double scale)
+static inline FD_ALWAYS_INLINE void FD_FN(gather_no_ties)(int dtype, fd_runs *runs, const fd_mask_params *mp,
+                                                          const FD_FN(ctx) *ctx, double scale)
 {
     FD_FN(group_rows) rows;
     FD_FN(group_ties) unused;
+    FD_FN(line) line;
+    memset(&line, 0, sizeof line);   /* the padding a partial apply reads */
     uint64_t list[FD_GATHER_LEN], pos = 0;
-    int64_t off = 0;
-    for (int n; (n = fd_runs_blocks(decide, &pos, mp->counter, list)) > 0;) {
+    fd_piece pieces[FD_GATHER_PIECES];
+    int np;
+    while (fd_runs_gather(runs, &pos, mp->counter, fd_itemsize(dtype), list, pieces, &np) > 0) {
         FD_FN(decide_group)(&rows, &unused, FD_GROUP, 0, mp, ctx, 0, NULL, list);
-        FD_FN(apply_gathered)(dtype, apply, &off, &rows, list, n, mp->counter, scale);
+        FD_FN(apply_pieces)(dtype, &line, &rows, pieces, np, scale);
     }
 }
 
 /* Gathered groups with ties: the pipeline of runs_ties, each group's block
- * numbers kept in a ring beside its decisions until it is applied. */
-static inline FD_ALWAYS_INLINE void FD_FN(gather_ties)(int dtype, fd_runs *decide, fd_runs *apply,
-                                                       const fd_mask_params *mp, const FD_FN(ctx) *ctx,
-                                                       double scale)
+ * numbers and pieces kept in a ring beside its decisions until it is
+ * applied. */
+static inline FD_ALWAYS_INLINE void FD_FN(gather_ties)(int dtype, fd_runs *runs, const fd_mask_params *mp,
+                                                       const FD_FN(ctx) *ctx, double scale)
 {
     FD_FN(group_rows) ring[FD_RING_GROUPS];
     FD_FN(group_ties) ties[FD_TIE_GROUPS];
+    FD_FN(line) line;
+    memset(&line, 0, sizeof line);   /* the padding a partial apply reads */
     uint64_t list[FD_RING_GROUPS][FD_GATHER_LEN], pos = 0, none = 0;
-    int live[FD_RING_GROUPS];
-    int64_t off = 0;
+    fd_piece pieces[FD_RING_GROUPS][FD_GATHER_PIECES];
+    int np[FD_RING_GROUPS];
     memset(ties, 0, sizeof ties);
     memset(list, 0, sizeof list);   /* the empty slots of the first steps read these */
     FD_FN(tie_slots) slots, taken;
@@ -543,11 +564,9 @@ static inline FD_ALWAYS_INLINE void FD_FN(gather_ties)(int dtype, fd_runs *decid
         int64_t s = g - FD_SETTLE_LAG, a = g - FD_APPLY_LAG;
         int gr = (int)(g & (FD_RING_GROUPS - 1)), sr = (int)(s & (FD_RING_GROUPS - 1));
         int pr = (int)((s - 1) & (FD_RING_GROUPS - 1));
-        if (g < groups) {
-            live[gr] = fd_runs_blocks(decide, &pos, mp->counter, list[gr]);
-            if (live[gr] == 0)
-                groups = g;
-        }
+        if (g < groups && fd_runs_gather(runs, &pos, mp->counter, fd_itemsize(dtype), list[gr], pieces[gr],
+                                         &np[gr]) == 0)
+            groups = g;
         const FD_FN(group_ties) *tied = &ties[s & (FD_TIE_GROUPS - 1)];
         int settling = s >= 0 && s < groups;
         uint64_t left = settling ? FD_FN(tied_words)(tied) : 0;
@@ -563,7 +582,7 @@ static inline FD_ALWAYS_INLINE void FD_FN(gather_ties)(int dtype, fd_runs *decid
             FD_FN(settle_rest)(left, &ring[sr], tied, 0, list[sr], mp, ctx);
         if (a >= 0 && a < groups) {
             int ar = (int)(a & (FD_RING_GROUPS - 1));
-            FD_FN(apply_gathered)(dtype, apply, &off, &ring[ar], list[ar], live[ar], mp->counter, scale);
+            FD_FN(apply_pieces)(dtype, &line, &ring[ar], pieces[ar], np[ar], scale);
         }
     }
 }
@@ -579,9 +598,9 @@ static inline FD_ALWAYS_INLINE void FD_FN(runs_dtype)(int dtype, int gathered, c
     fd_runs decide = *runs, apply = *runs;
     int ties = fd_threshold_last_level(mp->threshold) != 0;
     if (gathered && ties)
-        FD_FN(gather_ties)(dtype, &decide, &apply, mp, &ctx, scale);
+        FD_FN(gather_ties)(dtype, &decide, mp, &ctx, scale);
     else if (gathered)
-        FD_FN(gather_no_ties)(dtype, &decide, &apply, mp, &ctx, scale);
+        FD_FN(gather_no_ties)(dtype, &decide, mp, &ctx, scale);
     else if (ties)
         FD_FN(runs_ties)(dtype, &decide, &apply, mp, &ctx, scale);
     else
