@@ -198,12 +198,6 @@ static inline void fd_portable_slot_compare(const fd_portable_tie_slots *s, cons
     }
 }
 
-/*
- * Apply one block: the values go through a local copy, so the compiler
- * needs no overlap check between x and y (x == y is the common call), and
- * kept * scale is scale or +0 (scale is finite and >= 0), exactly the
- * multiplier the other paths select, without a select to vectorize.
- */
 /* The decisions of 16 consecutive elements: a pointer to their keep bytes. */
 typedef const unsigned char *fd_portable_bits;
 
@@ -212,7 +206,13 @@ static inline fd_portable_bits fd_portable_block_bits(const fd_portable_ring_row
     return row->keep + FD_BLOCK_ELEMS * b;
 }
 
-static inline void fd_portable_apply16_f32(const float *x, float *y, fd_portable_bits k, float scale)
+/*
+ * Apply 16 elements: the values go through a local copy, so the compiler
+ * needs no overlap check between x and y (x == y is the common call), and
+ * kept * scale is scale or +0 (scale is finite and >= 0), exactly the
+ * multiplier the other paths select, without a select to vectorize.
+ */
+static inline FD_ALWAYS_INLINE void fd_portable_apply16_f32(const float *x, float *y, fd_portable_bits k, float scale)
 {
     float v[FD_BLOCK_ELEMS];
     memcpy(v, x, sizeof v);
@@ -221,7 +221,8 @@ static inline void fd_portable_apply16_f32(const float *x, float *y, fd_portable
     memcpy(y, v, sizeof v);
 }
 
-static inline void fd_portable_apply16_f64(const double *x, double *y, fd_portable_bits k, double scale)
+static inline FD_ALWAYS_INLINE void fd_portable_apply16_f64(const double *x, double *y, fd_portable_bits k,
+                                                             double scale)
 {
     double v[FD_BLOCK_ELEMS];
     memcpy(v, x, sizeof v);
@@ -231,8 +232,8 @@ static inline void fd_portable_apply16_f64(const double *x, double *y, fd_portab
 }
 
 /* The 16-bit formats, computed in float32: bfloat16 when `bfloat`, else float16. */
-static inline void fd_portable_apply16_16(const uint16_t *x, uint16_t *y, fd_portable_bits k, float scale,
-                                          int bfloat)
+static inline FD_ALWAYS_INLINE void fd_portable_apply16_16(const uint16_t *x, uint16_t *y, fd_portable_bits k,
+                                                            float scale, int bfloat)
 {
     uint16_t v[FD_BLOCK_ELEMS];
     memcpy(v, x, sizeof v);
@@ -243,12 +244,14 @@ static inline void fd_portable_apply16_16(const uint16_t *x, uint16_t *y, fd_por
     memcpy(y, v, sizeof v);
 }
 
-static inline void fd_portable_apply16_f16(const uint16_t *x, uint16_t *y, fd_portable_bits k, float scale)
+static inline FD_ALWAYS_INLINE void fd_portable_apply16_f16(const uint16_t *x, uint16_t *y, fd_portable_bits k,
+                                                             float scale)
 {
     fd_portable_apply16_16(x, y, k, scale, 0);
 }
 
-static inline void fd_portable_apply16_bf16(const uint16_t *x, uint16_t *y, fd_portable_bits k, float scale)
+static inline FD_ALWAYS_INLINE void fd_portable_apply16_bf16(const uint16_t *x, uint16_t *y, fd_portable_bits k,
+                                                              float scale)
 {
     fd_portable_apply16_16(x, y, k, scale, 1);
 }

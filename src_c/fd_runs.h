@@ -145,6 +145,34 @@ static inline FD_ALWAYS_INLINE int fd_runs_span(fd_runs *r, uint64_t *pos, int m
     return (int)(end - c0);
 }
 
+/* Runs are gathered (fd_runs_gather) rather than decided in spans of
+ * whole chunks when the chunks a run covers hold more than 1 / this of its
+ * length besides it (rebuild with 0 to decide every view in chunks). */
+#ifndef FD_GATHER_RATIO
+#define FD_GATHER_RATIO 8
+#endif
+
+/*
+ * Whether to gather the runs block by block: a gathered group decides at
+ * most the 30 elements of a run's end blocks besides it, but walks the
+ * runs more, so whole chunks win where they hold little besides the run:
+ * exactly what they hold when every run starts at the same offset in its
+ * chunk (the outer logical strides are multiples of a chunk), else 127 on
+ * average over the offsets (docs/performance.rst, "Narrow rows").
+ */
+static inline int fd_runs_gathered(const fd_runs *r)
+{
+    uint64_t n = (uint64_t)r->n, spare = FD_CHUNK_ELEMS - 1;
+    int same = 1;
+    for (int d = 0; d < r->outer; d++)
+        same &= r->lstrides[d] % FD_CHUNK_ELEMS == 0;
+    if (same) {
+        uint64_t head = r->first % FD_CHUNK_ELEMS;
+        spare = (head + n + FD_CHUNK_ELEMS - 1) / FD_CHUNK_ELEMS * FD_CHUNK_ELEMS - n;
+    }
+    return spare * FD_GATHER_RATIO > n;
+}
+
 /* Copy n <= 128 bytes, n even, inline (no library call, whose fixed cost
  * outweighs the copy of a row's head or tail): 16-byte pieces, then at most
  * one piece each of 8, 4 and 2 bytes. */

@@ -57,15 +57,6 @@
 
 #include "fd_runs.h"
 
-/* Runs narrower than this many elements are decided block by block
- * (gathered groups) rather than in spans of whole chunks: a run at an
- * arbitrary offset then decides at most 30 elements it does not use
- * rather than up to 254, which outweighs the gathered groups' walking up
- * to about a thousand elements (docs/performance.rst, "Narrow rows"). */
-#ifndef FD_GATHER_BELOW
-#define FD_GATHER_BELOW 1024
-#endif
-
 #ifdef FD_PATH_LINE_BYTES
 /* A gathered group's decision bytes in the order of its list, and one
  * block's worth after them, which a partial apply may read for lanes it
@@ -607,7 +598,7 @@ static inline FD_ALWAYS_INLINE void FD_FN(runs_dtype)(int dtype, int gathered, c
         FD_FN(runs_no_ties)(dtype, &decide, &apply, mp, &ctx, scale);
 }
 
-/* Runs narrower than FD_GATHER_BELOW, in gathered groups.  A function of
+/* Runs in gathered groups (fd_runs_gathered).  A function of
  * its own: sharing one with the chunk spans' loops, each would get worse
  * registers. */
 static FD_NOINLINE void FD_FN(apply_gathered_runs)(int dtype, const fd_runs *runs, const fd_mask_params *mp,
@@ -629,14 +620,14 @@ static FD_NOINLINE void FD_FN(apply_gathered_runs)(int dtype, const fd_runs *run
  * fd_runs_increasing checks), as one stream: each chunk the runs cover is
  * decided once, whole chunks are applied as in apply_chunks and the
  * partial chunks at the ends of the rows from the same decisions.  Rows
- * narrower than FD_GATHER_BELOW instead gather the 16-element blocks they
- * cover, from several rows, into each group, so that no more is decided
- * than the rows use, to the block.  In place (x == y) or without overlap;
+ * whose chunks hold many elements besides them (fd_runs_gathered) instead
+ * gather the 16-element blocks they cover, from several rows, into each
+ * group, so that no more is decided than the rows use, to the block.  In place (x == y) or without overlap;
  * threshold strictly inside (0, 2^32).
  */
 static void FD_FN(apply_runs)(int dtype, const fd_runs *runs, const fd_mask_params *mp, double scale)
 {
-    if (runs->n < FD_GATHER_BELOW)
+    if (fd_runs_gathered(runs))
         FD_FN(apply_gathered_runs)(dtype, runs, mp, scale);
     else if (dtype == FD_FLOAT32)
         FD_FN(runs_dtype)(FD_FLOAT32, 0, runs, mp, scale);
