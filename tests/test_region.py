@@ -230,6 +230,17 @@ GATHERED_BLOCKS = [
     ((300, 1000), (300, 100), (0, 300)),
     ((300, 110), (300, 100), (0, 3)),         # gaps of 10
     ((40, 9, 50), (40, 9, 20), (0, 0, 30)),   # three axes, an outer step past the middle one
+    # rows starting under 8 elements apart: groups close on their count of pieces
+    ((3000, 2), (3000, 1), (0, 1)),
+    ((2000, 5), (2000, 3), (0, 1)),
+    ((1000, 7), (999, 6), (1, 0)),
+    # rows of a chunk or more: gathered where their chunks hold much besides them
+    ((300, 2048), (300, 512), (0, 512)),      # every row on chunk edges: whole chunks
+    ((300, 2048), (300, 512), (0, 500)),
+    ((200, 3000), (200, 1000), (0, 1000)),    # rows at varying offsets in their chunks
+    ((200, 2000), (200, 1023), (0, 5)),
+    ((10, 4, 1024), (10, 4, 300), (0, 0, 128)),
+    ((10, 4, 1024), (10, 3, 256), (0, 1, 128)),
 ]
 
 
@@ -237,8 +248,9 @@ GATHERED_BLOCKS = [
 @pytest.mark.parametrize("dtype", stream_dtypes(), ids=str)
 @pytest.mark.parametrize("p", [0.1, 0.3, 0.5])
 def test_narrow_rows_gathered_into_groups(isa, dtype, p):
-    """Rows narrower than a chunk: each group gathers the blocks of several
-    rows, a block two rows share is decided once and applied to both, ties
+    """Rows narrower than a chunk, or whose chunks hold much besides them:
+    each group gathers the blocks of several rows (or of part of one), a
+    block two rows share is decided once and applied to both, ties
     (p = 0.1 and 0.3, thresholds with low bytes) settled on the gathered
     block numbers, and p = 0.5 (no ties) through the loop without them."""
     with fd.config_context(isa=isa, threads=1):
