@@ -506,6 +506,13 @@ static inline FD_ALWAYS_INLINE void FD_FN(apply_pieces)(int dtype, FD_FN(line) *
         const char *x = pieces[i].x;
         char *y = pieces[i].y;
         uint32_t e = pieces[i].e, len = pieces[i].len;
+        for (; len >= FD_CHUNK_ELEMS; len -= FD_CHUNK_ELEMS, e += FD_CHUNK_ELEMS) {   /* unrolled: constant offsets */
+            for (int b = 0; b < FD_CHUNK_BLOCKS; b++)
+                FD_FN(apply_bits)(dtype, x + FD_BLOCK_ELEMS * item * b, y + FD_BLOCK_ELEMS * item * b,
+                                  FD_FN(line_bits)(line, e + FD_BLOCK_ELEMS * (uint32_t)b), scale);
+            x += FD_CHUNK_ELEMS * item;
+            y += FD_CHUNK_ELEMS * item;
+        }
         for (; len >= FD_BLOCK_ELEMS; len -= FD_BLOCK_ELEMS, e += FD_BLOCK_ELEMS) {
             FD_FN(apply_bits)(dtype, x, y, FD_FN(line_bits)(line, e), scale);
             x += FD_BLOCK_ELEMS * item;
