@@ -41,6 +41,7 @@ static const region_case cases[] = {
     {"rows sharing chunks", {8192, 200}, {8192, 150}, {0, 25}},
     {"20-wide column block", {16384, 64}, {16384, 20}, {0, 7}},
     {"view into the array", {16384, 16384}, {5792, 5792}, {5792, 5792}, 1},
+    {"300-wide column block", {4096, 4096}, {4096, 300}, {0, 1001}},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

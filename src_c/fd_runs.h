@@ -158,7 +158,7 @@ static inline FD_ALWAYS_INLINE int fd_runs_span(fd_runs *r, uint64_t *pos, int m
  * runs more, so whole chunks win where they hold little besides the run:
  * exactly what they hold when every run starts at the same offset in its
  * chunk (the outer logical strides are multiples of a chunk), else 127 on
- * average over the offsets (docs/performance.rst, "Narrow rows").
+ * average over the 128 offsets a run can start at.
  */
 static inline int fd_runs_gathered(const fd_runs *r)
 {
@@ -218,8 +218,8 @@ typedef struct {
  * *pos moves past the last element placed.  A block that one run ends in
  * and the next starts in is listed once.  The entries after the n-th
  * repeat the last block, so that a group of fewer blocks is decided in
- * full on defined counters.  For runs narrower than a chunk: the group
- * holds the blocks of several rows and decides nothing they do not cover.
+ * full on defined counters.  The group holds the blocks of several rows
+ * (or of part of one) and decides nothing they do not cover.
  */
 static inline FD_ALWAYS_INLINE int fd_runs_gather(fd_runs *r, uint64_t *pos, uint64_t counter, int64_t item,
                                                   uint64_t list[FD_GATHER_LEN], fd_piece pieces[FD_GATHER_PIECES],
@@ -257,7 +257,7 @@ static inline FD_ALWAYS_INLINE int fd_runs_gather(fd_runs *r, uint64_t *pos, uin
         if (last - listed > (uint64_t)(FD_TIE_WORDS - n))
             last = listed + (uint64_t)(FD_TIE_WORDS - n);
         /* eight entries unconditionally (straight-line stores; the list has
-         * room past a full group), then the rest of a run's nine at most */
+         * room past a full group), then the rest */
         int count = (int)(last - listed);
         for (int j = 0; j < 8; j++)
             list[n + j] = counter + listed + 1 + (uint64_t)j;

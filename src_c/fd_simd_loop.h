@@ -593,22 +593,25 @@ static inline FD_ALWAYS_INLINE void FD_FN(runs_dtype)(int dtype, int gathered, c
 {
     FD_FN(ctx) ctx;
     FD_FN(ctx_init)(&ctx, mp);
-    fd_runs decide = *runs, apply = *runs;
+    fd_runs decide = *runs;
     int ties = fd_threshold_last_level(mp->threshold) != 0;
-    if (gathered && ties)
-        FD_FN(gather_ties)(dtype, &decide, mp, &ctx, scale);
-    else if (gathered)
-        FD_FN(gather_no_ties)(dtype, &decide, mp, &ctx, scale);
-    else if (ties)
+    if (gathered) {   /* one cursor: each group records where its pieces lie */
+        if (ties)
+            FD_FN(gather_ties)(dtype, &decide, mp, &ctx, scale);
+        else
+            FD_FN(gather_no_ties)(dtype, &decide, mp, &ctx, scale);
+        return;
+    }
+    fd_runs apply = *runs;   /* the spans' apply walks the runs behind their decisions */
+    if (ties)
         FD_FN(runs_ties)(dtype, &decide, &apply, mp, &ctx, scale);
     else
         FD_FN(runs_no_ties)(dtype, &decide, &apply, mp, &ctx, scale);
 }
 
-/* Runs in gathered groups (fd_runs_gathered), or in spans of chunks, one
- * function per dtype and loop: GCC allocates the registers of a function
- * as a whole, and one holding several loops allocates each worse (the
- * AVX-512 chunk spans with ties ran 10% slower sharing one). */
+/* Runs in gathered groups (fd_runs_gathered).  A function of its own:
+ * sharing one with the chunk spans' loops, each would get worse
+ * registers. */
 static FD_NOINLINE void FD_FN(apply_gathered_runs)(int dtype, const fd_runs *runs, const fd_mask_params *mp,
                                                    double scale)
 {
@@ -621,6 +624,10 @@ static FD_NOINLINE void FD_FN(apply_gathered_runs)(int dtype, const fd_runs *run
     else
         FD_FN(runs_dtype)(FD_BFLOAT16, 1, runs, mp, scale);
 }
+
+/* Runs in spans of whole chunks, one function per dtype: GCC allocates the
+ * registers of a function as a whole, and the AVX-512 float32 spans with
+ * ties ran 10% slower sharing one with the other dtypes. */
 static FD_NOINLINE void FD_FN(span_runs_f32)(const fd_runs *runs, const fd_mask_params *mp, double scale)
 {
     FD_FN(runs_dtype)(FD_FLOAT32, 0, runs, mp, scale);

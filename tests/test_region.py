@@ -213,8 +213,9 @@ def test_narrow_tiles_and_rows_sharing_chunks(isa, dtype, p):
             check_block(ref.fill(logical, dtype, seed=k), p, offset, shape)
 
 
-# rows narrower than a chunk, whose groups gather 16-element blocks from
-# several rows: widths around one block, rows closer than a block (two rows
+# rows whose groups gather 16-element blocks from several rows (or part of
+# one): rows narrower than a chunk, or whose chunks hold much besides them;
+# widths around one block, rows closer than a block (two rows
 # share a block), gaps below a block, starts on and off block edges
 GATHERED_BLOCKS = [
     ((400, 64), (400, 1), (0, 0)),            # one element per row, on a block edge
@@ -318,7 +319,7 @@ def test_large_narrow_blocks_split_across_threads(threads, isa):
         check_block(x, 0.3, (0, 250), (3000, 201))
         check_block(x, 0.3, (1, 0), (2999, 699))
         check_block(x, 0.5, (100, 64), (2900, 512))
-        # narrower than a chunk (gathered groups), rows sharing blocks across the bands' edges
+        # gathered groups, rows sharing blocks across the bands' edges
         check_block(x.reshape(-1, 70), 0.3, (0, 7), (30000, 20))
         check_block(x, 0.1, (2, 300), (2998, 100))
         check_block(x.reshape(-1, 25), 0.3, (0, 3), (84000, 20))
