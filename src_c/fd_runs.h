@@ -257,12 +257,14 @@ static inline FD_ALWAYS_INLINE int fd_runs_gather(fd_runs *r, uint64_t *pos, uin
         if (last - listed > (uint64_t)(FD_TIE_WORDS - n))
             last = listed + (uint64_t)(FD_TIE_WORDS - n);
         /* eight entries unconditionally (straight-line stores; the list has
-         * room past a full group), then the rest */
+         * room past a full group), then the rest; through a pointer, which
+         * vectorizes under -fwrapv (Python's flags) as well */
         int count = (int)(last - listed);
+        uint64_t *to = list + n, next = counter + listed + 1;
         for (int j = 0; j < 8; j++)
-            list[n + j] = counter + listed + 1 + (uint64_t)j;
+            to[j] = next + (uint64_t)j;
         for (int j = 8; j < count; j++)
-            list[n + j] = counter + listed + 1 + (uint64_t)j;
+            to[j] = next + (uint64_t)j;
         n += count;
         listed = last;
         uint64_t stop = (last + 1) * FD_BLOCK_ELEMS < end ? (last + 1) * FD_BLOCK_ELEMS : end;
