@@ -1,6 +1,6 @@
 """Speed of dropout on blocks of a larger array, and on Dask arrays.
 
-Two parts (both by default):
+Three parts (all by default):
 
 ``region``  time per element of ``h.apply(block, offset=..., inplace=True)``
             against ``fd.dropout(block, inplace=True)`` on the same buffer,
@@ -8,11 +8,20 @@ Two parts (both by default):
             array (about 1 Mi float32 elements each), on 1 kernel thread
             (CPU time of the thread) and 2 (wall time).  Rows of a block map
             to runs of consecutive counters, which the kernel decides as one
-            stream; a row that does not start or end on a 128-element chunk
-            boundary still draws the whole chunk at each end, so narrow
-            blocks draw more random bits per element than a plain call.
-            ``benchmarks/bench_region.c`` measures the same cases without
-            Python (and under callgrind).
+            stream; a row draws the whole 16-element Philox block at each of
+            its ends (or the whole 128-element chunk, where its chunks hold
+            little else), so narrow blocks draw more random bits per
+            element than a plain call.  ``benchmarks/bench_region.c``
+            measures the same cases without Python (and under callgrind).
+
+``views``   narrow column blocks that are views into a float32 array of
+            --gib GiB, as Dask's blocks of ``from_array`` are: time per
+            element of ``h.apply(view, offset=..., inplace=True)`` against
+            ``fd.dropout`` on the same view (a plain call on the block as
+            Dask hands it over), an in-place ``np.multiply`` on the view
+            (one pass over the same memory, the least any in-place dropout
+            can cost there) and ``fd.dropout`` on a contiguous copy, on 1
+            kernel thread (wall time: the view's cost is memory's).
 
 ``dask``    GB/s (input bytes per second) on a float32 array of --gib GiB:
             ``fd.dropout`` in one call (kernel threads: fd.get_num_threads()),
@@ -31,7 +40,7 @@ Repeats are interleaved (every method once per round) and medians reported,
 so that drift in clock speed or load from other processes hits all methods
 alike; the CPU, core count and load average are printed with the figures.
 
-    python benchmarks/bench_dask.py [region|dask|all] [--repeats R] [--gib G] [--p P] [--chunks auto|N]
+    python benchmarks/bench_dask.py [region|views|dask|all] [--repeats R] [--gib G] [--p P] [--chunks auto|N]
 """
 import argparse
 import os
@@ -102,6 +111,38 @@ def bench_region(p, repeats, calls=5):
                   f"{per['apply'] / per['plain']:6.2f}")
 
 
+# ---------------------------------------------------------------- views
+
+def bench_views(p, repeats, gib):
+    side = int(round((gib * 2 ** 30 / 4) ** 0.5))
+    x = np.random.default_rng(0).random((side, side), dtype=np.float32)
+    rows = side // 2
+    print(f"views: column blocks of {rows} rows, views into a float32 ({side}, {side}) array, p={p}, in place, "
+          f"1 kernel thread, median of {repeats} interleaved repeats (wall time)")
+    print(f"  {machine_line()}")
+    print(f"  {'width':>5s} {'h.apply':>8s} {'fd.dropout':>11s} {'np.multiply':>12s} {'fd.dropout':>11s} "
+          f"{'h.apply vs':>11s} {'h.apply vs':>11s}")
+    print(f"  {'':5s} {'on view':>8s} {'on view':>11s} {'on view':>12s} {'on copy':>11s} "
+          f"{'dropout':>11s} {'multiply':>11s}  (ns per element)")
+    h = fd.dropout_handle(x.shape, p, generator=fd.Generator(0))
+    one = np.float32(1.0)
+    for width in (20, 100, 300, 1000):
+        offset = (side // 4, side // 3 + 7)   # off block and chunk edges
+        view = x[offset[0]:offset[0] + rows, offset[1]:offset[1] + width]
+        copy = np.ascontiguousarray(view)
+        g = fd.Generator(1)
+        with fd.config_context(threads=1):
+            med = interleaved({
+                "apply": lambda: h.apply(view, offset=offset, inplace=True),
+                "dropout": lambda: fd.dropout(view, p, inplace=True, generator=g),
+                "multiply": lambda: np.multiply(view, one, out=view),
+                "copy": lambda: fd.dropout(copy, p, inplace=True, generator=g),
+            }, repeats)
+        per = {k: v / view.size * 1e9 for k, v in med.items()}
+        print(f"  {width:5d} {per['apply']:8.3f} {per['dropout']:11.3f} {per['multiply']:12.3f} {per['copy']:11.3f} "
+              f"{per['apply'] / per['dropout']:10.2f}x {per['apply'] / per['multiply']:10.2f}x")
+
+
 # ---------------------------------------------------------------- dask
 
 def bench_dask(p, repeats, gib, chunks):
@@ -157,14 +198,16 @@ def bench_dask(p, repeats, gib, chunks):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", nargs="?", default="all", choices=["region", "dask", "all"])
-    parser.add_argument("--repeats", type=int, default=None, help="interleaved rounds (region 21, dask 5)")
+    parser.add_argument("part", nargs="?", default="all", choices=["region", "views", "dask", "all"])
+    parser.add_argument("--repeats", type=int, default=None, help="interleaved rounds (region 21, views 9, dask 5)")
     parser.add_argument("--gib", type=float, default=1.0, help="size of the Dask benchmark's array in GiB")
     parser.add_argument("--p", type=float, default=0.3, help="drop probability")
     parser.add_argument("--chunks", default="auto", help="Dask chunk side ('auto': Dask's default)")
     args = parser.parse_args()
     if args.part in ("region", "all"):
         bench_region(args.p, args.repeats or 21)
+    if args.part in ("views", "all"):
+        bench_views(args.p, args.repeats or 9, args.gib)
     if args.part in ("dask", "all"):
         bench_dask(args.p, args.repeats or 5, args.gib, args.chunks)
 
