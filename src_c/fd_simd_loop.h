@@ -653,8 +653,8 @@ static FD_NOINLINE void FD_FN(span_runs_bf16)(const fd_runs *runs, const fd_mask
  * partial chunks at the ends of the rows from the same decisions.  Rows
  * whose chunks hold many elements besides them (fd_runs_gathered) instead
  * gather the 16-element blocks they cover, from several rows, into each
- * group, so that no more is decided than the rows use, to the block.  In place (x == y) or without overlap;
- * threshold strictly inside (0, 2^32).
+ * group, so that no more is decided than the rows use, to the block.  In
+ * place (x == y) or without overlap; threshold strictly inside (0, 2^32).
  */
 static void FD_FN(apply_runs)(int dtype, const fd_runs *runs, const fd_mask_params *mp, double scale)
 {
