@@ -343,9 +343,9 @@ static inline void fd_avx2_apply16_bf16(const uint16_t *x, uint16_t *y, fd_avx2_
 }
 
 /* Elements lo .. hi - 1 (0 <= lo < hi <= 16) of 16 elements decided by d,
- * x and y pointing at element lo, for float32 and float64: the block apply under
- * masked loads and stores of those lanes, so that nothing else is read or
- * written (a masked-off lane does not fault).  0 for the 16-bit formats,
+ * x and y pointing at element lo, for float32 and float64: the 16-element
+ * apply under masked loads and stores of those lanes, so that nothing else
+ * is read or written (a masked-off lane does not fault).  0 for the 16-bit formats,
  * which have no masked loads here and go through a copy (fd_simd_loop.h). */
 static inline FD_ALWAYS_INLINE int fd_avx2_apply_part(int dtype, const char *x, char *y, fd_avx2_bits d, int lo,
                                                       int hi, double scale)

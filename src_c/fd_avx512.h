@@ -313,10 +313,10 @@ static inline void fd_avx512_apply16_bf16(const uint16_t *x, uint16_t *y, fd_avx
 }
 
 /* Elements lo .. hi - 1 (0 <= lo < hi <= 16) of 16 elements decided by
- * `bits`, x and y pointing at element lo: the block apply under a mask of those lanes, so
- * that nothing else is read or written (a masked-off lane does not fault).
- * The kept lanes get the same operations as in the block apply.  Returns
- * 1: every format is handled. */
+ * `bits`, x and y pointing at element lo: the 16-element apply under a
+ * mask of those lanes, so that nothing else is read or written (a
+ * masked-off lane does not fault).  The kept lanes get the same operations
+ * as in the 16-element apply.  Returns 1: every format is handled. */
 static inline FD_ALWAYS_INLINE int fd_avx512_apply_part(int dtype, const char *x, char *y, fd_avx512_bits bits,
                                                          int lo, int hi, double scale)
 {

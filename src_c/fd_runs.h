@@ -209,6 +209,33 @@ typedef struct {
  * close a group before its list is full. */
 #define FD_GATHER_PIECES (2 * FD_TIE_WORDS)
 
+/* A gather's cursor in locals (see fd_runs_gather): where the current run
+ * lies, and the steps of the axis just outside the rows left before that
+ * axis carries; loaded from and stored back into the cursor r. */
+typedef struct {
+    const char *x;
+    char *y;
+    uint64_t first;
+    int64_t left;
+} fd_runs_at;
+
+static inline FD_ALWAYS_INLINE fd_runs_at fd_runs_load(const fd_runs *r)
+{
+    int in = r->outer - 1;
+    fd_runs_at c = {r->x0 + r->xoff, r->y0 + r->yoff, r->first, in >= 0 ? r->shape[in] - 1 - r->index[in] : 0};
+    return c;
+}
+
+static inline FD_ALWAYS_INLINE void fd_runs_store(fd_runs *r, fd_runs_at c)
+{
+    int in = r->outer - 1;
+    if (in >= 0)
+        r->index[in] = r->shape[in] - 1 - c.left;
+    r->xoff = c.x - r->x0;
+    r->yoff = c.y - r->y0;
+    r->first = c.first;
+}
+
 /*
  * The next gathered group of the runs: the blocks (16 elements, one Philox
  * block each) that hold the runs' elements from logical index *pos on, up
@@ -230,21 +257,19 @@ static inline FD_ALWAYS_INLINE int fd_runs_gather(fd_runs *r, uint64_t *pos, uin
         return 0;
     }
     /* The cursor in locals: the stores to list and pieces could alias its
-     * fields, which would then be reloaded after each.  `left` steps of the
-     * axis just outside the rows remain before it carries. */
+     * fields, which would then be reloaded after each. */
     int in = r->outer - 1;
-    int64_t xstep = 0, ystep = 0, lstep = 0, left = 0;
+    int64_t xstep = 0, ystep = 0, lstep = 0;
     if (in >= 0) {
         xstep = r->xstrides[in];
         ystep = r->ystrides[in];
         lstep = r->lstrides[in];
-        left = r->shape[in] - 1 - r->index[in];
     }
-    const char *x = r->x0 + r->xoff;
-    char *y = r->y0 + r->yoff;
-    uint64_t first = r->first, width = (uint64_t)r->n, at = *pos, listed = 0;
-    int n = 0, np = 0, more = 1;
+    fd_runs_at c = fd_runs_load(r);
+    uint64_t width = (uint64_t)r->n, at = *pos, listed = 0;
+    int n = 0, np = 0;
     while (np < FD_GATHER_PIECES) {
+        uint64_t first = c.first;
         uint64_t start = first > at ? first : at, end = first + width;
         uint64_t b = start / FD_BLOCK_ELEMS, last = (end - 1) / FD_BLOCK_ELEMS;
         int k = n - 1;   /* the piece's first block in the list */
@@ -269,42 +294,29 @@ static inline FD_ALWAYS_INLINE int fd_runs_gather(fd_runs *r, uint64_t *pos, uin
         listed = last;
         uint64_t stop = (last + 1) * FD_BLOCK_ELEMS < end ? (last + 1) * FD_BLOCK_ELEMS : end;
         int64_t off = (int64_t)(start - first) * item;
-        pieces[np].x = x + off;
-        pieces[np].y = y + off;
+        pieces[np].x = c.x + off;
+        pieces[np].y = c.y + off;
         pieces[np].e = (uint32_t)k * FD_BLOCK_ELEMS + (uint32_t)(start % FD_BLOCK_ELEMS);
         pieces[np].len = (uint32_t)(stop - start);
         np++;
         at = stop;
         if (stop < end)   /* the group is full; the run goes on in the next one */
             break;
-        if (left > 0) {
-            left--;
-            x += xstep;
-            y += ystep;
-            first += (uint64_t)lstep;
+        if (c.left > 0) {
+            c.left--;
+            c.x += xstep;
+            c.y += ystep;
+            c.first += (uint64_t)lstep;
             continue;
         }
         /* the axis carries: the rest of the cursor steps in memory */
-        r->index[in >= 0 ? in : 0] = in >= 0 ? r->shape[in] - 1 : 0;
-        r->xoff = x - r->x0;
-        r->yoff = y - r->y0;
-        r->first = first;
-        if (!fd_runs_next(r)) {
-            more = 0;
+        fd_runs_store(r, c);
+        if (!fd_runs_next(r))
             break;
-        }
-        x = r->x0 + r->xoff;
-        y = r->y0 + r->yoff;
-        first = r->first;
-        left = in >= 0 ? r->shape[in] - 1 - r->index[in] : 0;
+        c = fd_runs_load(r);
     }
-    if (more) {
-        if (in >= 0)
-            r->index[in] = r->shape[in] - 1 - left;
-        r->xoff = x - r->x0;
-        r->yoff = y - r->y0;
-        r->first = first;
-    }
+    if (!r->done)
+        fd_runs_store(r, c);
     for (int k = n; k < FD_GATHER_LEN && n > 0; k++)
         list[k] = list[n - 1];
     *pos = at;
